@@ -1,0 +1,1 @@
+"""Cameras: Basler (pypylon), OpenCV (UVC and video files)."""

@@ -1,0 +1,1 @@
+"""Force data acquisition (NI-DAQmx)."""

@@ -1,0 +1,1 @@
+"""The simulated lab: a runner on an instrumented treadmill with ground truth."""

@@ -1,0 +1,1 @@
+"""Lab procedures as data (``library/*.toml``) and a Qt-free runner."""
