@@ -1,0 +1,94 @@
+"""How camera frames are stored in a session file: raw, lossless Blosc/LZ4, or JPEG.
+
+Every layout keeps one frame per HDF5 chunk (random access to frame k reads one chunk) and uses
+only fixed-size types, so frames can be appended while a reader follows the file with SWMR.
+
+JPEG frames are variable in size, which SWMR cannot append as variable-length data. They are
+stored instead as zero-padded rows of a fixed-width ``uint8`` dataset (``frames_jpeg``, width =
+the raw frame size plus a small margin) with their true byte counts in ``jpeg_length``; the chunk
+is Blosc/LZ4-compressed, so the padding costs almost nothing on disk (measured in
+``benchmarks/bench_hdf5.py``). Any HDF5 tool with the Blosc filter (h5py + hdf5plugin) reads the
+bytes back; any JPEG decoder turns them into the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.errors import InputError
+
+CODECS = ("none", "lossless", "jpeg")
+DEFAULT_CODEC = "lossless"
+DEFAULT_JPEG_QUALITY = 90
+# A JPEG of a grey frame at q<=95 is far below the raw size; the margin covers headers.
+JPEG_MARGIN_BYTES = 4096
+# Qualities tried in turn if a (pathological, noise-like) frame does not fit the fixed row.
+JPEG_FALLBACK_QUALITIES = (75, 50, 25)
+
+
+@dataclass(frozen=True)
+class CodecChoice:
+    """A camera's storage codec; ``quality`` only matters for JPEG."""
+
+    name: str = DEFAULT_CODEC
+    quality: int = DEFAULT_JPEG_QUALITY
+
+    def __post_init__(self) -> None:
+        if self.name not in CODECS:
+            raise InputError(
+                f"unknown video codec {self.name!r}",
+                subject="video codec",
+                remedy=f"Use one of {', '.join(CODECS)}.",
+            )
+        if not 1 <= int(self.quality) <= 100:
+            raise InputError(
+                f"JPEG quality {self.quality} is outside 1..100",
+                subject="video codec",
+                remedy="Use a quality between 1 and 100 (90 is the default).",
+            )
+
+
+def blosc_lossless_filter() -> dict:
+    """h5py keyword arguments for Blosc LZ4 with bit-shuffle (lossless, fast)."""
+    import hdf5plugin
+
+    return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+
+
+def blosc_padding_filter() -> dict:
+    """h5py keyword arguments for Blosc LZ4 without shuffle (squeezes JPEG zero padding)."""
+    import hdf5plugin
+
+    return dict(hdf5plugin.Blosc(cname="lz4", clevel=1, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
+
+
+def jpeg_row_width(height: int, width: int) -> int:
+    """Bytes reserved per JPEG frame row."""
+    return int(height) * int(width) + JPEG_MARGIN_BYTES
+
+
+def encode_jpeg(image: np.ndarray, quality: int, row_width: int) -> tuple[bytes, int]:
+    """Encode a grey frame; return (bytes, quality used) that fit in ``row_width`` bytes."""
+    import simplejpeg
+
+    grey = np.ascontiguousarray(image, dtype=np.uint8)[:, :, np.newaxis]
+    for q in (int(quality), *(q for q in JPEG_FALLBACK_QUALITIES if q < quality)):
+        data = simplejpeg.encode_jpeg(grey, quality=q, colorspace="GRAY")
+        if len(data) <= row_width:
+            return data, q
+    raise InputError(
+        f"a {image.shape[1]}x{image.shape[0]} frame does not fit its JPEG row even at quality"
+        f" {JPEG_FALLBACK_QUALITIES[-1]}",
+        subject="video codec",
+        remedy="Record this camera with the lossless codec.",
+    )
+
+
+def decode_jpeg(data: bytes | np.ndarray) -> np.ndarray:
+    """Decode JPEG bytes to a grey (height, width) uint8 frame."""
+    import simplejpeg
+
+    buffer = np.asarray(data, dtype=np.uint8).tobytes() if isinstance(data, np.ndarray) else data
+    return simplejpeg.decode_jpeg(buffer, colorspace="GRAY")[:, :, 0]
