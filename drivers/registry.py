@@ -16,7 +16,9 @@ from analysis.errors import InputError
 from drivers.base import Device, Health
 
 # kind → "module:Class". Keep sorted by family; add a line when a driver lands.
-DRIVER_KINDS: dict[str, str] = {}
+DRIVER_KINDS: dict[str, str] = {
+    "basler": "drivers.camera.basler:BaslerCamera",
+}
 
 
 def known_kinds() -> tuple[str, ...]:
