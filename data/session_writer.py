@@ -104,6 +104,8 @@ def _growable(group: h5py.Group, name: str, shape: tuple, dtype: Any, units: Any
         fill = np.zeros((), dtype)
         fill["time_s"] = np.nan
         kw.setdefault("fillvalue", fill)
+    if "compression" not in kw:  # gzip is built into every HDF5 library
+        kw.update(compression="gzip", compression_opts=1, shuffle=dtype.itemsize > 1)
     chunks = kw.pop("chunks", None) or (max(1, 65536 // max(1, dtype.itemsize)), *shape)
     ds = group.create_dataset(
         name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks, **kw
@@ -234,7 +236,9 @@ class SessionWriter:
             _growable(g, "jpeg_length", (), "i4", "bytes", chunks=(1024,))
             _growable(g, "jpeg_quality", (), "u1", "1", chunks=(1024,))
         else:
-            extra = blosc_lossless_filter() if spec.codec.name == "lossless" else {}
+            extra = (
+                blosc_lossless_filter() if spec.codec.name == "lossless" else {"compression": None}
+            )
             _growable(g, "frames", (h, w), "u1", "grey level 0-255", chunks=(1, h, w), **extra)
         _growable(g, "frame_index", (), "i8", "1", chunks=(1024,))
         _growable(g, "session_time", (), "f8", "s", chunks=(1024,))

@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  DAQ: {len(daq['channels'])} channels at {daq['rate_hz']:g} Hz,"
           f" {daq['seconds']:.2f} s, {daq['gaps']} gaps")  # fmt: skip
     for name, cam in info["cameras"].items():
-        print(f"  camera {name}: {cam['frames']} frames at {cam['rate_hz']:g} fps,"
-              f" {cam['size'][0]}x{cam['size'][1]}, {cam['codec']}, {cam['dropped']} dropped")  # fmt: skip
+        size = f"{cam['size'][0]}x{cam['size'][1]}"
+        print(f"  camera {name}: {cam['frames']} frames at {cam['rate_hz']:g} fps, {size},"
+              f" {cam['codec']}, {cam['dropped']} dropped")  # fmt: skip
     for rev in info["analysis"]:
         print(f"  {rev['name']}: {rev['stances']} stances, {rev['created_utc']}, {rev['note']}")
     return 0
