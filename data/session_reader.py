@@ -389,7 +389,7 @@ class Session:
 
 def _calibration(group: h5py.Group) -> dict[str, Any]:
     out = schema.from_json(group.attrs["config_json"]) or {}
-    for key, ds in group.items():
+    for key, ds in group.items():  # the arrays, as stored
         out[key] = ds[()]
     return out
 

@@ -212,7 +212,7 @@ class SessionWriter:
         for spec in self.cameras.values():
             self._create_camera(cams.create_group(spec.name), spec)
         live = f.create_group("live")
-        journal = _growable(live, "stance_journal", (), "u1", "1", chunks=(4096,))
+        journal = _growable(live, "stance_journal", (), "u1", "bytes", chunks=(4096,))
         journal.attrs["meaning"] = "stance rows found during recording, as UTF-8 JSON lines"
         live.attrs["settings_json"] = schema.to_json(self.live_settings)
         live.attrs["software_version"] = software_version()
@@ -577,8 +577,19 @@ def _write_devices(group: h5py.Group, devices: Mapping[str, Any]) -> None:
         _write_calibration(cameras.create_group(str(name)), calibration, CAMERA_ARRAY_UNITS)
 
 
+PLATE_TEXT_ATTRS = ("type", "belt")
+PLATE_NUMBER_ATTRS = ("z_surface_m",)
+
+
 def _write_calibration(group: h5py.Group, values: Mapping[str, Any], units: Mapping[str, str]):
+    """Numeric arrays become datasets with units; everything stays in ``config_json`` too."""
     group.attrs["config_json"] = schema.to_json(dict(values))
+    if units is PLATE_ARRAY_UNITS:
+        for key in PLATE_TEXT_ATTRS:
+            group.attrs[key] = str(values.get(key, ""))
+        for key in PLATE_NUMBER_ATTRS:
+            group.attrs[key] = float(values.get(key, math.nan))
+        group.attrs["channels"] = schema.string_array([str(c) for c in values.get("channels", [])])
     for key, unit in units.items():
         if values.get(key) is not None:
             ds = group.create_dataset(key, data=np.asarray(values[key], dtype="f8"))
