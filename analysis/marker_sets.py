@@ -1,0 +1,232 @@
+"""Marker sets as data (``marker_sets.toml``): names, initial labelling rule, geometry checks.
+
+A lab can move a marker or add one by editing the TOML file; the tracker only knows the rules
+written there. Geometry is checked in image coordinates (x right, y down) with the view's
+orientation (which way the runner faces, which image side is the runner's left), because the
+constraints ("hip above knee", "heel behind toe", "left PSIS on the left") are about the body.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import InputError
+
+DEFAULT_FILE = Path(__file__).with_name("marker_sets.toml")
+CONSTRAINT_KINDS = {"above": ("upper", "lower"), "behind": ("rear", "front")}
+CONSTRAINT_KINDS["left_of"] = ("left", "right")
+
+
+@dataclass(frozen=True)
+class ImageOrientation:
+    """How the body's directions appear in one camera's image (the camera-to-lab mapping)."""
+
+    forward_x: int = 1  # +1: the runner runs toward image right (sagittal view)
+    left_x: int = -1  # -1: the runner's left is on image left (posterior camera behind the runner)
+
+    def __post_init__(self) -> None:
+        if self.forward_x not in (1, -1) or self.left_x not in (1, -1):
+            raise InputError(
+                "forward_x and left_x must be +1 or -1",
+                subject="image orientation",
+                remedy="+1 means the image's +x direction",
+            )
+
+    def to_dict(self) -> dict[str, int]:
+        return {"forward_x": self.forward_x, "left_x": self.left_x}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageOrientation:
+        return cls(int(data["forward_x"]), int(data["left_x"]))
+
+
+@dataclass(frozen=True)
+class Constraint:
+    kind: str  # "above", "behind", "left_of"
+    first: str  # upper / rear / left
+    second: str  # lower / front / right
+
+    def describe(self) -> str:
+        words = {"above": "above", "behind": "behind", "left_of": "left of"}[self.kind]
+        return f"{self.first} {words} {self.second}"
+
+
+@dataclass(frozen=True)
+class MarkerSet:
+    """One camera view's markers and the rules that label them."""
+
+    name: str
+    view: str
+    markers: tuple[str, ...]
+    optional: tuple[str, ...]
+    init_method: str
+    init_groups: tuple[tuple[str, ...], ...]
+    constraints: tuple[Constraint, ...]
+    tolerance_px: float
+
+    def index(self, name: str) -> int:
+        try:
+            return self.markers.index(name)
+        except ValueError:
+            raise InputError(
+                f"no marker named {name!r}",
+                subject=f"marker set {self.name!r}",
+                remedy=f"known markers: {', '.join(self.markers)}",
+            ) from None
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(m for m in self.markers if m not in self.optional)
+
+    def violations(self, xy: np.ndarray, orientation: ImageOrientation) -> list[Constraint]:
+        """The constraints broken by positions ``xy`` (n_markers, 2); NaN markers are skipped."""
+        broken = []
+        tol = self.tolerance_px
+        for c in self.constraints:
+            a, b = xy[self.markers.index(c.first)], xy[self.markers.index(c.second)]
+            if c.kind == "above":
+                gap = b[1] - a[1]  # image y grows downwards
+            elif c.kind == "behind":
+                gap = orientation.forward_x * (b[0] - a[0])
+            else:  # left_of: the runner's left lies toward left_x in the image
+                gap = orientation.left_x * (a[0] - b[0])
+            if gap < -tol:  # NaN compares False: a missing marker breaks nothing
+                broken.append(c)
+        return broken
+
+    def initial_labels(self, xy: np.ndarray, orientation: ImageOrientation) -> np.ndarray | None:
+        """Label a clean frame from geometry alone; None when the frame cannot be labelled safely.
+
+        A clean frame has exactly one blob per marker (all markers, or all but the optional
+        ones); anything else (a stray reflection, an occlusion) waits for a later frame.
+        """
+        xy = np.asarray(xy, dtype=float)
+        n = len(xy)
+        if n == len(self.markers):
+            present = set(self.markers)
+        elif n == len(self.required):
+            present = set(self.required)
+        else:
+            return None
+        groups = [[m for m in g if m in present] for g in self.init_groups]
+        out = np.full((len(self.markers), 2), np.nan)
+        if self.init_method == "rows":
+            order = np.argsort(xy[:, 1], kind="stable")
+            start = 0
+            for group in groups:
+                chosen = order[start : start + len(group)]
+                start += len(group)
+                along = orientation.forward_x * xy[chosen, 0]
+                for name, blob in zip(group, chosen[np.argsort(along)], strict=True):
+                    out[self.markers.index(name)] = xy[blob]
+        else:  # columns: runner's left first
+            side_coord = orientation.left_x * xy[:, 0]  # larger = more to the runner's left
+            order = np.argsort(-side_coord, kind="stable")
+            start = 0
+            for group in groups:
+                chosen = order[start : start + len(group)]
+                start += len(group)
+                for name, blob in zip(group, chosen[np.argsort(xy[chosen, 1])], strict=True):
+                    out[self.markers.index(name)] = xy[blob]
+        if self.violations(out, orientation):
+            return None
+        return out
+
+
+def _parse_set(name: str, raw: dict[str, Any], source: Path) -> MarkerSet:
+    subject = f"{source} [{name}]"
+    try:
+        markers = tuple(str(m) for m in raw["markers"])
+        optional = tuple(str(m) for m in raw.get("optional", ()))
+        init = raw["initialise"]
+        method = init["method"]
+        if method == "rows":
+            groups = tuple(tuple(g) for g in init["rows"])
+        elif method == "columns":
+            groups = (tuple(init["left"]), tuple(init["right"]))
+        else:
+            raise InputError(
+                f"unknown initialise.method {method!r}",
+                subject=subject,
+                remedy='use "rows" or "columns"',
+            )
+        constraints = []
+        for c in raw.get("constraints", ()):
+            kind = c["kind"]
+            if kind not in CONSTRAINT_KINDS:
+                raise InputError(
+                    f"unknown constraint kind {kind!r}",
+                    subject=subject,
+                    remedy=f"use one of {', '.join(CONSTRAINT_KINDS)}",
+                )
+            first, second = (c[key] for key in CONSTRAINT_KINDS[kind])
+            constraints.append(Constraint(kind, first, second))
+    except KeyError as exc:
+        raise InputError(
+            f"missing field {exc.args[0]!r}",
+            subject=subject,
+            remedy="see the comments at the top of analysis/marker_sets.toml",
+        ) from None
+    named = [m for g in groups for m in g] + [n for c in constraints for n in (c.first, c.second)]
+    unknown = sorted({m for m in [*named, *optional] if m not in markers})
+    if unknown:
+        raise InputError(
+            f"rules name marker(s) not in the set: {', '.join(unknown)}",
+            subject=subject,
+            remedy="add them to `markers` or fix the spelling",
+        )
+    if sorted(m for g in groups for m in g) != sorted(markers):
+        raise InputError(
+            "the initialise groups must name every marker exactly once",
+            subject=subject,
+            remedy="list each marker in one row/column",
+        )
+    return MarkerSet(
+        name=name,
+        view=str(raw.get("view", name)),
+        markers=markers,
+        optional=optional,
+        init_method=method,
+        init_groups=groups,
+        constraints=tuple(constraints),
+        tolerance_px=float(raw.get("tolerance_px", 0.0)),
+    )
+
+
+def load_marker_sets(path: Path | str | None = None) -> dict[str, MarkerSet]:
+    """Read every marker set in a TOML file (default: the one shipped beside this module)."""
+    source = Path(path) if path is not None else DEFAULT_FILE
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            "file not found", subject=str(source), remedy="give the path of a marker-set TOML file"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(
+            f"not valid TOML ({exc})", subject=str(source), remedy="fix the syntax"
+        ) from None
+    return {name: _parse_set(name, body, source) for name, body in raw.items()}
+
+
+@cache
+def _default_sets() -> dict[str, MarkerSet]:
+    return load_marker_sets()
+
+
+def marker_set(name: str) -> MarkerSet:
+    """One of the shipped marker sets ("sagittal", "posterior")."""
+    sets = _default_sets()
+    if name not in sets:
+        raise InputError(
+            f"no marker set named {name!r}",
+            subject=str(DEFAULT_FILE),
+            remedy=f"use one of {', '.join(sets)}",
+        )
+    return sets[name]
