@@ -103,6 +103,8 @@ class NidaqDaq(Device):
         self._delivered = 0  # next sample ``read`` will deliver
         self._running = False
         self._failed = False
+        self._led_started = False  # a sync pattern was started and may still be playing
+        self._product = ""
         self._gaps: list[Gap] = []
 
     # -- health -----------------------------------------------------------------------------
@@ -179,8 +181,9 @@ class NidaqDaq(Device):
             if config.sync_led_line is not None:
                 doing = "the sync LED (digital output) configuration"
                 self._do = self._configure_sync_led(config)
-            doing = "reading the NI-DAQmx version"
+            doing = "reading the device and NI-DAQmx versions"
             versions = _versions()
+            self._product = _product_type(config.device)
         except DaqError as exc:
             self._close_tasks()
             raise device_error(self.name, exc, doing) from None
@@ -214,7 +217,7 @@ class NidaqDaq(Device):
         return StreamDescription(
             device=self.name,
             kind=StreamKind.ANALOG,
-            source=f"nidaqmx {config.device}",
+            source=f"nidaqmx {config.device} ({self._product})",
             dtype="float64",
             shape=(n_channels,),
             rate_hz=actual_rate,
@@ -325,6 +328,7 @@ class NidaqDaq(Device):
         self._next_index = 0
         self._delivered = 0
         self._failed = False
+        self._led_started = False
         self._running = True
         try:
             if self._co is not None:
@@ -521,7 +525,7 @@ class NidaqDaq(Device):
             pattern[position : position + n] = i % 2 == 0
             position += n
         try:
-            if not self._do.is_task_done():
+            if self._led_started and not self._do.is_task_done():
                 raise DeviceError(
                     self.name,
                     "the previous sync pattern is still playing",
@@ -536,6 +540,7 @@ class NidaqDaq(Device):
             )
             self._do.write(pattern, auto_start=False)
             self._do.start()
+            self._led_started = True
         except DaqError as exc:
             raise device_error(self.name, exc, "sending the sync LED pattern") from None
         return SyncPattern(level_samples=level_samples, rate_hz=config.rate_hz)
@@ -606,6 +611,12 @@ def _span(names: list[str]) -> str:
     if not names:
         return "none"
     return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)})"
+
+
+def _product_type(device: str) -> str:
+    from nidaqmx.system import Device as NiDevice
+
+    return str(NiDevice(device).product_type)
 
 
 def _versions() -> dict[str, str]:

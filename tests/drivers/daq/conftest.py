@@ -124,6 +124,7 @@ class FakeInterpreter(BaseInterpreter):
         # The fake hardware waits rather than overwrite unread samples, so a loaded test machine
         # cannot cause a gap by accident; overwrites happen only where a test injects a stall.
         self.lossless = True
+        self.reader_behind = threading.Event()  # set when the fake hardware waited for a reader
         self.rate_coercion: dict[float, float] = {}  # requested -> actual sample clock
         self.stall_at: tuple[int, int] | None = None  # (sample, samples acquired silently)
         self.remove_at: int | None = None  # sample at which the device is unplugged
@@ -438,6 +439,7 @@ class FakeInterpreter(BaseInterpreter):
         fake.running = True
         self.start_order.append(fake.name)
         if fake.kind is ChannelType.ANALOG_INPUT:
+            fake.acquired = fake.read_position = 0  # a new acquisition starts at sample 0
             fake.halt.clear()
             fake.thread = threading.Thread(target=self._acquire, args=(fake,), daemon=True)
             fake.thread.start()
@@ -456,7 +458,7 @@ class FakeInterpreter(BaseInterpreter):
                     self.lossless
                     and fake.acquired + fake.every_n - fake.read_position > fake.buffer_samples
                 ):
-                    pass  # the reader is behind: wait for it (the event still fires)
+                    self.reader_behind.set()  # wait for the reader (the event still fires)
                 else:
                     fake.acquired += fake.every_n
             try:

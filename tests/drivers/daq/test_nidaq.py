@@ -80,7 +80,7 @@ def test_configures_channels_clock_buffer_and_event_exactly(fake_daqmx, force_se
         assert description.units == ("V",) * 8
         assert description.shape == (8,)
         assert description.rate_hz == 2000.0
-        assert description.source == "nidaqmx Dev1"
+        assert description.source == "nidaqmx Dev1 (PCIe-6363)"
         resolved = description.settings["resolved"]
         assert resolved["sample_rate_hz"] == 2000.0
         assert resolved["buffer_samples"] == 4000
@@ -306,3 +306,40 @@ def test_a_sample_clock_the_device_coerces_is_refused(fake_daqmx, force_settings
         device.open()
     assert device.state is DeviceState.CLOSED
     assert all(task.cleared for task in fake_daqmx.tasks.values())
+
+
+def test_a_slow_reader_loses_nothing_while_the_daqmx_buffer_holds_the_backlog(
+    fake_daqmx, force_settings
+):
+    """Host ring full (4000 samples) and DAQmx buffer full (4000 more): the callback stops
+    taking blocks, the samples wait in the NI buffer, and all arrive once read() resumes."""
+    device = NidaqDaq("force", force_settings)
+    description = device.open()
+    device.start()
+    assert fake_daqmx.reader_behind.wait(timeout=30)  # the fake hardware had to wait for us
+    ai = fake_daqmx.task("force.ai")
+    assert ai.acquired - ai.read_position == 4000  # a full DAQmx buffer behind a full ring
+    buffer = description.empty_buffer(1000)
+    indices = []
+    while sum(map(len, indices)) < 12000:
+        chunk = device.read(buffer, timeout_s=5.0)
+        assert chunk.dropped == 0
+        np.testing.assert_array_equal(buffer[: chunk.count], expected(chunk.item_indices()))
+        indices.append(chunk.item_indices())
+    device.close()
+    np.testing.assert_array_equal(np.concatenate(indices)[:12000], np.arange(12000))
+    assert device.gaps == ()
+
+
+def test_a_second_start_counts_from_zero_again(fake_daqmx, force_settings):
+    device = NidaqDaq("force", force_settings)
+    description = device.open()
+    buffer = description.empty_buffer(500)
+    for _ in range(2):
+        device.start()
+        chunk = device.read(buffer, timeout_s=5.0)
+        assert chunk.first_index == 0
+        np.testing.assert_array_equal(buffer[: chunk.count], expected(chunk.item_indices()))
+        device.stop()
+    device.close()
+    assert fake_daqmx.start_order.count("force.ai") == 2
