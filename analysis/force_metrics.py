@@ -1,0 +1,216 @@
+"""One stance, from a padded window of raw plate data to a :class:`StanceRecord`.
+
+The same function serves the offline and the streaming analysis: given the same raw window it
+gives the same record, which is what makes the live numbers equal to the offline ones.
+Field names follow ``StanceTruth`` (docs/architecture.md): same name, same quantity, same unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from analysis.drift import window_flight_offsets
+from analysis.filters import lowpass_zero_lag
+from analysis.force_settings import ForceSettings
+from analysis.forceplate import PlateConfig
+from analysis.gait_events import Candidate, refine_contact, sharpen_events, value_at
+from analysis.loading_rate import loading_rate
+from analysis.midstance import (
+    braking_to_propulsion_index,
+    half_stance_index,
+    peak_vgrf_index,
+)
+
+# Flags that take a stance out of per-side summaries (the record itself is always kept).
+EXCLUDING_FLAGS = frozenset(
+    {"ambiguous_side", "wrong_belt", "both_feet_on_plate", "overlapping_contact", "long_contact"}
+)
+
+
+@dataclass(frozen=True)
+class StanceRecord:
+    """Everything measured on one stance. Times are seconds from the first sample; forces are
+    the ground reaction on the runner; braking quantities are positive magnitudes."""
+
+    index: int
+    plate: str
+    side: str | None
+    contact_s: float
+    toe_off_s: float
+    contact_time_s: float
+    midstance_peak_vgrf_s: float
+    midstance_ap_s: float | None
+    midstance_half_s: float
+    midstance_s: float | None
+    midstance_definition: str
+    impact_peak_N: float | None
+    impact_peak_s: float | None
+    loading_rate_reference: str
+    loading_rate_reference_N: float
+    valr_N_s: float | None
+    vilr_N_s: float | None
+    valr_BW_s: float | None
+    vilr_BW_s: float | None
+    peak_vertical_N: float
+    peak_vertical_BW: float | None
+    peak_braking_N: float
+    peak_braking_BW: float | None
+    braking_impulse_Ns: float
+    propulsive_impulse_Ns: float
+    cop_midstance_m: tuple[float, float] | None
+    cop_mean_y_m: float | None
+    step_time_s: float | None = None
+    flight_time_s: float | None = None
+    step_length_m: float | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        """True when the stance belongs in per-side summaries."""
+        return self.side is not None and not EXCLUDING_FLAGS.intersection(self.flags)
+
+    def with_changes(self, **changes: Any) -> StanceRecord:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["flags"] = list(self.flags)
+        if self.cop_midstance_m is not None:
+            out["cop_midstance_m"] = list(self.cop_midstance_m)
+        return out
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate that did not become a stance, and why (counted, never silently dropped)."""
+
+    plate: str
+    start_s: float
+    reason: str
+
+
+def analyse_window(
+    plate: PlateConfig,
+    raw: np.ndarray,
+    window_start: int,
+    candidate: Candidate,
+    *,
+    rate_hz: float,
+    settings: ForceSettings,
+    body_weight_N: float | None,
+) -> StanceRecord | Rejected:
+    """Analyse the contact ``candidate`` found in the raw lab wrench window ``raw`` (m, 6) that
+    starts at absolute sample ``window_start``."""
+    flags: list[str] = []
+    loaded_from = candidate.start - window_start
+    loaded_to = candidate.end - window_start
+    data = raw
+    if settings.flight_drift_correction:
+        offsets, found = window_flight_offsets(
+            raw, loaded_from, loaded_to, settings.threshold_off_N
+        )
+        if found:
+            data = raw - offsets
+        else:
+            flags.append("no_flight_for_drift")
+    detection = lowpass_zero_lag(data[:, 2], rate_hz, settings.cutoff_hz, settings.filter_order)
+    events = refine_contact(
+        detection, loaded_from, loaded_to, settings.threshold_on_N, settings.threshold_off_N
+    )
+    start_s = candidate.start / rate_hz
+    if isinstance(events, str):
+        return Rejected(plate.name, start_s, events)
+    contact, toe_off = sharpen_events(
+        data[:, 2],
+        *events,
+        on_N=settings.threshold_on_N,
+        off_N=settings.threshold_off_N,
+        search=settings.samples(settings.event_search_s, rate_hz),
+    )
+    filtered = lowpass_zero_lag(data, rate_hz, settings.metrics_cutoff_hz, settings.filter_order)
+    fz = filtered[:, 2]
+    duration_s = (toe_off - contact) / rate_hz
+    if duration_s < settings.min_stance_s:
+        return Rejected(plate.name, start_s, "shorter_than_min_stance")
+    if duration_s > settings.max_stance_s and plate.belt != "overground":
+        flags.append("long_contact")
+        if plate.belt in {"left", "right"}:
+            flags.append("both_feet_on_plate")
+
+    def seconds(index: float | None) -> float | None:
+        return None if index is None else (window_start + index) / rate_hz
+
+    m3 = peak_vgrf_index(detection, contact, toe_off)  # smoothest signal: flat top
+    m4, m4_reason = braking_to_propulsion_index(filtered[:, 0], contact, toe_off)
+    if m4_reason:
+        flags.append(m4_reason)
+    m5 = half_stance_index(contact, toe_off)
+    selected = {"M3": m3, "M4": m4, "M5": m5}[settings.midstance]
+
+    lr = loading_rate(
+        fz,
+        rate_hz,
+        contact,
+        toe_off,
+        active_peak=m3,
+        settings=settings,
+        body_weight_N=body_weight_N,
+    )
+    flags.extend(lr.flags)
+
+    first, last = int(np.ceil(contact)), int(np.floor(toe_off))
+    stance = filtered[first : last + 1]
+    fx = stance[:, 0]
+    dt = 1.0 / rate_hz
+    braking = float(np.trapezoid(np.minimum(fx, 0.0), dx=dt))
+    propulsive = float(np.trapezoid(np.maximum(fx, 0.0), dx=dt))
+    peak_vertical = float(value_at(fz, m3))
+    peak_braking = float(max(0.0, -np.min(fx)))
+
+    cop, _ = plate.cop_and_free_moment(filtered, settings.cop_threshold_N)
+    cop_mid = None
+    if selected is not None:
+        k = round(selected)
+        if np.isfinite(cop[k, 0]):
+            cop_mid = (float(cop[k, 0]), float(cop[k, 1]))
+    cop_y = cop[first : last + 1, 1]
+    cop_y = cop_y[np.isfinite(cop_y)]
+    cop_mean_y = float(np.mean(cop_y)) if cop_y.size else None
+
+    def per_bw(value: float | None) -> float | None:
+        return None if value is None or not body_weight_N else value / body_weight_N
+
+    impact_N = None if lr.impact_peak_index is None else float(fz[lr.impact_peak_index])
+    return StanceRecord(
+        index=-1,
+        plate=plate.name,
+        side=plate.belt[0].upper() if plate.belt in ("left", "right") else None,
+        contact_s=seconds(contact),
+        toe_off_s=seconds(toe_off),
+        contact_time_s=duration_s,
+        midstance_peak_vgrf_s=seconds(m3),
+        midstance_ap_s=seconds(m4),
+        midstance_half_s=seconds(m5),
+        midstance_s=seconds(selected),
+        midstance_definition=settings.midstance,
+        impact_peak_N=impact_N,
+        impact_peak_s=seconds(lr.impact_peak_index),
+        loading_rate_reference=lr.reference,
+        loading_rate_reference_N=lr.reference_N,
+        valr_N_s=lr.valr_N_s,
+        vilr_N_s=lr.vilr_N_s,
+        valr_BW_s=per_bw(lr.valr_N_s),
+        vilr_BW_s=per_bw(lr.vilr_N_s),
+        peak_vertical_N=peak_vertical,
+        peak_vertical_BW=per_bw(peak_vertical),
+        peak_braking_N=peak_braking,
+        peak_braking_BW=per_bw(peak_braking),
+        braking_impulse_Ns=-braking,
+        propulsive_impulse_Ns=propulsive,
+        cop_midstance_m=cop_mid,
+        cop_mean_y_m=cop_mean_y,
+        flags=tuple(flags),
+    )

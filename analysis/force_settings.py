@@ -1,0 +1,135 @@
+"""The settings of the force analysis, stored with every result (SCIENCE.md §2–4).
+
+Every threshold the literature disagrees on is a field here, so that a session analysed with one
+choice is never silently compared with a session analysed with another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from analysis.errors import InputError
+
+MIDSTANCE_DEFINITIONS = ("M3", "M4", "M5")
+LOADING_RATE_METHODS = ("impact_peak_or_13pct", "stance_13pct")
+
+
+@dataclass(frozen=True)
+class ForceSettings:
+    """What turns a force signal into stances and numbers.
+
+    The filters are Butterworths of ``filter_order`` run forwards and backwards (zero lag, so the
+    effective order is twice ``filter_order``); cut-offs are the design cut-off of each pass.
+    Stances are *detected* on Fz filtered at ``cutoff_hz`` (SCIENCE §2); contact and toe-off are
+    then placed at the off-threshold crossings of the unfiltered (drift-corrected) force within
+    ``event_search_s``, and the numbers (peaks, loading rates, midstance, COP) come from the force
+    filtered at ``metrics_cutoff_hz``, because a 50 Hz filter blunts a rearfoot impact transient
+    (about −7 % VALR on a 22 ms impact rise) while 100 Hz keeps it within ~1 %.
+    """
+
+    cutoff_hz: float = 50.0
+    metrics_cutoff_hz: float = 100.0
+    event_search_s: float = 0.010
+    filter_order: int = 2
+    threshold_on_N: float = 50.0
+    threshold_off_N: float = 20.0
+    min_stance_s: float = 0.100
+    min_flight_s: float = 0.020
+    max_stance_s: float = 0.45
+    max_step_gap_s: float = 0.60
+    padding_s: float = 0.060
+    cop_threshold_N: float = 50.0
+    flight_drift_correction: bool = True
+    impact_window_fraction: float = 0.30
+    impact_min_prominence_BW: float = 0.10
+    impact_min_prominence_N: float = 60.0
+    loading_rate_method: str = "impact_peak_or_13pct"
+    loading_rate_low_fraction: float = 0.20
+    loading_rate_high_fraction: float = 0.80
+    stance_fraction_13pct: float = 0.13
+    min_samples_for_vilr: int = 10
+    midstance: str = "M3"
+    side_ambiguity_m: float = 0.02
+    belt_midline_y_m: float | None = None
+    summary_window_s: float = 60.0
+    min_noise_ratio: float = 5.0
+
+    def __post_init__(self) -> None:
+        positive = (
+            "cutoff_hz",
+            "metrics_cutoff_hz",
+            "event_search_s",
+            "threshold_on_N",
+            "threshold_off_N",
+            "min_stance_s",
+            "max_stance_s",
+            "max_step_gap_s",
+            "padding_s",
+            "impact_window_fraction",
+            "stance_fraction_13pct",
+            "summary_window_s",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                _fail(name, f"must be a number, not {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                _fail(name, f"must be a positive number, not {value!r}")
+        if self.min_flight_s < 0 or self.cop_threshold_N < 0 or self.side_ambiguity_m < 0:
+            _fail("min_flight_s/cop_threshold_N/side_ambiguity_m", "must not be negative")
+        if self.threshold_off_N > self.threshold_on_N:
+            _fail(
+                "threshold_off_N",
+                f"({self.threshold_off_N:g} N) is above threshold_on_N "
+                f"({self.threshold_on_N:g} N); hysteresis needs off <= on",
+            )
+        if self.filter_order not in (1, 2, 3, 4):
+            _fail("filter_order", f"must be 1–4 (each pass), not {self.filter_order!r}")
+        if self.padding_s < self.min_flight_s:
+            _fail("padding_s", "must be at least min_flight_s, so a stance is complete first")
+        if self.midstance not in MIDSTANCE_DEFINITIONS:
+            _fail("midstance", f"'{self.midstance}' is not one of {MIDSTANCE_DEFINITIONS}")
+        if self.loading_rate_method not in LOADING_RATE_METHODS:
+            _fail(
+                "loading_rate_method",
+                f"'{self.loading_rate_method}' is not one of {LOADING_RATE_METHODS}",
+            )
+        low, high = self.loading_rate_low_fraction, self.loading_rate_high_fraction
+        if not 0 < low < high < 1:
+            _fail("loading_rate_low_fraction", "need 0 < low < high < 1 (default 0.2 and 0.8)")
+        if self.min_samples_for_vilr < 2:
+            _fail("min_samples_for_vilr", "must be at least 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ForceSettings:
+        """Settings from stored data; unknown keys are an error (a typo must not go unseen)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise InputError(
+                f"unknown setting(s) {', '.join(unknown)}",
+                subject="force settings",
+                remedy=f"Known settings: {', '.join(sorted(known))}.",
+            )
+        return cls(**dict(raw))
+
+    def check_rate(self, rate_hz: float) -> None:
+        """Refuse a recording whose Nyquist frequency is below a filter cut-off."""
+        from analysis.filters import butterworth_sos
+
+        butterworth_sos(self.filter_order, self.cutoff_hz, float(rate_hz))
+        butterworth_sos(self.filter_order, self.metrics_cutoff_hz, float(rate_hz))
+
+    def samples(self, seconds: float, rate_hz: float) -> int:
+        """A duration in whole samples at ``rate_hz`` (at least one)."""
+        return max(1, round(seconds * rate_hz))
+
+
+def _fail(name: str, problem: str) -> None:
+    raise InputError(problem, subject=f"force settings: {name}")

@@ -1,0 +1,267 @@
+"""Offline force analysis of a whole trial: plates → stances → records, with settings attached.
+
+Stances are found by the same candidate tracker and analysed by the same window function as the
+streaming analyser (:mod:`analysis.streaming_force`), in the same order, so the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import AnalysisError, InputError
+from analysis.force_metrics import Rejected, StanceRecord, analyse_window
+from analysis.force_settings import ForceSettings
+from analysis.force_summary import summarise
+from analysis.forceplate import PlateConfig
+from analysis.gait_events import Candidate, stance_candidates
+from analysis.provenance import software_version
+from analysis.stance_sides import StanceSequencer
+
+
+@dataclass
+class ForceTrialResult:
+    """Stances of one trial and everything needed to reproduce them."""
+
+    source: str
+    rate_hz: float
+    settings: ForceSettings
+    body_weight_N: float | None
+    body_weight_source: str
+    plates: list[dict[str, Any]]
+    stances: list[StanceRecord]
+    rejected: list[Rejected] = field(default_factory=list)
+    incomplete: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return summarise(self.stances, self.settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        reasons: dict[str, int] = {}
+        for r in self.rejected:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+        return {
+            "source": self.source,
+            "software_version": software_version(),
+            "rate_hz": self.rate_hz,
+            "body_weight_N": self.body_weight_N,
+            "body_weight_source": self.body_weight_source,
+            "settings": self.settings.to_dict(),
+            "plates": self.plates,
+            "stances": [s.to_dict() for s in self.stances],
+            "rejected_candidates": reasons,
+            "incomplete_at_edges": self.incomplete,
+            "notes": list(self.notes),
+            "summary": self.summary(),
+        }
+
+
+def plate_wrenches(
+    plates: Sequence[PlateConfig], analog: np.ndarray, channel_names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Lab wrench of every plate from the analog block (columns named by ``channel_names``)."""
+    index = {name: i for i, name in enumerate(channel_names)}
+    out = {}
+    for plate in plates:
+        missing = [c for c in plate.channels if c not in index]
+        if missing:
+            raise InputError(
+                f"channel(s) {', '.join(missing)} not in the recording",
+                subject=f"plate '{plate.name}'",
+                remedy="Check the plate's channel names against the DAQ channel list.",
+            )
+        cols = [index[c] for c in plate.channels]
+        out[plate.name] = plate.lab_wrench(np.asarray(analog)[:, cols])
+    return out
+
+
+def analyse_candidates(
+    items: list[tuple[int, int, Candidate]],
+    plates: Sequence[PlateConfig],
+    window: Any,
+    *,
+    rate_hz: float,
+    settings: ForceSettings,
+    body_weight_N: float | None,
+    sequencer: StanceSequencer,
+) -> tuple[list[StanceRecord], list[Rejected]]:
+    """Analyse completed candidates in completion order; ``window(plate_index, start, stop)``
+    returns the raw lab wrench of that plate for absolute samples ``[start, stop)`` (clipped)
+    and the first sample it actually starts at."""
+    pad = settings.samples(settings.padding_s, rate_hz)
+    records, rejected = [], []
+    for _, plate_index, candidate in sorted(items, key=lambda item: (item[0], item[1])):
+        plate = plates[plate_index]
+        raw, start = window(plate_index, candidate.start - pad, candidate.end + pad)
+        result = analyse_window(
+            plate,
+            raw,
+            start,
+            candidate,
+            rate_hz=rate_hz,
+            settings=settings,
+            body_weight_N=body_weight_N,
+        )
+        if isinstance(result, Rejected):
+            rejected.append(result)
+        else:
+            records.append(sequencer.step(result))
+    return records, rejected
+
+
+def analyse_force_trial(
+    wrenches: Mapping[str, np.ndarray],
+    plates: Sequence[PlateConfig],
+    rate_hz: float,
+    settings: ForceSettings | None = None,
+    *,
+    body_weight_N: float | None = None,
+    body_weight_source: str = "",
+    belt_speed_m_s: float | None = None,
+    source: str = "",
+) -> ForceTrialResult:
+    """Every stance on every plate. Without a body weight, a treadmill trial's body weight is
+    the mean total vertical force over whole strides (a first pass finds the strides)."""
+    settings = settings or ForceSettings()
+    if body_weight_N is not None and not body_weight_N > 0:
+        raise InputError(f"body weight must be positive, not {body_weight_N!r}", subject=source)
+    n = _check_lengths(wrenches, plates, source)
+    settings.check_rate(rate_hz)
+    records, rejected, incomplete = _run(
+        wrenches,
+        plates,
+        rate_hz,
+        settings,
+        body_weight_N=body_weight_N,
+        belt_speed_m_s=belt_speed_m_s,
+    )
+    notes: list[str] = []
+    if body_weight_N is None:
+        estimate = body_weight_from_strides(wrenches, plates, records, rate_hz)
+        if estimate is not None:
+            body_weight_N, body_weight_source = estimate
+            records, rejected, incomplete = _run(
+                wrenches,
+                plates,
+                rate_hz,
+                settings,
+                body_weight_N=body_weight_N,
+                belt_speed_m_s=belt_speed_m_s,
+            )
+        else:
+            body_weight_source = "unknown (no standing trial, mass or whole strides on the plates)"
+    notes.extend(_resolution_notes(records, rate_hz, settings))
+    if not records:
+        notes.append(f"no stance found in {n} samples above {settings.threshold_on_N:g} N")
+    return ForceTrialResult(
+        source=source,
+        rate_hz=rate_hz,
+        settings=settings,
+        body_weight_N=body_weight_N,
+        body_weight_source=body_weight_source,
+        plates=[{"name": p.name, "belt": p.belt, "type": p.type} for p in plates],
+        stances=records,
+        rejected=rejected,
+        incomplete=incomplete,
+        notes=notes,
+    )
+
+
+def _run(wrenches, plates, rate_hz, settings, *, body_weight_N, belt_speed_m_s):
+    gap = settings.samples(settings.min_flight_s, rate_hz)
+    items = []
+    incomplete = 0
+    for i, plate in enumerate(plates):
+        found, cut = stance_candidates(
+            wrenches[plate.name][:, 2], settings.threshold_on_N, settings.threshold_off_N, gap
+        )
+        incomplete += cut
+        items.extend((c.end, i, c) for c in found)
+
+    def window(plate_index: int, start: int, stop: int):
+        data = wrenches[plates[plate_index].name]
+        start = max(0, start)
+        return data[start : min(stop, data.shape[0])], start
+
+    sequencer = StanceSequencer(plates, settings, belt_speed_m_s)
+    records, rejected = analyse_candidates(
+        items,
+        plates,
+        window,
+        rate_hz=rate_hz,
+        settings=settings,
+        body_weight_N=body_weight_N,
+        sequencer=sequencer,
+    )
+    return records, rejected, incomplete
+
+
+def body_weight_from_strides(
+    wrenches: Mapping[str, np.ndarray],
+    plates: Sequence[PlateConfig],
+    records: Sequence[StanceRecord],
+    rate_hz: float,
+) -> tuple[float, str] | None:
+    """Mean total vertical force from the first contact to the contact an even number of
+    consecutive steps later (whole strides), when the plates see every step (a treadmill)."""
+    if any(p.belt == "overground" for p in plates):
+        return None
+    chain = [r for r in records if r.step_time_s is not None]
+    if len(chain) < 4:
+        return None
+    # the longest run of consecutive steps
+    best: list[StanceRecord] = []
+    run: list[StanceRecord] = []
+    for r in records:
+        if r.step_time_s is None:
+            run = [r]
+        else:
+            run.append(r)
+        if len(run) > len(best):
+            best = list(run)
+    steps = len(best) - 1
+    steps -= steps % 2
+    if steps < 4:
+        return None
+    first = round(best[0].contact_s * rate_hz)
+    last = round(best[steps].contact_s * rate_hz)
+    total = sum(wrenches[p.name][first:last, 2] for p in plates)
+    weight = float(np.mean(total))
+    return weight, f"mean vertical force over {steps // 2} whole strides"
+
+
+def _check_lengths(wrenches, plates, source) -> int:
+    if not plates:
+        raise InputError("no force plates to analyse", subject=source or "force analysis")
+    lengths = set()
+    for p in plates:
+        if p.name not in wrenches:
+            raise InputError(f"no data for plate '{p.name}'", subject=source or "force analysis")
+        w = np.asarray(wrenches[p.name])
+        if w.ndim != 2 or w.shape[1] != 6:
+            raise InputError(f"plate '{p.name}' data must be (samples, 6)", subject=source)
+        if not np.all(np.isfinite(w)):
+            raise AnalysisError(
+                f"plate '{p.name}' has missing (NaN) or infinite samples",
+                subject=source or "force analysis",
+                remedy="Gaps in force data cannot be analysed; re-export without gaps.",
+            )
+        lengths.add(w.shape[0])
+    if len(lengths) != 1:
+        raise InputError("plates have different numbers of samples", subject=source)
+    return lengths.pop()
+
+
+def _resolution_notes(records, rate_hz, settings) -> list[str]:
+    low = sum("vilr_low_resolution" in r.flags for r in records)
+    if not low:
+        return []
+    return [
+        f"{low} of {len(records)} stances have fewer than {settings.min_samples_for_vilr} "
+        f"samples in the 20–80 % rise at {rate_hz:g} Hz: VILR (the steepest sample-to-sample "
+        "slope) is poorly resolved at this rate; VALR is more trustworthy here"
+    ]
