@@ -18,6 +18,7 @@ from drivers.base import Device, Health
 # kind → "module:Class". Keep sorted by family; add a line when a driver lands.
 DRIVER_KINDS: dict[str, str] = {
     "basler": "drivers.camera.basler:BaslerCamera",
+    "opencv": "drivers.camera.opencv_camera:UvcCamera",
     "video-file": "drivers.camera.video_file:VideoFileCamera",
     "nidaqmx": "drivers.daq.nidaq:NidaqDaq",
 }
