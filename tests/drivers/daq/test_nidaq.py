@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -343,3 +344,39 @@ def test_a_second_start_counts_from_zero_again(fake_daqmx, force_settings):
         device.stop()
     device.close()
     assert fake_daqmx.start_order.count("force.ai") == 2
+
+
+def test_the_callback_allocates_no_block_sized_arrays(fake_daqmx, force_settings):
+    """Each event: read into the scratch array, transpose into a ring slot, publish. The peak
+    memory traced over 30 events stays far below one block (100 samples x 8 channels x 8 B)."""
+    fake_daqmx.block_period_s = 3600.0  # the fake hardware stays silent; the test fires events
+    device = NidaqDaq("force", force_settings)
+    description = device.open()
+    device.start()
+    ai = fake_daqmx.task("force.ai")
+
+    def event() -> None:
+        with fake_daqmx.lock:
+            ai.acquired += 100
+        assert ai.callback(ai.handle, 1, 100, None) == 0
+
+    for _ in range(3):
+        event()  # first calls fill caches (enum lookups, attribute tables)
+    block_bytes = 100 * 8 * 8
+    fake_daqmx.recording = False  # the fake's call log would grow a list under the measurement
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(30):
+            event()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"peak traced during 30 callbacks: {peak - baseline} B (one block = {block_bytes} B)")
+    assert peak - baseline < block_bytes / 2
+    out = description.empty_buffer(3300)
+    chunk = device.read(out, timeout_s=5.0)
+    assert (chunk.first_index, chunk.count) == (0, 3300)
+    np.testing.assert_array_equal(out, expected(np.arange(3300)))
+    device.close()
