@@ -34,6 +34,8 @@ import numpy as np
 from analysis.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from drivers.base import Chunk
 
 RECORDER_BEHIND = "recorder_behind"
@@ -41,12 +43,13 @@ DEVICE_DROPPED = "device_dropped"
 RECORDER_DETACHED = "recorder_detached"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemBatch:
     """Items ``first_seq … first_seq + count − 1`` (ring sequence numbers) and their metadata.
 
     For a lossless reader the arrays are views into the ring, valid until released; for the other
-    readers they are views into the reader's own buffer, valid until its next read.
+    readers they are views into the reader's own buffer, valid until its next read. (Not frozen:
+    one is made per read, and a frozen dataclass costs several microseconds more to build.)
     """
 
     first_seq: int
@@ -96,6 +99,7 @@ class RingBuffer:
         self.host_time_s = np.full(capacity, np.nan)
         self._ramp = np.arange(capacity, dtype=np.int64)
         self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0  # threads waiting on _cond; notify only when there are any
         self._written = 0  # items committed: sequence numbers 0 … written − 1 exist
         self._reserved_end = 0  # slots of sequence numbers below reserved_end − capacity are stale
         self._pending = 0  # size of the outstanding reservation
@@ -127,7 +131,7 @@ class RingBuffer:
             if free == 0:
                 began = time.monotonic()
                 self._recorder_waits += 1
-                self._cond.wait_for(lambda: self._free() > 0, timeout=timeout_s)
+                self._wait(lambda: self._free() > 0, timeout_s)
                 self._recorder_wait_s += time.monotonic() - began
                 free = self._free()
             start = self._written % self.capacity
@@ -170,13 +174,14 @@ class RingBuffer:
             (self.device_time_s, device_time_s),
             (self.host_time_s, host_time_s),
         ):
-            target[part] = value if np.ndim(value) == 0 else value[:count]
+            target[part] = value if isinstance(value, float | int) else value[:count]
         with self._cond:
             self._written += count
             self._reserved_end = self._written
             self._pending = 0
             self._device_dropped += dropped
-            self._cond.notify_all()
+            if self._waiters:
+                self._cond.notify_all()
 
     def commit_chunk(self, chunk: Chunk, session_time_s: np.ndarray | float = np.nan) -> None:
         """Publish what ``Device.read(out=reserve(...))`` delivered, with its indices and drops."""
@@ -271,6 +276,16 @@ class RingBuffer:
             flags.append(RECORDER_DETACHED)
         return tuple(flags)
 
+    def _wait(self, ready: Callable[[], bool], timeout_s: float | None) -> None:
+        """Wait (holding the lock on entry and exit) until ``ready()`` or the timeout."""
+        if ready():
+            return
+        self._waiters += 1
+        try:
+            self._cond.wait_for(ready, timeout_s)
+        finally:
+            self._waiters -= 1
+
     def _free(self) -> int:
         if not self._lossless:
             return self.capacity
@@ -340,7 +355,7 @@ class LosslessReader:
                     subject=f"ring buffer '{ring.name}' reader '{self.name}'",
                     remedy="Call release(batch) after each read.",
                 )
-            ring._cond.wait_for(lambda: ring._written > self.position or ring._closed, timeout_s)
+            ring._wait(lambda: ring._written > self.position or ring._closed, timeout_s)
             available = ring._written - self.position
             if available == 0 and ring._closed:
                 return None
@@ -360,7 +375,8 @@ class LosslessReader:
         with self.ring._cond:
             self.position += batch.count
             self._outstanding = 0
-            self.ring._cond.notify_all()
+            if self.ring._waiters:
+                self.ring._cond.notify_all()
 
     def detach(self) -> None:
         """Stop holding the producer back (the recorder failed); the ring is flagged."""
@@ -386,7 +402,7 @@ class SequentialReader:
         """The next items and how many were overwritten before them; ``None`` when closed."""
         ring = self.ring
         with ring._cond:
-            ring._cond.wait_for(lambda: ring._written > self.position or ring._closed, timeout_s)
+            ring._wait(lambda: ring._written > self.position or ring._closed, timeout_s)
             written = ring._written
             if written == self.position and ring._closed:
                 return None
