@@ -24,6 +24,7 @@ import contextlib
 import importlib.metadata
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -232,12 +233,14 @@ class NidaqDaq(Device):
         from nidaqmx.stream_readers import AnalogMultiChannelReader
 
         terminals = _terminal_configurations()
-        task = nidaqmx.Task(f"{self.name}.ai")
+        task = nidaqmx.Task(_task_name(self.name, "ai"))
         self._ai = task  # closed by _close_tasks if anything below fails
         for channel in config.channels:
+            # DAQmx names its virtual channel after the physical one: our names ("belt.Fz")
+            # contain characters DAQmx names should not, and live in the description instead.
             task.ai_channels.add_ai_voltage_chan(
                 channel.physical,
-                channel.name,
+                "",
                 terminal_config=terminals[channel.terminal],
                 min_val=channel.min_V,
                 max_val=channel.max_V,
@@ -263,7 +266,7 @@ class NidaqDaq(Device):
 
         trigger = config.camera_trigger
         assert trigger is not None
-        task = nidaqmx.Task(f"{self.name}.camera_trigger")
+        task = nidaqmx.Task(_task_name(self.name, "camera-trigger"))
         self._co = task
         channel = task.co_channels.add_co_pulse_chan_freq(
             trigger.counter,
@@ -299,7 +302,7 @@ class NidaqDaq(Device):
         import nidaqmx
         from nidaqmx.constants import LineGrouping
 
-        task = nidaqmx.Task(f"{self.name}.sync_led")
+        task = nidaqmx.Task(_task_name(self.name, "sync-led"))
         self._do = task
         task.do_channels.add_do_chan(
             config.sync_led_line, "sync_led", line_grouping=LineGrouping.CHAN_PER_LINE
@@ -562,6 +565,13 @@ class NidaqDaq(Device):
             f"the acquisition callback failed: {type(exc).__name__}: {exc}",
             "Stop, and report this with the log file; the samples before it are kept.",
         )
+
+
+def _task_name(device: str, role: str) -> str:
+    """A DAQmx task name (letters, digits, dashes, spaces; no leading underscore) that NI's
+    error messages show, e.g. "force-ai"."""
+    safe = re.sub(r"[^A-Za-z0-9 \-]", "-", device).strip(" -") or "midstance"
+    return f"{safe}-{role}"
 
 
 def _pattern_samples(durations_s: Sequence[float], rate_hz: float) -> tuple[int, ...]:

@@ -205,7 +205,7 @@ class FakeInterpreter(BaseInterpreter):
         fake = self.tasks[task]
         fake.kind = kind
         fake.channels.append({"physical": physical, **config})
-        self._last_channel = config["name"]
+        self._last_channel = config["name"] or physical  # DAQmx's default name
 
     def create_ai_voltage_chan(  # noqa: PLR0917 (the DAQmx C signature)
         self,

@@ -52,12 +52,13 @@ def test_configures_channels_clock_buffer_and_event_exactly(fake_daqmx, force_se
     device = NidaqDaq("force", force_settings)
     description = device.open()
     try:
-        ai = fake_daqmx.task("force.ai")
+        ai = fake_daqmx.task("force-ai")
         created = fake_daqmx.called("create_ai_voltage_chan")
+        # In channel order; DAQmx names each after its physical channel (our names have dots).
         assert [(c[1], c[2]) for c in created] == [
-            *((f"Dev1/ai{i}", name) for i, name in enumerate(CHANNELS[:6])),
-            ("Dev1/ai8", "exposure.sagittal"),
-            ("Dev1/ai9", "belt_speed"),
+            *((f"Dev1/ai{i}", "") for i in range(6)),
+            ("Dev1/ai8", ""),
+            ("Dev1/ai9", ""),
         ]
         diff, rse = TerminalConfiguration.DIFF.value, TerminalConfiguration.RSE.value
         assert [c[3] for c in created] == [diff] * 6 + [rse, diff]
@@ -93,7 +94,7 @@ def test_configures_channels_clock_buffer_and_event_exactly(fake_daqmx, force_se
 def test_camera_trigger_is_a_pulse_train_armed_on_the_ai_start_trigger(fake_daqmx, force_settings):
     device = NidaqDaq("force", force_settings)
     description = device.open()
-    co = fake_daqmx.task("force.camera_trigger")
+    co = fake_daqmx.task("force-camera-trigger")
     (pulse,) = fake_daqmx.called("create_co_pulse_chan_freq")
     assert pulse == (
         co.handle,
@@ -117,10 +118,10 @@ def test_camera_trigger_is_a_pulse_train_armed_on_the_ai_start_trigger(fake_daqm
     assert led[1:] == ("Dev1/port0/line0", "sync_led", LineGrouping.CHAN_PER_LINE.value)
 
     device.start()
-    assert fake_daqmx.start_order == ["force.camera_trigger", "force.ai"]  # armed first
+    assert fake_daqmx.start_order == ["force-camera-trigger", "force-ai"]  # armed first
     device.stop()
     stops = [fake_daqmx.tasks[args[0]].name for args in fake_daqmx.called("stop_task")]
-    assert stops[:2] == ["force.camera_trigger", "force.ai"]  # no frame after the last sample
+    assert stops[:2] == ["force-camera-trigger", "force-ai"]  # no frame after the last sample
     device.close()
     assert all(task.cleared for task in fake_daqmx.tasks.values())
 
@@ -185,7 +186,7 @@ def test_a_stopped_task_found_while_waiting_is_device_lost(fake_daqmx, force_set
     device.start()
     buffer = description.empty_buffer(100)
     assert device.read(buffer, timeout_s=5.0).count == 100
-    fake_daqmx.task("force.ai").halt.set()  # the hardware goes silent
+    fake_daqmx.task("force-ai").halt.set()  # the hardware goes silent
     fake_daqmx.removed = True
     with pytest.raises(DeviceLost):
         for _ in range(200):
@@ -205,7 +206,7 @@ def test_sync_pattern_is_clocked_by_the_force_sample_clock(fake_daqmx, force_set
         pattern = device.emit_sync_pattern([0.01, 0.02, 0.005])
         assert pattern.level_samples == (20, 40, 10)
         assert pattern.level_durations_s == (0.01, 0.02, 0.005)
-        led = fake_daqmx.task("force.sync_led")
+        led = fake_daqmx.task("force-sync-led")
         assert led.timing == {
             "rate": 2000.0,
             "source": "/Dev1/ai/SampleClock",
@@ -217,7 +218,7 @@ def test_sync_pattern_is_clocked_by_the_force_sample_clock(fake_daqmx, force_set
         np.testing.assert_array_equal(
             written, np.r_[np.ones(20), np.zeros(40), np.ones(10), np.zeros(1)].astype(bool)
         )
-        assert fake_daqmx.start_order[-1] == "force.sync_led"
+        assert fake_daqmx.start_order[-1] == "force-sync-led"
         with pytest.raises(Exception, match="shorter than one sample"):
             device.emit_sync_pattern([0.0001])
     finally:
@@ -318,7 +319,7 @@ def test_a_slow_reader_loses_nothing_while_the_daqmx_buffer_holds_the_backlog(
     description = device.open()
     device.start()
     assert fake_daqmx.reader_behind.wait(timeout=30)  # the fake hardware had to wait for us
-    ai = fake_daqmx.task("force.ai")
+    ai = fake_daqmx.task("force-ai")
     assert ai.acquired - ai.read_position == 4000  # a full DAQmx buffer behind a full ring
     buffer = description.empty_buffer(1000)
     indices = []
@@ -343,7 +344,7 @@ def test_a_second_start_counts_from_zero_again(fake_daqmx, force_settings):
         np.testing.assert_array_equal(buffer[: chunk.count], expected(chunk.item_indices()))
         device.stop()
     device.close()
-    assert fake_daqmx.start_order.count("force.ai") == 2
+    assert fake_daqmx.start_order.count("force-ai") == 2
 
 
 def test_the_callback_allocates_no_block_sized_arrays(fake_daqmx, force_settings):
@@ -353,7 +354,7 @@ def test_the_callback_allocates_no_block_sized_arrays(fake_daqmx, force_settings
     device = NidaqDaq("force", force_settings)
     description = device.open()
     device.start()
-    ai = fake_daqmx.task("force.ai")
+    ai = fake_daqmx.task("force-ai")
 
     def event() -> None:
         with fake_daqmx.lock:
