@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
-from drivers.base import DeviceLost, DeviceState, DeviceUnavailable, HealthStatus
+from drivers.base import DeviceLost, DeviceState, DeviceUnavailable, HealthStatus, LifecycleError
 from drivers.camera.basler import BaslerCamera
 from drivers.contract import exercise_device
 
@@ -190,3 +192,28 @@ def test_settings_the_camera_refuses_are_misconfigured(pylon_emulator, disc_imag
     # The camera was released: it can be opened again with good settings.
     with BaslerCamera("sagittal", emulator_settings(pylon_emulator, folder, frames)) as again:
         assert again.describe().shape == (96, 128)
+
+
+def test_stop_from_another_thread_ends_a_read_waiting_for_a_trigger(pylon_emulator, disc_images):
+    folder, frames = disc_images
+    settings = emulator_settings(pylon_emulator, folder, frames, trigger="hardware")
+    outcome: list[object] = []
+    with BaslerCamera("sagittal", settings) as camera:
+        camera.start()
+        out = camera.describe().empty_buffer(2)
+        reading = threading.Event()
+
+        def reader() -> None:
+            reading.set()
+            try:
+                outcome.append(camera.read(out, timeout_s=60.0).count)  # no trigger will come
+            except LifecycleError as exc:  # stop() won the race before read() began
+                outcome.append(exc)
+
+        worker = threading.Thread(target=reader)
+        worker.start()
+        reading.wait()
+        camera.stop()
+        worker.join(timeout=20.0)  # far below the read's 60 s: only a hang would reach it
+        assert not worker.is_alive()
+    assert outcome and (outcome[0] == 0 or isinstance(outcome[0], LifecycleError))
