@@ -97,6 +97,7 @@ class BaslerCamera(Device):
         self._camera: Any = None
         self._parsed: BaslerSettings | None = None
         self._applied: AppliedConfig | None = None
+        self._device_class = ""  # pylon's transport name, e.g. "BaslerGigE", "BaslerUsb"
         self._counter = FrameCounter()
         self._stopping = threading.Event()
         self._grab_lock = threading.Lock()
