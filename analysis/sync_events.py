@@ -107,8 +107,8 @@ def led_onsets_video(
     """Session times (s) of LED onsets from per-frame ROI brightness.
 
     ``exposure_start_s`` is each frame's exposure start on the session clock (as the sync under
-    test says); ``exposure_s`` the exposure time. Dark and lit levels are the 5th and 95th
-    percentiles, so the LED must be off and on for a good part of the recording each.
+    test says); ``exposure_s`` the exposure time. The frames may be several unbroken runs joined
+    together (e.g. only the frames around each DAQ onset) as long as each run starts and ends dark.
     """
     b = _one_channel(brightness, "ROI brightness")
     start = np.asarray(exposure_start_s, dtype=np.float64)
@@ -118,8 +118,14 @@ def led_onsets_video(
             subject="LED frames",
             remedy="Pass one exposure start time per frame.",
         )
-    dark, lit = np.percentile(b, [5, 95])
-    if lit - dark <= 0:
+    # dark and lit levels: medians of the frames below and above the middle of the range, so any
+    # duty cycle works (partly lit frames are few and pull the medians little)
+    middle = 0.5 * (b.min() + b.max())
+    dark = float(np.median(b[b <= middle]))
+    lit = float(np.median(b[b > middle])) if np.any(b > middle) else dark
+    below = b[b <= middle]
+    noise = 1.4826 * float(np.median(np.abs(below - dark)))
+    if lit - dark <= max(10 * noise, 0.0):
         raise AnalysisError(
             "the LED region never changes brightness",
             subject="LED region of interest",

@@ -135,6 +135,9 @@ def test_unpaired_and_too_few_events_are_flagged():
 def test_bad_inputs_are_clear_errors():
     with pytest.raises(AnalysisError, match="never changes"):
         led_onsets_video(np.full(50, 7.0), np.arange(50) / FPS, EXPOSURE)
+    noise_only = 7 + np.random.default_rng(0).normal(0, 1.0, 500)  # LED not in the region
+    with pytest.raises(AnalysisError, match="never changes"):
+        led_onsets_video(noise_only, np.arange(500) / FPS, EXPOSURE)
     with pytest.raises(InputError, match="one exposure start"):
         led_onsets_video(np.arange(50.0), np.arange(40) / FPS, EXPOSURE)
     with pytest.raises(InputError, match="evenly spaced"):
