@@ -25,7 +25,7 @@ import importlib.metadata
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +53,11 @@ from drivers.daq.daqmx_errors import (
     health_from_daq_error,
 )
 from drivers.daq.ring import BlockRing
-from drivers.daq.settings import NidaqSettings, parse_settings
+from drivers.daq.settings import EdgeCounter, NidaqSettings, parse_settings
 
 log = logging.getLogger(__name__)
 
+COUNTER_WAIT_S = 1.0  # how long a counter's block may trail the analog block it belongs to
 RATE_TOLERANCE = 1e-9  # relative: a coerced clock would make session time wrong, so it is refused
 
 
@@ -96,6 +97,7 @@ class NidaqDaq(Device):
         self._ai: Any = None
         self._co: Any = None
         self._do: Any = None
+        self._counters: list[tuple[Any, Any, np.ndarray]] = []  # (task, reader, counts)
         self._reader: Any = None
         self._ring: BlockRing | None = None
         self._scratch: np.ndarray | None = None
@@ -175,6 +177,9 @@ class NidaqDaq(Device):
             actual_rate = self._ai.timing.samp_clk_rate
             self._require_exact("daq.rate_hz", config.rate_hz, actual_rate, "sample rate", "Hz")
             self._buffer_samples = int(self._ai.in_stream.input_buf_size)
+            for counter in config.edge_counters:
+                doing = f"the edge counter '{counter.name}' configuration"
+                self._configure_edge_counter(config, counter)
             trigger: dict[str, Any] = {}
             if config.camera_trigger is not None:
                 doing = "the camera trigger (counter output) configuration"
@@ -191,7 +196,8 @@ class NidaqDaq(Device):
         except DeviceError:
             self._close_tasks()
             raise
-        n_channels = len(config.channels)
+        n_analog = len(config.channels)
+        n_channels = n_analog + len(config.edge_counters)
         block = config.samples_per_event
         if self._buffer_samples % block:
             self._close_tasks()
@@ -203,7 +209,7 @@ class NidaqDaq(Device):
                 "accepts.",
             )
         self._ring = BlockRing(self._buffer_samples // block, block, n_channels)
-        self._scratch = np.zeros((n_channels, block), dtype=np.float64)
+        self._scratch = np.zeros((n_analog, block), dtype=np.float64)
         snapshot = {
             **dict(self.settings),
             "resolved": {
@@ -223,7 +229,7 @@ class NidaqDaq(Device):
             shape=(n_channels,),
             rate_hz=actual_rate,
             channel_names=config.channel_names,
-            units=("V",) * n_channels,
+            units=("V",) * n_analog + ("count",) * len(config.edge_counters),
             settings=snapshot,
         )
 
@@ -259,6 +265,35 @@ class NidaqDaq(Device):
         self._reader = AnalogMultiChannelReader(task.in_stream)
         self._reader.verify_array_shape = False  # the scratch array is sized once, in _open
         return task
+
+    def _configure_edge_counter(self, config: NidaqSettings, counter: EdgeCounter) -> None:
+        """Count edges on a terminal, latched on every force sample (the AI sample clock)."""
+        import nidaqmx
+        from nidaqmx.constants import AcquisitionType, CountDirection, Edge, OverwriteMode
+        from nidaqmx.stream_readers import CounterReader
+
+        task = nidaqmx.Task(_task_name(self.name, f"edges-{len(self._counters)}"))
+        counts = np.zeros(config.samples_per_event, dtype=np.uint32)
+        self._counters.append((task, None, counts))  # closed by _close_tasks if below fails
+        channel = task.ci_channels.add_ci_count_edges_chan(
+            counter.counter,
+            "",
+            edge=Edge.RISING if counter.edge == "rising" else Edge.FALLING,
+            initial_count=0,
+            count_direction=CountDirection.COUNT_UP,
+        )
+        channel.ci_count_edges_term = counter.terminal
+        task.timing.cfg_samp_clk_timing(
+            config.rate_hz,
+            source=config.ai_sample_clock,
+            sample_mode=AcquisitionType.CONTINUOUS,
+            samps_per_chan=config.buffer_samples,
+        )
+        task.in_stream.input_buf_size = config.buffer_samples
+        task.in_stream.overwrite = OverwriteMode.OVERWRITE_UNREAD_SAMPLES
+        reader = CounterReader(task.in_stream)
+        reader.verify_array_shape = False
+        self._counters[-1] = (task, reader, counts)
 
     def _configure_camera_trigger(self, config: NidaqSettings) -> tuple[Any, dict[str, Any]]:
         import nidaqmx
@@ -336,12 +371,15 @@ class NidaqDaq(Device):
         try:
             if self._co is not None:
                 self._co.start()  # armed: waits for the analog input's start trigger
+            for task, _, _ in self._counters:
+                task.start()  # waits for the analog input's sample clock
             self._ai.start()
         except DaqError as exc:
             self._running = False
-            with contextlib.suppress(DaqError):
-                if self._co is not None:
-                    self._co.stop()
+            for task in (self._co, *(c[0] for c in self._counters)):
+                if task is not None:
+                    with contextlib.suppress(DaqError):
+                        task.stop()
             raise device_error(self.name, exc, "starting the acquisition") from None
 
     def _on_samples(
@@ -406,22 +444,38 @@ class NidaqDaq(Device):
                 self._next_index,
                 first - 1,
             )
-        np.copyto(ring.slot(), self._scratch.T)  # (channels, samples) -> (samples, channels)
+        slot = ring.slot()
+        n_analog = self._scratch.shape[0]
+        np.copyto(slot[:, :n_analog], self._scratch.T)  # (channels, samples) -> (samples, ...)
+        for column, (_, _, counts) in enumerate(self._counters, start=n_analog):
+            np.copyto(slot[:, column], counts)
         ring.commit(first, block, dropped, monotonic())
         self._next_index = first + block
 
     def _read_into_scratch(self, resume: int | None) -> None:
+        """Read one block of the analog input, then the same samples of every edge counter."""
+        block = self._scratch.shape[1]
+        with self._positioned(self._ai, resume):
+            self._reader.read_many_sample(self._scratch, block, timeout=0.0)
+        for task, reader, counts in self._counters:
+            # Same clock, same buffer size: the counter's samples are there too, or arrive
+            # within a DMA transfer; wait up to a second for them.
+            with self._positioned(task, resume):
+                reader.read_many_sample_uint32(counts, block, timeout=COUNTER_WAIT_S)
+
+    @contextlib.contextmanager
+    def _positioned(self, task: Any, resume: int | None) -> Iterator[None]:
+        """Read from sample ``resume`` (after a gap) instead of the current read position."""
+        if resume is None:
+            yield
+            return
         from nidaqmx.constants import ReadRelativeTo
 
-        block = self._scratch.shape[1]
-        if resume is None:
-            self._reader.read_many_sample(self._scratch, block, timeout=0.0)
-            return
-        in_stream = self._ai.in_stream
+        in_stream = task.in_stream
         in_stream.relative_to = ReadRelativeTo.FIRST_SAMPLE
         in_stream.offset = resume
         try:
-            self._reader.read_many_sample(self._scratch, block, timeout=0.0)
+            yield
         finally:
             in_stream.relative_to = ReadRelativeTo.CURRENT_READ_POSITION
             in_stream.offset = 0
@@ -463,7 +517,7 @@ class NidaqDaq(Device):
         self._running = False
         first_error: DaqError | None = None
         # The trigger stops first so that every triggered frame lies inside the force record.
-        for task in (self._co, self._ai, self._do):
+        for task in (self._co, self._ai, *(c[0] for c in self._counters), self._do):
             if task is None:
                 continue
             try:
@@ -483,9 +537,10 @@ class NidaqDaq(Device):
 
     def _close_tasks(self) -> None:
         """Release every task, even on a device that is gone (its errors are only logged)."""
-        for attribute in ("_do", "_co", "_ai"):
-            task = getattr(self, attribute)
-            setattr(self, attribute, None)
+        tasks = [self._do, self._co, *(c[0] for c in self._counters), self._ai]
+        self._do = self._co = self._ai = None
+        self._counters = []
+        for task in tasks:
             if task is None:
                 continue
             try:
@@ -610,6 +665,11 @@ def _missing_terminals(config: NidaqSettings, device: Any) -> tuple[str, str, st
         counters = list(device.co_physical_chans.channel_names)
         if config.camera_trigger.counter not in counters:
             return "daq.camera_trigger.counter", config.camera_trigger.counter, _span(counters)
+    if config.edge_counters:
+        counters = list(device.ci_physical_chans.channel_names)
+        for i, counter in enumerate(config.edge_counters):
+            if counter.counter not in counters:
+                return f"daq.edge_counters[{i}].counter", counter.counter, _span(counters)
     if config.sync_led_line is not None:
         lines = list(device.do_lines.channel_names)
         if config.sync_led_line not in lines:

@@ -29,10 +29,13 @@ DRIVER_KEYS = (
     "buffer_samples",
     "camera_trigger",
     "sync_led",
+    "edge_counters",
 )
 CHANNEL_KEYS = ("name", "physical", "terminal", "range_V")
 TRIGGER_KEYS = ("counter", "terminal", "frame_rate_hz", "duty_cycle")
 SYNC_LED_KEYS = ("line",)
+EDGE_COUNTER_KEYS = ("name", "counter", "terminal", "edge")
+EDGES = ("rising", "falling")
 EVENTS_PER_SECOND = 20  # default block: 50 ms of samples, a smooth live display without overhead
 DEFAULT_BUFFER_S = 10.0  # default DAQmx buffer: how long the host may stall before samples are lost
 MAX_RANGE_V = 10.0
@@ -63,6 +66,17 @@ class CameraTrigger:
 
 
 @dataclass(frozen=True)
+class EdgeCounter:
+    """A counter counting edges on a terminal (e.g. a camera's exposure-active output), sampled
+    on the force sample clock: one cumulative count per force sample."""
+
+    name: str  # e.g. "exposure.sagittal.edges"
+    counter: str  # e.g. "Dev1/ctr1"
+    terminal: str  # e.g. "/Dev1/PFI0"
+    edge: str  # "rising" or "falling"
+
+
+@dataclass(frozen=True)
 class NidaqSettings:
     device: str
     rate_hz: float
@@ -71,10 +85,12 @@ class NidaqSettings:
     buffer_samples: int
     camera_trigger: CameraTrigger | None
     sync_led_line: str | None  # e.g. "Dev1/port0/line0"
+    edge_counters: tuple[EdgeCounter, ...] = ()
 
     @property
     def channel_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.channels)
+        """Analog channels, then edge counters: the columns ``read`` delivers."""
+        return tuple(c.name for c in self.channels) + tuple(c.name for c in self.edge_counters)
 
     @property
     def ai_start_trigger(self) -> str:
@@ -116,6 +132,7 @@ def parse_settings(settings: Mapping[str, Any]) -> NidaqSettings:
         )
     trigger = _camera_trigger(settings, device, rate)
     sync_led = _sync_led(settings, device)
+    counters = _edge_counters(settings, device, channels, trigger)
     return NidaqSettings(
         device=device,
         rate_hz=rate,
@@ -124,6 +141,7 @@ def parse_settings(settings: Mapping[str, Any]) -> NidaqSettings:
         buffer_samples=buffer,
         camera_trigger=trigger,
         sync_led_line=sync_led,
+        edge_counters=counters,
     )
 
 
@@ -258,6 +276,19 @@ def _channels(
     return tuple(channels)
 
 
+def _pfi(key: str, value: str, device: str) -> str:
+    """A terminal such as ``PFI0`` or ``/Dev1/PFI0`` as its full name ``/Dev1/PFI0``."""
+    terminal = value.lstrip("/")
+    owner, _, local = terminal.rpartition("/")
+    if (owner and owner != device) or not _TERMINAL.match(local):
+        _fail(
+            key,
+            f"'{value}' is not a terminal of {device}",
+            "Name the PFI terminal the cable is wired to, e.g. PFI12.",
+        )
+    return f"/{device}/{local}"
+
+
 def _camera_trigger(
     settings: Mapping[str, Any], device: str, rate_hz: float
 ) -> CameraTrigger | None:
@@ -270,14 +301,8 @@ def _camera_trigger(
     counter = _physical(
         device, "daq.camera_trigger.counter", raw.get("counter", "ctr0"), _COUNTER, "ctr0"
     )
-    terminal = _string(raw, "daq.camera_trigger.terminal", "terminal").lstrip("/")
-    owner, _, local = terminal.rpartition("/")
-    if (owner and owner != device) or not _TERMINAL.match(local):
-        _fail(
-            "daq.camera_trigger.terminal",
-            f"'{terminal}' is not an output terminal of {device}",
-            "Name the PFI terminal the camera's trigger cable is wired to, e.g. PFI12.",
-        )
+    key = "daq.camera_trigger.terminal"
+    terminal = _pfi(key, _string(raw, key, "terminal"), device)
     frame_rate = _number(raw, "daq.camera_trigger.frame_rate_hz", "frame_rate_hz", None)
     if not 0 < frame_rate <= rate_hz:
         _fail(
@@ -294,7 +319,7 @@ def _camera_trigger(
         )
     return CameraTrigger(
         counter=counter,
-        terminal=f"/{device}/{local}",
+        terminal=terminal,
         frame_rate_hz=frame_rate,
         duty_cycle=duty,
         samples_per_frame=per_frame,
@@ -309,3 +334,40 @@ def _sync_led(settings: Mapping[str, Any], device: str) -> str | None:
         _fail("daq.sync_led", "must be a table ([daq.sync_led])")
     _known(raw, "daq.sync_led", SYNC_LED_KEYS)
     return _physical(device, "daq.sync_led.line", raw.get("line"), _LINE, "port0/line0")
+
+
+def _edge_counters(
+    settings: Mapping[str, Any],
+    device: str,
+    channels: tuple[AnalogChannel, ...],
+    trigger: CameraTrigger | None,
+) -> tuple[EdgeCounter, ...]:
+    raw = settings.get("edge_counters", [])
+    if not isinstance(raw, list):
+        _fail("daq.edge_counters", "must be [[daq.edge_counters]] tables")
+    counters: list[EdgeCounter] = []
+    for i, entry in enumerate(raw):
+        key = f"daq.edge_counters[{i}]"
+        if not isinstance(entry, dict):
+            _fail(key, "must be a table with name, counter and terminal")
+        _known(entry, key, EDGE_COUNTER_KEYS)
+        name = _string(entry, f"{key}.name", "name")
+        counter = _physical(device, f"{key}.counter", entry.get("counter"), _COUNTER, "ctr1")
+        terminal = _pfi(f"{key}.terminal", _string(entry, f"{key}.terminal", "terminal"), device)
+        edge = entry.get("edge", "rising")
+        if edge not in EDGES:
+            _fail(f"{key}.edge", f"{edge!r} is not an edge", f"Use one of: {', '.join(EDGES)}.")
+        counters.append(EdgeCounter(name, counter, terminal, edge))
+    names = [c.name for c in channels] + [c.name for c in counters]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        _fail("daq.edge_counters", f"names must differ from every channel; repeated: {repeated}")
+    used = [c.counter for c in counters] + ([trigger.counter] if trigger else [])
+    repeated = sorted({c for c in used if used.count(c) > 1})
+    if repeated:
+        _fail(
+            "daq.edge_counters",
+            f"each counter can do one job; {', '.join(repeated)} is used twice",
+            "Give the camera trigger and every edge counter its own counter (ctr0, ctr1, …).",
+        )
+    return tuple(counters)

@@ -37,10 +37,11 @@ TOTAL_ACQUIRED = 0x192A
 READ_NUM_CHANS = 0x217B
 CHAN_TYPE = 0x187F
 CO_PULSE_TERM, CO_PULSE_FREQ, CO_PULSE_DUTY = 0x18E1, 0x1178, 0x1176
+CI_COUNT_EDGES_TERM = 0x18C7
 DO_NUM_BOOLEANS = 0x217F
 SYS_DEVICES = 0x193B
 SYS_VERSION = {0x1272: 24, 0x1923: 5, 0x2F22: 0}
-DEV_PRODUCT, DEV_AI, DEV_CO, DEV_DO = 0x0631, 0x231E, 0x2325, 0x2322
+DEV_PRODUCT, DEV_AI, DEV_CI, DEV_CO, DEV_DO = 0x0631, 0x231E, 0x2324, 0x2325, 0x2322
 
 # Error codes and NI's own messages for them.
 SAMPLES_NO_LONGER_AVAILABLE = -200279
@@ -59,6 +60,14 @@ def sample_values(first: int, count: int, n_channels: int) -> np.ndarray:
     return np.arange(n_channels, dtype=np.float64)[:, None] + index[None, :] * 1e-4
 
 
+EDGE_PERIOD = 8  # the fake camera's exposure edges: one every 8 samples, the first at sample 0
+
+
+def edge_counts(first: int, count: int) -> np.ndarray:
+    """What a fake edge counter latches at each sample: edges counted up to and including it."""
+    return np.arange(first, first + count, dtype=np.int64) // EDGE_PERIOD + 1
+
+
 @dataclass
 class FakeDevice:
     name: str = "Dev1"
@@ -72,6 +81,7 @@ class FakeDevice:
             return self.product
         names = {
             DEV_AI: [f"{self.name}/ai{i}" for i in range(self.n_ai)],
+            DEV_CI: [f"{self.name}/ctr{i}" for i in range(self.n_counters)],
             DEV_CO: [f"{self.name}/ctr{i}" for i in range(self.n_counters)],
             DEV_DO: [f"{self.name}/port0/line{i}" for i in range(self.n_lines)],
         }[attribute]
@@ -205,7 +215,8 @@ class FakeInterpreter(BaseInterpreter):
         fake = self.tasks[task]
         fake.kind = kind
         fake.channels.append({"physical": physical, **config})
-        self._last_channel = config["name"] or physical  # DAQmx's default name
+        fake.channels[-1]["name"] = config["name"] or physical  # DAQmx's default name
+        self._last_channel = fake.channels[-1]["name"]
 
     def create_ai_voltage_chan(  # noqa: PLR0917 (the DAQmx C signature)
         self,
@@ -274,6 +285,28 @@ class FakeInterpreter(BaseInterpreter):
             duty_cycle=duty_cycle,
         )
 
+    def create_ci_count_edges_chan(  # noqa: PLR0917 (the DAQmx C signature)
+        self, task, counter, name_to_assign_to_channel, edge, initial_count, count_direction
+    ):
+        self._record(
+            "create_ci_count_edges_chan",
+            task,
+            counter,
+            name_to_assign_to_channel,
+            edge,
+            initial_count,
+            count_direction,
+        )
+        self._add_channel(
+            task,
+            ChannelType.COUNTER_INPUT,
+            counter,
+            name=name_to_assign_to_channel,
+            edge=edge,
+            initial_count=initial_count,
+            count_direction=count_direction,
+        )
+
     def create_do_chan(self, task, lines, name_to_assign_to_lines, line_grouping):
         self._record("create_do_chan", task, lines, name_to_assign_to_lines, line_grouping)
         self._add_channel(
@@ -298,8 +331,8 @@ class FakeInterpreter(BaseInterpreter):
 
     def set_chan_attribute_string(self, task: int, channel: str, attribute: int, value: str):
         self._record("set_chan_attribute_string", task, channel, attribute, value)
-        assert attribute == CO_PULSE_TERM
-        self._channel(task, channel)["pulse_terminal"] = value
+        key = {CO_PULSE_TERM: "pulse_terminal", CI_COUNT_EDGES_TERM: "edges_terminal"}[attribute]
+        self._channel(task, channel)[key] = value
 
     def get_chan_attribute_double(self, task: int, channel: str, attribute: int) -> float:
         self._record("get_chan_attribute_double", task, channel, attribute)
@@ -399,29 +432,40 @@ class FakeInterpreter(BaseInterpreter):
         fake.callback = callback_function
         return FakeEventHandler()
 
+    def _read_start(self, fake: FakeTask, count: int) -> int:
+        """Where a read of ``count`` samples starts, by DAQmx's buffer rules (overwrite mode)."""
+        if self.removed:
+            raise self._gone()
+        if fake.relative_to == ReadRelativeTo.FIRST_SAMPLE.value:
+            start = fake.offset
+        else:
+            start = fake.read_position + fake.offset
+        if start < fake.acquired - fake.buffer_samples:
+            raise DaqError(
+                "Attempted to read samples that are no longer available. The requested "
+                "sample was previously available, but has since been overwritten.",
+                SAMPLES_NO_LONGER_AVAILABLE,
+            )
+        if start + count > fake.acquired:
+            raise DaqError(
+                "Some or all of the samples requested have not yet been acquired.",
+                SAMPLES_NOT_YET_AVAILABLE,
+            )
+        fake.read_position = start + count
+        return start
+
     def read_analog_f64(self, task, num_samps_per_chan, timeout, fill_mode, read_array):
         with self.lock:
-            fake = self.tasks[task]
-            if self.removed:
-                raise self._gone()
-            if fake.relative_to == ReadRelativeTo.FIRST_SAMPLE.value:
-                start = fake.offset
-            else:
-                start = fake.read_position + fake.offset
-            if start < fake.acquired - fake.buffer_samples:
-                raise DaqError(
-                    "Attempted to read samples that are no longer available. The requested "
-                    "sample was previously available, but has since been overwritten.",
-                    SAMPLES_NO_LONGER_AVAILABLE,
-                )
-            if start + num_samps_per_chan > fake.acquired:
-                raise DaqError(
-                    "Some or all of the samples requested have not yet been acquired.",
-                    SAMPLES_NOT_YET_AVAILABLE,
-                )
+            start = self._read_start(self.tasks[task], num_samps_per_chan)
             self._fill(read_array[:, :num_samps_per_chan], start)
-            fake.read_position = start + num_samps_per_chan
             self._record("read_analog_f64", task, start, num_samps_per_chan)
+        return read_array, num_samps_per_chan
+
+    def read_counter_u32_ex(self, task, num_samps_per_chan, timeout, fill_mode, read_array):
+        with self.lock:
+            start = self._read_start(self.tasks[task], num_samps_per_chan)
+            read_array[:num_samps_per_chan] = edge_counts(start, num_samps_per_chan)
+            self._record("read_counter_u32_ex", task, start, num_samps_per_chan, timeout)
         return read_array, num_samps_per_chan
 
     def _fill(self, out: np.ndarray, start: int) -> None:
@@ -453,8 +497,9 @@ class FakeInterpreter(BaseInterpreter):
             raise self._gone()
         fake.running = True
         self.start_order.append(fake.name)
-        if fake.kind is ChannelType.ANALOG_INPUT:
+        if fake.kind in (ChannelType.ANALOG_INPUT, ChannelType.COUNTER_INPUT):
             fake.acquired = fake.read_position = 0  # a new acquisition starts at sample 0
+        if fake.kind is ChannelType.ANALOG_INPUT:
             fake.halt.clear()
             fake.thread = threading.Thread(target=self._acquire, args=(fake,), daemon=True)
             fake.thread.start()
@@ -476,6 +521,9 @@ class FakeInterpreter(BaseInterpreter):
                     self.reader_behind.set()  # wait for the reader (the event still fires)
                 else:
                     fake.acquired += fake.every_n
+                for clocked in self.tasks.values():  # tasks on the AI sample clock follow it
+                    if clocked.running and clocked.kind is ChannelType.COUNTER_INPUT:
+                        clocked.acquired = fake.acquired
             try:
                 fake.callback(fake.handle, 1, fake.every_n, None)
             except BaseException as exc:  # a callback must never raise into the driver

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from nidaqmx.constants import (
     AcquisitionType,
+    CountDirection,
     Edge,
     EveryNSamplesEventType,
     FrequencyUnits,
@@ -381,3 +382,72 @@ def test_the_callback_allocates_no_block_sized_arrays(fake_daqmx, force_settings
     assert (chunk.first_index, chunk.count) == (0, 3300)
     np.testing.assert_array_equal(out, expected(np.arange(3300)))
     device.close()
+
+
+def test_exposure_edges_are_counted_on_the_force_sample_clock_and_survive_a_gap(
+    fake_daqmx, force_settings
+):
+    """A counter counts the camera's exposure-active edges, latched on every force sample;
+    after overwritten samples the counts resume at the same sample as the analog channels."""
+    force_settings["edge_counters"] = [
+        {"name": "exposure.sagittal.edges", "counter": "ctr1", "terminal": "PFI0"}
+    ]
+    fake_daqmx.stall_at = (1000, 4500)
+    device = NidaqDaq("force", force_settings)
+    report = exercise_device(device, 3000, chunk_items=250)
+
+    edges = fake_daqmx.task("force-edges-0")
+    (channel,) = fake_daqmx.called("create_ci_count_edges_chan")
+    assert channel == (
+        edges.handle,
+        "Dev1/ctr1",
+        "",
+        Edge.RISING.value,
+        0,
+        CountDirection.COUNT_UP.value,
+    )
+    assert edges.channels[0]["edges_terminal"] == "/Dev1/PFI0"
+    assert edges.timing == {
+        "rate": 2000.0,
+        "source": "/Dev1/ai/SampleClock",
+        "active_edge": Edge.RISING.value,
+        "sample_mode": AcquisitionType.CONTINUOUS.value,
+        "samps_per_chan": 4000,
+    }
+    assert edges.buffer_samples == 4000
+    assert edges.overwrite == OverwriteMode.OVERWRITE_UNREAD_SAMPLES.value
+    assert fake_daqmx.start_order == ["force-camera-trigger", "force-edges-0", "force-ai"]
+
+    delivered = np.concatenate([np.arange(1000), np.arange(3600, 5600)])
+    np.testing.assert_array_equal(report.indices, delivered)
+    np.testing.assert_array_equal(report.data[:, :8], expected(delivered))
+    np.testing.assert_array_equal(report.data[:, 8], delivered // 8 + 1)  # conftest.edge_counts
+    assert device.gaps == (Gap(first_index=1000, count=2600),)
+    assert [r[1] for r in fake_daqmx.called("read_counter_u32_ex")][:11] == [
+        *range(0, 1000, 100),
+        3600,
+    ]
+
+
+def test_edge_counter_columns_are_described(fake_daqmx, force_settings):
+    force_settings["edge_counters"] = [
+        {"name": "exposure.sagittal.edges", "counter": "ctr1", "terminal": "/Dev1/PFI0"},
+        {"name": "exposure.posterior.edges", "counter": "ctr2", "terminal": "PFI1"},
+    ]
+    device = NidaqDaq("force", force_settings)
+    description = device.open()
+    device.close()
+    assert description.channel_names[-3:] == (
+        "belt_speed",
+        "exposure.sagittal.edges",
+        "exposure.posterior.edges",
+    )
+    assert description.units[-3:] == ("V", "count", "count")
+    assert description.shape == (10,)
+
+
+def test_an_edge_counter_the_device_lacks_is_named(fake_daqmx, force_settings):
+    force_settings["edge_counters"] = [{"name": "e", "counter": "ctr7", "terminal": "PFI0"}]
+    health = NidaqDaq.probe("force", force_settings)
+    assert health.status is HealthStatus.MISCONFIGURED
+    assert health.reason.startswith("daq.edge_counters[0].counter: 'Dev1/ctr7' does not exist")

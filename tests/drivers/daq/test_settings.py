@@ -98,6 +98,34 @@ def test_defaults_follow_the_rate():
             "is missing",
         ),
         (
+            lambda s: s.update(
+                edge_counters=[{"name": "e", "counter": "ctr0", "terminal": "PFI0"}]
+            ),
+            "daq.edge_counters",
+            "Dev1/ctr0 is used twice",
+        ),
+        (
+            lambda s: s.update(
+                edge_counters=[{"name": "belt.Fz", "counter": "ctr1", "terminal": "PFI0"}]
+            ),
+            "daq.edge_counters",
+            "repeated: ['belt.Fz']",
+        ),
+        (
+            lambda s: s.update(
+                edge_counters=[{"name": "e", "counter": "ctr1", "terminal": "PFI0", "edge": "up"}]
+            ),
+            "daq.edge_counters[0].edge",
+            "not an edge",
+        ),
+        (
+            lambda s: s.update(
+                edge_counters=[{"name": "e", "counter": "ctr1", "terminal": "Dev2/PFI0"}]
+            ),
+            "daq.edge_counters[0].terminal",
+            "not a terminal of Dev1",
+        ),
+        (
             lambda s: s["sync_led"].update(line="port0"),
             "daq.sync_led.line",
             "not a physical channel",
