@@ -64,6 +64,17 @@ def test_streaming_blocks_give_the_same_edges_as_the_whole_recording():
     assert whole.size == 500
 
 
+def test_an_edge_split_across_any_block_boundary_is_found_once_at_the_same_time():
+    v = np.array([0, 0, 2.0, 3.0, 3.5, 2.0, 4.5, 5, 0.5, 0, 1.5, 2.5, 4.2, 0])
+    whole = rising_edges(v, 1.0)
+    # the dip to 2 V stays inside the band: the edge is the last mid-level (2.5 V) crossing
+    np.testing.assert_allclose(whole, [5.2, 11.0])
+    for cut in range(1, v.size):
+        decoder = EdgeDecoder()
+        parts = np.concatenate([decoder.feed(v[:cut]), decoder.feed(v[cut:])])
+        np.testing.assert_array_equal(parts, whole, err_msg=f"cut at {cut}")
+
+
 def test_a_recording_starting_mid_exposure_has_no_false_edge():
     v = np.r_[np.full(3, 5.0), np.zeros(3), np.full(3, 5.0)]
     np.testing.assert_allclose(rising_edges(v, RATE), [5.5 / RATE])
