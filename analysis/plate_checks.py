@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from analysis.drift import noise_floor as _noise_floor_of
+from analysis.drift import unloaded_offsets
 from analysis.errors import AnalysisError, InputError
 
 STANDARD_GRAVITY_M_S2 = 9.80665
@@ -25,8 +27,6 @@ DEFAULT_STANCE_OFF_THRESHOLD_N = 20.0
 # The off-threshold must be "several noise SDs" above the floor; 5 SD makes a false crossing on
 # Gaussian noise a ~3e-7 per-sample event.
 DEFAULT_MIN_THRESHOLD_NOISE_RATIO = 5.0
-# COP is only defined under load; a pointer check pushes far above this.
-DEFAULT_COP_THRESHOLD_N = 50.0
 
 
 def _as_samples(values: Any, name: str, columns: int | None = None) -> np.ndarray:
@@ -79,7 +79,7 @@ def zeroing_statistics(volts: Any, rate_hz: float) -> ZeroingStats:
     centred_t = t - t.mean()
     slope = centred_t @ (samples - samples.mean(axis=0)) / float(centred_t @ centred_t)
     return ZeroingStats(
-        offsets_V=tuple(float(v) for v in samples.mean(axis=0)),
+        offsets_V=tuple(float(v) for v in unloaded_offsets(samples)),
         noise_sd_V=tuple(float(v) for v in samples.std(axis=0, ddof=1)),
         drift_V_per_s=tuple(float(v) for v in slope),
         n_samples=n,
@@ -89,44 +89,42 @@ def zeroing_statistics(volts: Any, rate_hz: float) -> ZeroingStats:
 
 
 @dataclass(frozen=True)
-class NoiseFloor:
-    """Unloaded vertical force with the belt running, judged against the stance off-threshold."""
+class NoiseFloorCheck:
+    """Unloaded vertical force with the belt running, judged against the stance off-threshold
+    (the floor itself is :func:`analysis.drift.noise_floor`)."""
 
     mean_N: float
     sd_N: float
-    peak_abs_N: float
+    peak_to_peak_N: float
     threshold_N: float
     threshold_to_sd: float
-    samples_above_threshold: int
     min_threshold_to_sd: float
+    samples_above_threshold: int
     passed: bool
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def noise_floor(
+def noise_floor_check(
     fz_N: Any,
     threshold_N: float = DEFAULT_STANCE_OFF_THRESHOLD_N,
     min_threshold_to_sd: float = DEFAULT_MIN_THRESHOLD_NOISE_RATIO,
-) -> NoiseFloor:
-    """Passes when the threshold is ≥ ``min_threshold_to_sd`` noise SDs away from the unloaded
-    mean and no unloaded sample reaches it (a sample that does would be a false stance)."""
+) -> NoiseFloorCheck:
+    """Passes when the threshold is ≥ ``min_threshold_to_sd`` noise SDs above the unloaded mean
+    and no unloaded sample reaches it (a sample that does would start a false stance)."""
     fz = _as_samples(fz_N, "unloaded Fz", columns=1)[:, 0]
-    mean = float(fz.mean())
-    sd = float(fz.std(ddof=1))
-    margin = threshold_N - abs(mean)
-    ratio = margin / sd if sd > 0 else float("inf")
+    floor = _noise_floor_of(fz, threshold_N, min_threshold_to_sd)
     above = int(np.count_nonzero(np.abs(fz) >= threshold_N))
-    return NoiseFloor(
-        mean_N=mean,
-        sd_N=sd,
-        peak_abs_N=float(np.max(np.abs(fz))),
-        threshold_N=float(threshold_N),
-        threshold_to_sd=float(ratio),
-        samples_above_threshold=above,
+    return NoiseFloorCheck(
+        mean_N=floor.mean_N,
+        sd_N=floor.sd_N,
+        peak_to_peak_N=floor.peak_to_peak_N,
+        threshold_N=floor.threshold_N,
+        threshold_to_sd=floor.ratio,
         min_threshold_to_sd=float(min_threshold_to_sd),
-        passed=bool(ratio >= min_threshold_to_sd and above == 0),
+        samples_above_threshold=above,
+        passed=bool(floor.threshold_ok and above == 0),
     )
 
 
@@ -216,29 +214,6 @@ def known_mass_check(
         passed=not failing,
         gravity_m_s2=float(gravity_m_s2),
     )
-
-
-def plate_cop_lab(
-    forces: Any,
-    z_surface_m: float,
-    rotation: Any,
-    origin_m: Any,
-    threshold_N: float = DEFAULT_COP_THRESHOLD_N,
-) -> np.ndarray:
-    """COP on the working surface in lab coordinates, (n, 3), NaN below ``threshold_N``.
-
-    ``forces`` are the plate's calibrated outputs ``[Fx Fy Fz Mx My Mz]`` in its own axes about
-    its transducer origin (docs/architecture.md "Force plates"); COP per SCIENCE §7.
-    """
-    f = _as_samples(forces, "plate forces", columns=6)
-    fx, fy, fz, mx, my = f[:, 0], f[:, 1], f[:, 2], f[:, 3], f[:, 4]
-    loaded = np.abs(fz) >= threshold_N
-    safe_fz = np.where(loaded, fz, 1.0)
-    x = np.where(loaded, (z_surface_m * fx - my) / safe_fz, np.nan)
-    y = np.where(loaded, (mx + z_surface_m * fy) / safe_fz, np.nan)
-    plate_points = np.column_stack([x, y, np.full_like(x, z_surface_m)])
-    rot = np.asarray(rotation, dtype=float).reshape(3, 3)
-    return plate_points @ rot.T + np.asarray(origin_m, dtype=float).reshape(3)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ class AcquisitionResult:
 
     ``start_s``/``end_s`` are session time (docs/architecture.md); ``values`` holds numbers the
     session computed (e.g. ``offsets_s`` and ``frame_rate_hz`` for sync verification, FPPA for a
-    squat); ``volts`` (n, 6) and ``forces`` (n, 6, plate axes, N and N·m) are the plate record a
-    technician check needs; ``plate`` is that plate's configuration (``[[plates]]`` shape).
+    squat); ``volts`` (samples, channels) is the raw plate record a technician check needs and
+    ``plate`` that plate's configuration as used for it (``[[plates]]`` shape, current offsets).
     """
 
     duration_s: float
@@ -49,7 +49,6 @@ class AcquisitionResult:
     stopped_early: bool = False
     values: dict[str, Any] = field(default_factory=dict)
     volts: np.ndarray | None = None
-    forces: np.ndarray | None = None
     rate_hz: float | None = None
     plate: dict[str, Any] | None = None
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from analysis import plate_checks
 from analysis.errors import AnalysisError
+from analysis.forceplate import PlateConfig, parse_plate
 from protocols.actions import AcquisitionResult
 from protocols.model import Step
 
@@ -32,7 +33,8 @@ DEFAULT_PARAMETERS: dict[str, dict[str, float]] = {
         "min_threshold_to_sd": plate_checks.DEFAULT_MIN_THRESHOLD_NOISE_RATIO,
     },
     "known-mass": {"tolerance_percent": 1.0, "gravity_m_s2": plate_checks.STANDARD_GRAVITY_M_S2},
-    "cop-pointer": {"tolerance_m": 0.005, "cop_threshold_N": plate_checks.DEFAULT_COP_THRESHOLD_N},
+    # COP is only defined under load; a pointer push is far above 50 N.
+    "cop-pointer": {"tolerance_m": 0.005, "cop_threshold_N": 50.0},
     "camera-intrinsics": {"max_rms_px": 0.5, "min_images": 10},
     # SCIENCE §8: re-measure a known length left, centre and right of the field.
     "scale-plane": {"max_error_m": 0.003},
@@ -119,50 +121,62 @@ def _squat(step, results, params):
     return values, None, tuple(flags)
 
 
+def _plate(step: Step, result: AcquisitionResult, zeroed: bool = True) -> PlateConfig:
+    """The plate as configured when it was recorded (``zeroed=False``: with no offsets)."""
+    if not result.plate:
+        raise AnalysisError(
+            "the acquisition delivered no plate configuration",
+            subject=f"step '{step.id}' ({step.purpose})",
+            remedy="The session controller must return the plate's [[plates]] table.",
+        )
+    raw = dict(result.plate)
+    if not zeroed:
+        raw["offsets_V"] = [0.0] * len(raw.get("channels", ()))
+    return parse_plate(raw, subject=f"step '{step.id}': plate '{raw.get('name', '?')}'")
+
+
+def _lab_wrench(step: Step, result: AcquisitionResult) -> np.ndarray:
+    """Force and moment about the surface point, lab axes (analysis.forceplate)."""
+    return _plate(step, result).lab_wrench(_need(step, result, "volts"))
+
+
 def _warm_up(step, results, params):
     result = results[0]
-    forces = _need(step, result, "forces")
-    stats = plate_checks.zeroing_statistics(forces, result.rate_hz or 0.0)
-    drift = stats.drift_V_per_s[2] * 60.0  # a force record: the Fz "V" column is in N
-    values = {
-        "fz_drift_N_per_min": drift,
-        "max_abs_drift_V_per_s": float(np.max(np.abs(stats.drift_V_per_s))),
-        "fz_sd_N": stats.noise_sd_V[2],
-    }
+    fz = _lab_wrench(step, result)[:, 2]
+    stats = plate_checks.zeroing_statistics(fz, result.rate_hz or 0.0)
+    drift = stats.drift_V_per_s[0] * 60.0  # the "V" of a force record is N
+    values = {"fz_drift_N_per_min": drift, "fz_sd_N": stats.noise_sd_V[0]}
     return values, bool(abs(drift) <= params["max_drift_N_per_min"]), ()
 
 
 def _zero(step, results, params):
     result = results[0]
     stats = plate_checks.zeroing_statistics(_need(step, result, "volts"), result.rate_hz or 0.0)
+    # What the new offsets would read as force on an unzeroed plate: large = plate was loaded.
+    offset_wrench = _plate(step, result, zeroed=False).lab_wrench(np.array([stats.offsets_V]))[0]
     values: dict[str, Any] = {
         "offsets_V": list(stats.offsets_V),
         "noise_sd_V": list(stats.noise_sd_V),
         "drift_V_per_s": list(stats.drift_V_per_s),
         "max_abs_offset_V": float(np.max(np.abs(stats.offsets_V))),
+        "offset_force_N_Nm": offset_wrench.tolist(),
     }
-    matrix = (result.plate or {}).get("matrix")
-    if matrix is None:
-        return values, True, ("offset_force_not_checked",)
-    offset_forces = np.asarray(matrix, dtype=float) @ np.asarray(stats.offsets_V)
-    values["offset_force_N_Nm"] = offset_forces.tolist()
-    return values, bool(abs(offset_forces[2]) <= params["max_offset_force_N"]), ()
+    return values, bool(abs(offset_wrench[2]) <= params["max_offset_force_N"]), ()
 
 
 def _noise_floor(step, results, params):
-    forces = _need(step, results[0], "forces")
-    floor = plate_checks.noise_floor(
-        forces[:, 2], params["threshold_N"], params["min_threshold_to_sd"]
-    )
+    fz = _lab_wrench(step, results[0])[:, 2]
+    floor = plate_checks.noise_floor_check(fz, params["threshold_N"], params["min_threshold_to_sd"])
     return floor.to_dict(), floor.passed, ()
 
 
-def _static_forces(step, results) -> np.ndarray:
-    return np.array([plate_checks.static_load(_need(step, r, "forces"))[0] for r in results])
+def _static_wrenches(step, results) -> np.ndarray:
+    """Mean lab wrench of the middle of each static placement."""
+    return np.array([plate_checks.static_load(_lab_wrench(step, r))[0] for r in results])
 
 
 def _known_mass(step, results, params):
-    means = _static_forces(step, results)
+    means = _static_wrenches(step, results)
     check = plate_checks.known_mass_check(
         means[:, 2],
         [p.mass_kg for p in step.placements],
@@ -174,21 +188,8 @@ def _known_mass(step, results, params):
 
 
 def _cop_pointer(step, results, params):
-    means = _static_forces(step, results)
-    plate = results[0].plate
-    if not plate:
-        raise AnalysisError(
-            "the acquisition delivered no plate geometry",
-            subject=f"step '{step.id}' (cop-pointer)",
-            remedy="Return the plate's [[plates]] configuration with the record.",
-        )
-    cop = plate_checks.plate_cop_lab(
-        means,
-        plate["z_surface_m"],
-        plate["rotation"],
-        plate["origin_m"],
-        params["cop_threshold_N"],
-    )
+    means = _static_wrenches(step, results)
+    cop, _ = _plate(step, results[0]).cop_and_free_moment(means, params["cop_threshold_N"])
     check = plate_checks.cop_pointer_check(
         cop[:, :2],
         [p.position_m for p in step.placements],

@@ -58,6 +58,7 @@ class SyntheticPlate:
         return {
             "name": "belt",
             "type": "six-channel",
+            "channels": ["belt.Fx", "belt.Fy", "belt.Fz", "belt.Mx", "belt.My", "belt.Mz"],
             "matrix": self.config_matrix.tolist(),
             "offsets_V": self.applied_offsets_V.tolist(),
             "z_surface_m": Z_SURFACE,
@@ -77,10 +78,6 @@ class SyntheticPlate:
         clean = np.linalg.solve(self.matrix, outputs) + self.offsets_V
         sd = np.hypot(self.noise_sd_V, extra_sd)
         return clean + self.rng.normal(0.0, sd, size=(n, 6))
-
-    def forces(self, volts: np.ndarray) -> np.ndarray:
-        """What the lab computes: the CONFIGURED matrix applied after the applied zero."""
-        return (volts - self.applied_offsets_V) @ self.config_matrix.T
 
 
 class RecordingLab:

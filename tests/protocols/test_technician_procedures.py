@@ -19,26 +19,18 @@ def _plate_responder(lab, plate, running_noise_sd_V=0.0):
     """Answer each acquisition the way a session controller would, from the synthetic plate."""
 
     def respond(request):
-        if request.purpose == "zero":
-            volts = plate.volts(request.duration_s)
-            return lab.finished(
-                request.duration_s, volts=volts, rate_hz=RATE_HZ, plate=plate.config()
-            )
-        if request.purpose in ("warm-up", "noise-floor"):
+        if request.purpose in ("zero", "warm-up", "noise-floor"):
             extra = running_noise_sd_V if request.purpose == "noise-floor" else 0.0
             volts = plate.volts(request.duration_s, extra_sd=extra)
-            forces = plate.forces(volts)
             return lab.finished(
-                request.duration_s, forces=forces, rate_hz=RATE_HZ, plate=plate.config()
+                request.duration_s, volts=volts, rate_hz=RATE_HZ, plate=plate.config()
             )
         placement = request.placement
         point = (*placement.position_m, 0.0)
         load_N = placement.mass_kg * G if placement.mass_kg else 300.0  # a firm pointer push
         # The force is the reaction on the mass (or pointer): upward, +z in the lab frame.
         volts = plate.volts(request.duration_s, force_lab=(0.0, 0.0, load_N), point_lab=point)
-        return lab.finished(
-            request.duration_s, forces=plate.forces(volts), rate_hz=RATE_HZ, plate=plate.config()
-        )
+        return lab.finished(request.duration_s, volts=volts, rate_hz=RATE_HZ, plate=plate.config())
 
     return respond
 
