@@ -17,7 +17,16 @@ from analysis.errors import MidstanceError
 from analysis.provenance import software_version
 
 # The subcommands, in the order ``midstance --help`` lists them. Add a line when one lands.
-COMMANDS: tuple[str, ...] = ("version", "calibrate", "inspect", "repair", "export", "sessions")
+COMMANDS: tuple[str, ...] = (
+    "version",
+    "calibrate",
+    "inspect",
+    "repair",
+    "export",
+    "sessions",
+    "protocols",
+    "calibration",
+)
 
 EXIT_INTERNAL_ERROR = 70
 EXIT_INTERRUPTED = 130
