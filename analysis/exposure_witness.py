@@ -6,7 +6,9 @@ raises its exposure-active output while it exposes, and that line is recorded as
 glitch or ringing inside the band is ignored) and timed to a fraction of a sample by interpolating
 the mid-level crossing. :func:`reconcile` then matches pulses, edges and the camera's frame counters
 and names every missing frame by its index: a pulse the camera never exposed (missed trigger) or an
-exposure whose frame never arrived (dropped in transfer). Frames are never renumbered.
+exposure whose frame never arrived (dropped in transfer). Frames are never renumbered. A witness
+recorded by a counter instead (the DAQ's ``[[daq.edge_counters]]``, cumulative edge count per
+sample) is decoded by :class:`EdgeCountDecoder` into the same edge times.
 """
 
 from __future__ import annotations
@@ -102,6 +104,44 @@ def rising_edges(
 ) -> np.ndarray:
     """Session times (s) of the rising edges of a whole recorded witness channel."""
     return EdgeDecoder(settings).feed(signal) / rate_hz
+
+
+class EdgeCountDecoder:
+    """Streaming decoder of a witness recorded as a counter's edge count (``*.edges`` columns).
+
+    The DAQ latches the counter on every sample clock tick, so the count at sample ``n`` includes
+    every exposure edge up to that tick: a step between samples ``n − 1`` and ``n`` is an edge in
+    that interval, reported at its middle (``n − 0.5``, exact to ±half a sample, no threshold).
+    The counter starts at zero with the acquisition; a 32-bit wrap-around is undone.
+    """
+
+    def __init__(self, first_sample: int = 0, first_count: int = 0) -> None:
+        """``first_count``: the count just before ``first_sample`` (0 at acquisition start)."""
+        self._next_sample = first_sample
+        self._last_count = first_count
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Edge positions (samples, fractional) completed in this block of counts."""
+        counts = np.rint(np.asarray(block, dtype=np.float64).ravel()).astype(np.int64)
+        if counts.size == 0:
+            return np.empty(0)
+        steps = np.diff(np.r_[self._last_count, counts]) % (1 << 32)
+        if np.any(steps > 1000):
+            raise InputError(
+                f"the edge count jumps by {int(steps.max())} in one sample",
+                subject="exposure witness edge counter",
+                remedy="Check that the column holds the counter's edge count, not a voltage.",
+            )
+        at = np.repeat(np.arange(counts.size), steps)
+        edges = self._next_sample + at - 0.5
+        self._last_count = int(counts[-1])
+        self._next_sample += counts.size
+        return edges.astype(np.float64)
+
+
+def edges_from_counts(counts: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Session times (s) of the exposure edges in a whole recorded edge-count column."""
+    return EdgeCountDecoder().feed(counts) / rate_hz
 
 
 @dataclass(frozen=True)

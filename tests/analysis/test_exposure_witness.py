@@ -7,9 +7,11 @@ import pytest
 
 from analysis.errors import InputError
 from analysis.exposure_witness import (
+    EdgeCountDecoder,
     EdgeDecoder,
     PulseTrain,
     WitnessSettings,
+    edges_from_counts,
     reconcile,
     rising_edges,
 )
@@ -78,6 +80,24 @@ def test_an_edge_split_across_any_block_boundary_is_found_once_at_the_same_time(
 def test_a_recording_starting_mid_exposure_has_no_false_edge():
     v = np.r_[np.full(3, 5.0), np.zeros(3), np.full(3, 5.0)]
     np.testing.assert_allclose(rising_edges(v, RATE), [5.5 / RATE])
+
+
+def test_a_counter_witness_gives_each_edge_to_half_a_sample_in_any_blocks():
+    onsets = np.arange(200) * 0.004 + DELAY  # 250 fps at 1 kHz
+    ticks = np.arange(1000) / RATE
+    counts = np.searchsorted(onsets, ticks, side="right").astype(np.float64)  # latched per tick
+    edges = edges_from_counts(counts, RATE)
+    assert edges.size == 200
+    assert np.all(np.abs(edges - onsets) <= 0.5 / RATE)
+    decoder = EdgeCountDecoder()
+    parts = [decoder.feed(b) for b in np.array_split(counts, 37)]
+    np.testing.assert_array_equal(np.concatenate(parts) / RATE, edges)
+    wrapping = EdgeCountDecoder(first_sample=5000, first_count=2**32 - 2)
+    np.testing.assert_array_equal(
+        wrapping.feed(np.array([2.0**32 - 1, 0, 0, 1])), [4999.5, 5000.5, 5002.5]
+    )
+    with pytest.raises(InputError, match="edge count jumps"):
+        edges_from_counts(np.array([0, 5.0, 0.0]), RATE)
 
 
 def test_every_missing_frame_is_reported_by_index():
