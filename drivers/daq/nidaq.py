@@ -439,10 +439,12 @@ class NidaqDaq(Device):
         if dropped:
             self._gaps.append(Gap(self._next_index, dropped))
             log.warning(
-                "%s: samples %d–%d were overwritten before they could be read",
+                "%s: samples %d–%d (%d) were overwritten before they could be read; increase "
+                "daq.buffer_samples, reduce daq.rate_hz or close other programs",
                 self.name,
                 self._next_index,
                 first - 1,
+                dropped,
             )
         slot = ring.slot()
         n_analog = self._scratch.shape[0]
