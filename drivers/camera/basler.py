@@ -37,12 +37,15 @@ from drivers.camera.basler_config import (
     parse_basler_settings,
 )
 from drivers.camera.frame_counter import (
+    GIGE_BLOCK_ID_ORIGIN,
     GIGE_BLOCK_ID_PERIOD,
+    USB_BLOCK_ID_ORIGIN,
     CounterWentBackwards,
     FrameCounter,
 )
 from drivers.camera.settings import CameraSettingError
 
+INVALID_BLOCK_ID = 2**64 - 1
 RETRIEVE_SLICE_S = 0.05  # longest wait inside pylon, so that stop() is honoured promptly
 INSTALL_REMEDY = (
     "Install it with: pip install 'midstance[basler]' (the wheel includes the pylon runtime)."
@@ -172,6 +175,7 @@ class BaslerCamera(Device):
             ) from None
         self._camera, self._parsed, self._applied = camera, parsed, applied
         self._device_class = device_info.GetDeviceClass()
+        origin = self._new_counter().origin
         return StreamDescription(
             device=self.name,
             kind=StreamKind.FRAMES,
@@ -185,16 +189,14 @@ class BaslerCamera(Device):
                 **parsed.to_dict(),
                 "applied": applied.to_dict(),
                 "device_class": self._device_class,
+                "frame_counter_origin": -1 if origin is None else origin,  # -1: first received
                 "pixel_format": "Mono8",
             },
         )
 
     def _start(self) -> None:
         pylon = _pylon()
-        gige_block_ids = (
-            self._device_class == "BaslerGigE" and self._applied.frame_counter_source == "BlockID"
-        )
-        self._counter = FrameCounter(period=GIGE_BLOCK_ID_PERIOD if gige_block_ids else None)
+        self._counter = self._new_counter()
         self._failed_buffers = 0
         self._stopping.clear()
         self._camera.StartGrabbing(pylon.GrabStrategy_OneByOne)
@@ -263,6 +265,14 @@ class BaslerCamera(Device):
         self._camera.ExecuteSoftwareTrigger()
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _new_counter(self) -> FrameCounter:
+        """Block IDs have a documented start (and GigE's wrap); chunk counters start anywhere."""
+        if self._applied.frame_counter_source != "BlockID":
+            return FrameCounter()
+        if self._device_class == "BaslerGigE":
+            return FrameCounter(period=GIGE_BLOCK_ID_PERIOD, origin=GIGE_BLOCK_ID_ORIGIN)
+        return FrameCounter(origin=USB_BLOCK_ID_ORIGIN)
 
     def _retrieve(self, wait_s: float) -> Any | None:
         """One grab result, or None when none arrived in ``wait_s``; a removed camera raises."""
@@ -345,8 +355,8 @@ class BaslerCamera(Device):
             node = result.ChunkDataNodeMap.GetNode("Chunk" + source.removeprefix("chunk "))
             return int(node.GetValue()) if node is not None and node.IsReadable() else None
         block_id = int(result.BlockID)
-        if self._counter.period is not None and block_id == 0:
-            return None  # GigE Vision: 0 means "no block ID"
+        if block_id == INVALID_BLOCK_ID or (self._counter.period is not None and block_id == 0):
+            return None  # pylon: UINT64_MAX is invalid; GigE: 0 means "not supported"
         return block_id
 
     def _timestamp_s(self, result: Any) -> float:

@@ -46,6 +46,7 @@ class BaslerSettings:
     trigger_source: str = "Line1"
     trigger_activation: str = "RisingEdge"
     exposure_output_line: str = "Line2"  # "" leaves the camera's output lines alone
+    exposure_output_min_pulse_us: float = 0.0  # stretch short pulses so the DAQ sees them
     buffers: int = 64
     chunks: bool = True  # use chunk timestamps/frame counters where the camera has them
     test_image_dir: str = ""  # pylon camera emulator only: replay the images in this folder
@@ -74,6 +75,9 @@ def parse_basler_settings(name: str, settings: Mapping[str, Any]) -> BaslerSetti
         trigger_source=read.string("trigger_source", "Line1"),
         trigger_activation=read.choice("trigger_activation", TRIGGER_ACTIVATIONS, "RisingEdge"),
         exposure_output_line=read.string("exposure_output_line", "Line2"),
+        exposure_output_min_pulse_us=read.number(
+            "exposure_output_min_pulse_us", 0.0, low=0.0, high=100_000.0
+        ),
         buffers=int(read.number("buffers", 64, low=2, high=4096, integer=True)),
         chunks=read.flag("chunks", True),
         test_image_dir=read.string("test_image_dir", ""),
@@ -210,7 +214,7 @@ def apply_settings(writer: NodeWriter, settings: BaslerSettings, *, model: str) 
     gain_db = _apply_gain(writer, settings, nodes)
     _apply_trigger(writer, settings, nodes)
     if settings.exposure_output_line:
-        _apply_exposure_output(writer, settings.exposure_output_line)
+        _apply_exposure_output(writer, settings)
     counter_source, timestamp_source = _apply_chunks(writer, settings.chunks)
     resulting = writer.first(RESULTING_RATE_NODES, writable=False)
     resulting_hz = None
@@ -290,8 +294,8 @@ def _apply_trigger(writer: NodeWriter, settings: BaslerSettings, nodes: dict[str
     writer.set_enum("trigger_activation", "TriggerActivation", settings.trigger_activation)
 
 
-def _apply_exposure_output(writer: NodeWriter, line: str) -> None:
-    key = "exposure_output_line"
+def _apply_exposure_output(writer: NodeWriter, settings: BaslerSettings) -> None:
+    key, line = "exposure_output_line", settings.exposure_output_line
     writer.set_enum(key, "LineSelector", line)
     mode = writer.node("LineMode")
     if mode is not None and mode.GetValue() != "Output":
@@ -303,6 +307,14 @@ def _apply_exposure_output(writer: NodeWriter, line: str) -> None:
             )
         mode.SetValue("Output")
     writer.set_enum(key, "LineSource", "ExposureActive")
+    writer.set_if_present("LineInverter", False)  # high while the sensor exposes
+    if settings.exposure_output_min_pulse_us:
+        writer.set_number(
+            "exposure_output_min_pulse_us",
+            ("LineMinimumOutputPulseWidth",),
+            settings.exposure_output_min_pulse_us,
+            "µs",
+        )
 
 
 def _apply_chunks(writer: NodeWriter, wanted: bool) -> tuple[str, str]:

@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GIGE_BLOCK_ID_PERIOD = 65535  # GigE Vision 1.x: 16-bit block IDs 1..65535, 0 is never used
+# The first BlockID of a grab (pylon documentation of the grab result's BlockID): GigE counts
+# from 1, USB3 Vision (and pylon's camera emulator) from 0.
+GIGE_BLOCK_ID_ORIGIN = 1
+USB_BLOCK_ID_ORIGIN = 0
 
 
 class CounterWentBackwards(ValueError):
@@ -27,13 +31,17 @@ class FrameCounter:
     """Unwraps a raw counter and reports gaps.
 
     ``period`` is the number of distinct raw values before the counter repeats (None: it never
-    wraps within a session, e.g. a 64-bit counter). A wrap is recognised only when the counter
+    wraps within a session, e.g. a 64-bit counter). ``origin`` is the raw value of the first frame
+    of a grab when the transport defines it: frames lost before the first one that arrives are
+    then counted too, and index 0 is the first frame the camera sent, not the first received.
+    Without it, the first frame received is index 0. A wrap is recognised only when the counter
     falls from the top quarter of its period to the bottom quarter; any other decrease raises
     :class:`CounterWentBackwards`, because guessing there would hide a camera reset.
     """
 
-    def __init__(self, period: int | None = None) -> None:
+    def __init__(self, period: int | None = None, origin: int | None = None) -> None:
         self.period = period
+        self.origin = origin
         self._first_raw: int | None = None
         self._last_raw = 0
         self._offset = 0  # added to raw values after wraps
@@ -52,10 +60,13 @@ class FrameCounter:
         """Account for a frame (delivered or failed) carrying raw counter value ``raw``."""
         raw = int(raw)
         if self._first_raw is None:
-            self._first_raw = raw
+            if self.origin is not None and raw < self.origin:
+                raise CounterWentBackwards(f"the first frame counter {raw} is below {self.origin}")
+            self._first_raw = raw if self.origin is None else self.origin
             self._last_raw = raw
-            self._last_index = 0
-            return CounterStep(0, 0)
+            self._last_index = raw - self._first_raw
+            self.total_gap = self._last_index
+            return CounterStep(self._last_index, self._last_index)
         if raw <= self._last_raw:
             if self._wrapped(raw):
                 self._offset += self.period  # type: ignore[operator]
@@ -75,7 +86,7 @@ class FrameCounter:
     def assume_next(self) -> CounterStep:
         """Account for a frame that carried no usable number: it is taken as the next one."""
         if self._first_raw is None:
-            return self.observe(0)
+            return self.observe(self.origin or 0)
         next_raw = self._last_raw + 1
         if self.period is not None and next_raw > self.period:
             next_raw = 1

@@ -107,6 +107,19 @@ def test_abs_node_names_are_used_and_reported_on_cameras_that_only_have_them():
     assert applied.timestamp_tick_hz == 125e6
 
 
+def test_short_exposure_pulses_can_be_stretched_where_the_camera_can():
+    nodemap = older_gige_camera(resulting_rate_hz=250.0)
+    nodemap.nodes["LineMinimumOutputPulseWidth"] = FakeParameter(0.0, high=100_000.0)
+    nodemap.nodes["LineInverter"] = FakeParameter(True)
+    parsed = parse_basler_settings("sagittal", settings(exposure_output_min_pulse_us=1000.0))
+    apply_settings(NodeWriter("sagittal", nodemap), parsed, model="acA1300-200um")
+    assert nodemap.nodes["LineMinimumOutputPulseWidth"].value == 1000.0
+    assert nodemap.nodes["LineInverter"].value is False
+    del nodemap.nodes["LineMinimumOutputPulseWidth"]
+    with pytest.raises(CameraConfigError, match="LineMinimumOutputPulseWidth"):
+        apply_settings(NodeWriter("sagittal", nodemap), parsed, model="acA1920-155gm")
+
+
 def test_a_rate_the_sensor_cannot_reach_is_misconfigured_naming_the_limit():
     nodemap = older_gige_camera(resulting_rate_hz=164.2)
     parsed = parse_basler_settings("sagittal", settings())

@@ -88,6 +88,8 @@ def test_configuration_is_written_to_the_camera_and_reported(pylon_emulator, dis
         assert node_value(camera, "LineSelector") == "Line2"
         assert node_value(camera, "LineMode") == "Output"
         assert node_value(camera, "LineSource") == "ExposureActive"
+        assert node_value(camera, "LineInverter") is False
+        assert description.settings["frame_counter_origin"] == 0  # USB-like BlockIDs from 0
 
 
 def test_the_emulator_has_no_timestamps_so_device_time_is_nan(pylon_emulator, disc_images):

@@ -45,3 +45,15 @@ def test_a_counter_that_goes_back_without_wrapping_is_a_camera_reset():
     unwrapping.observe(2**40)
     with pytest.raises(CounterWentBackwards):
         unwrapping.observe(1)
+
+
+def test_with_a_known_origin_frames_lost_before_the_first_arrival_are_counted():
+    counter = FrameCounter(period=GIGE_BLOCK_ID_PERIOD, origin=1)  # GigE block IDs start at 1
+    step = counter.observe(3)  # block IDs 1 and 2 never arrived
+    assert (step.index, step.gap) == (2, 2)
+    assert counter.observe(4).index == 3
+    assert counter.total_gap == 2
+    usb = FrameCounter(origin=0)
+    assert usb.observe(0).index == 0
+    with pytest.raises(CounterWentBackwards, match="below 1"):
+        FrameCounter(origin=1).observe(0)
