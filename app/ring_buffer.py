@@ -292,7 +292,10 @@ class RingBuffer:
         oldest = min(r.position for r in self._lossless)
         return self.capacity - (self._written - oldest)
 
-    def _batch(self, start_seq: int, count: int, source: _Arrays, offset: int, missed: int = 0):
+    def _batch(
+        self, start_seq: int, count: int, source: RingBuffer | _Arrays, offset: int, missed: int = 0
+    ) -> ItemBatch:
+        """A batch of views into ``source`` (the ring itself, or a reader's copy buffer)."""
         part = slice(offset, offset + count)
         return ItemBatch(
             first_seq=start_seq,

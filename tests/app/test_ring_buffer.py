@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -169,6 +170,32 @@ def test_threads_lossless_exactly_once_latest_newest_sequential_exact_misses():
     # latest-only: never went backwards, and ends on the newest item
     assert latest_indices == sorted(latest_indices)
     assert latest.latest(1).index.tolist() == [n_items - 1]
+
+
+def test_the_data_path_allocates_nothing_item_sized():
+    frame = np.full((480, 640), 7, dtype=np.uint8)
+    ring = RingBuffer("sagittal", frame.shape, np.uint8, capacity=16)
+    recorder = ring.lossless_reader("recorder")
+    analysis = ring.sequential_reader("analysis", max_items=4)
+    display = ring.latest_reader(1)
+
+    def cycle(k):
+        view = ring.reserve(1)
+        np.copyto(view[0], frame)
+        ring.commit(1, first_index=k, host_time_s=0.0)
+        batch = recorder.read(4, timeout_s=0)
+        recorder.release(batch)
+        analysis.read(timeout_s=0)
+        display.latest()
+
+    cycle(0)  # first-call caches
+    tracemalloc.start()
+    for k in range(1, 200):
+        cycle(k)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < frame.nbytes / 20  # views and counters only: no frame-sized copy or buffer
+    assert recorder.position == 200 and display.latest().index[0] == 199
 
 
 def test_bad_ring_settings_are_clear_errors():
