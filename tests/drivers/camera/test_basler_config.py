@@ -7,8 +7,10 @@ reach the requested rate) are covered too.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
+import numpy as np
 import pytest
 
 from drivers.base import HealthStatus
@@ -183,3 +185,71 @@ def test_without_pypylon_the_health_is_sdk_missing(monkeypatch):
     health = BaslerCamera.probe("sagittal", settings())
     assert health.status is HealthStatus.SDK_MISSING
     assert "pip install" in health.remedy
+
+
+def chunk_camera() -> FakeNodeMap:
+    nodemap = older_gige_camera(resulting_rate_hz=250.0)
+    nodemap.nodes.update(
+        ChunkModeActive=FakeParameter(False),
+        ChunkSelector=FakeParameter(
+            "Timestamp", symbolics=("Image", "Timestamp", "Framecounter", "ExposureTime")
+        ),
+        ChunkEnable=FakeParameter(False),
+    )
+    return nodemap
+
+
+def test_chunk_counters_and_timestamps_are_enabled_where_the_camera_has_them():
+    nodemap = chunk_camera()
+    enabled = []
+    nodemap.nodes["ChunkEnable"].SetValue = lambda value: enabled.append(
+        (nodemap.nodes["ChunkSelector"].value, value)
+    )
+    parsed = parse_basler_settings("sagittal", settings())
+    applied = apply_settings(NodeWriter("sagittal", nodemap), parsed, model="acA1920-155gm")
+    assert nodemap.nodes["ChunkModeActive"].value is True
+    assert enabled == [("Framecounter", True), ("Timestamp", True)]
+    assert applied.frame_counter_source == "chunk Framecounter"
+    assert applied.timestamp_source == "chunk Timestamp"
+
+
+class FakeGrabResult:
+    """A successful 4×6 grab carrying chunk data, as a GigE camera with chunks sends it."""
+
+    Width, Height, BlockID, TimeStamp = 6, 4, 0, 0
+
+    def __init__(self, counter: int, ticks: int, value: int) -> None:
+        self.ChunkDataNodeMap = FakeNodeMap(
+            ChunkFramecounter=FakeParameter(counter), ChunkTimestamp=FakeParameter(ticks)
+        )
+        self.image = np.full((4, 6), value, dtype=np.uint8)
+
+    def GrabSucceeded(self):
+        return True
+
+    @contextlib.contextmanager
+    def GetArrayZeroCopy(self):
+        yield self.image
+
+
+def test_chunk_frame_counters_and_timestamps_become_indices_gaps_and_seconds():
+    """The grab loop's per-result step on chunk data (the emulator sends no chunks)."""
+    nodemap = chunk_camera()
+    camera = BaslerCamera("sagittal", settings())
+    camera._applied = apply_settings(
+        NodeWriter("sagittal", nodemap), parse_basler_settings("sagittal", settings()), model="x"
+    )
+    camera._device_class = "BaslerGigE"
+    camera._counter = camera._new_counter()
+    out = np.zeros((3, 4, 6), dtype=np.uint8)
+    indices, times = np.zeros(3, dtype=np.int64), np.zeros(3)
+    gaps = [
+        camera._take(FakeGrabResult(counter, ticks, value), out, slot, indices, times)
+        for slot, (counter, ticks, value) in enumerate(
+            [(1000, 250_000_000, 10), (1001, 251_000_000, 20), (1004, 254_000_000, 30)]
+        )
+    ]
+    assert gaps == [0, 0, 2]
+    np.testing.assert_array_equal(indices, [0, 1, 4])  # chunk counters: first received is 0
+    np.testing.assert_allclose(times, [2.0, 2.008, 2.032])  # ticks at 125 MHz
+    assert out[:, 0, 0].tolist() == [10, 20, 30]
