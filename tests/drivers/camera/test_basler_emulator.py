@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
@@ -219,3 +220,27 @@ def test_stop_from_another_thread_ends_a_read_waiting_for_a_trigger(pylon_emulat
         worker.join(timeout=20.0)  # far below the read's 60 s: only a hang would reach it
         assert not worker.is_alive()
     assert outcome and (outcome[0] == 0 or isinstance(outcome[0], LifecycleError))
+
+
+def test_two_cameras_grab_side_by_side_each_from_its_own_images(
+    pylon_emulator, disc_images, tmp_path
+):
+    folder, frames = disc_images
+    inverted_folder = tmp_path / "inverted"
+    inverted_folder.mkdir()
+    inverted = 255 - frames
+    for k, frame in enumerate(inverted):
+        assert cv2.imwrite(str(inverted_folder / f"frame_{k:03d}.png"), frame)
+    sagittal = BaslerCamera("sagittal", emulator_settings("0815-0000", folder, frames))
+    posterior = BaslerCamera("posterior", emulator_settings("0815-0001", inverted_folder, frames))
+    with sagittal, posterior:
+        sagittal.start()
+        posterior.start()
+        for camera, expected in ((sagittal, frames), (posterior, inverted)):
+            out = camera.describe().empty_buffer(6)
+            filled = 0
+            while filled < 6:
+                chunk = camera.read(out[filled:], timeout_s=2.0)
+                assert chunk.first_index == filled and chunk.dropped == 0
+                filled += chunk.count
+            np.testing.assert_array_equal(out, expected[np.arange(6) % len(expected)])
