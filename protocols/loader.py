@@ -25,6 +25,7 @@ from analysis.plate_checks import (
     MIN_KNOWN_MASS_PLACEMENTS,
     STANDARD_GRAVITY_M_S2,
 )
+from data.calibration_log import KINDS as CALIBRATION_KINDS
 from protocols.model import (
     CALIBRATION_PURPOSES,
     CAMERA_VIEWS,
@@ -452,11 +453,9 @@ class _Validator:
 
     def _check(self, raw: Mapping[str, Any], earlier: list[Step]) -> dict[str, Any]:
         condition = self.choice(raw, "condition", CONDITIONS)
-        kinds = self.strings(raw, "kinds")
-        if condition == "calibration-current" and not kinds:
+        kinds = self.strings(raw, "kinds", tuple(CALIBRATION_KINDS))
+        if not kinds:
             self.fail("kinds", "is missing", 'List the calibration kinds, e.g. ["zero"].')
-        if condition != "calibration-current" and kinds:
-            self.fail("kinds", f"only applies to calibration-current, not {condition}")
         return {
             "condition": condition,
             "kinds": kinds,

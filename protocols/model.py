@@ -32,7 +32,8 @@ PURPOSES = (
 )
 # Purposes that are calibrations or checks and so go to the calibration log.
 CALIBRATION_PURPOSES = PURPOSES[2:]
-CONDITIONS = ("calibration-current", "belt-stopped", "plate-unloaded")
+# Conditions a check step may ask LabActions.check_state about.
+CONDITIONS = ("calibration-current",)
 FIELD_TYPES = ("number", "choice", "text")
 
 

@@ -199,7 +199,7 @@ BROKEN = [
     (
         "optional check",
         HEAD + '[[steps]]\nid = "c"\nkind = "check"\ntitle = "t"\n'
-        'condition = "belt-stopped"\noptional = true\n',
+        'condition = "calibration-current"\nkinds = ["zero"]\noptional = true\n',
         r"optional: a check cannot be optional",
     ),
     (
@@ -451,3 +451,13 @@ def test_mutating_a_shipped_procedure_loads_or_raises_protocol_error(name, index
         parse_procedure(raw, source=f"{name}.toml")
     except ProtocolError as exc:
         assert exc.sentence().startswith(f"{name}.toml")
+
+
+def test_a_check_on_an_unknown_calibration_kind_is_refused(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text(
+        HEAD + '[[steps]]\nid = "c"\nkind = "check"\ntitle = "t"\n'
+        'condition = "calibration-current"\nkinds = ["zeroo"]\n'
+    )
+    with pytest.raises(ProtocolError, match=r"line 8: step 1 'c': kinds: 'zeroo' is not allowed"):
+        load_procedure(path)
