@@ -84,7 +84,7 @@ class StepResult:
 
     step_id: str
     kind: str
-    status: str  # "done", "skipped", "overridden"
+    status: str  # "done", "skipped", "overridden", "abandoned"
     values: dict[str, Any]
     passed: bool | None
     flags: tuple[str, ...]
@@ -228,8 +228,18 @@ class Runner:
         self._enter(index)
 
     def back(self) -> None:
+        """Re-open the previous interactive step. Placements already recorded in the current
+        step are kept as an ``abandoned`` attempt (what was recorded stays accounted for)."""
         self._accept(Event.BACK)
-        self._enter(self._previous_interactive() or 0)
+        target = self._previous_interactive() or 0
+        step = self._step()
+        if self._progress.acquired:
+            values = {
+                "placements_recorded": len(self._progress.acquired),
+                "duration_s": float(sum(r.duration_s for r in self._progress.acquired)),
+            }
+            self._store(step, "abandoned", values, None, ("abandoned",))
+        self._enter(target)
 
     def stop(self) -> None:
         """Ask the lab to end the acquisition early; its result still arrives as finished."""

@@ -214,3 +214,25 @@ def test_the_run_record_is_plain_json_with_procedure_identity(lab, drive_run):
     assert record["results"]["extra-setup"]["values"]["speed_m_s"] == 3.0
     assert [e["event"] for e in record["events"]][:3] == ["begin", "next", "submit"]
     assert record["events"][0]["time_utc"].startswith("2026-11-18T09:00:01")
+
+
+def test_going_back_in_the_middle_of_placements_keeps_an_abandoned_attempt(lab):
+    runner = Runner(find_procedure("cop-pointer-check"), lab)
+    runner.begin()
+    runner.next()  # belt stopped
+    for _ in range(3):
+        runner.next()
+        runner.acquisition_finished(lab.finished(4.0))
+    assert runner.current_placement == 3
+    runner.back()
+    assert runner.current_step.id == "belt-stopped"
+    abandoned = runner.attempts[-1]
+    assert (abandoned.step_id, abandoned.status, abandoned.flags) == (
+        "pointer",
+        "abandoned",
+        ("abandoned",),
+    )
+    assert abandoned.values == {"placements_recorded": 3, "duration_s": 12.0}
+    assert "pointer" in runner.results and runner.results["pointer"].calibration_kind == ""
+    runner.next()
+    assert runner.current_step.id == "pointer" and runner.current_placement == 0
