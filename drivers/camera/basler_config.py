@@ -42,7 +42,7 @@ class BaslerSettings:
     height: int | None = None
     offset_x: int = 0
     offset_y: int = 0
-    trigger: str = "free-run"
+    trigger: str = "hardware"  # the lab's default sync; free run must be chosen explicitly
     trigger_source: str = "Line1"
     trigger_activation: str = "RisingEdge"
     exposure_output_line: str = "Line2"  # "" leaves the camera's output lines alone
@@ -71,7 +71,7 @@ def parse_basler_settings(name: str, settings: Mapping[str, Any]) -> BaslerSetti
         height=read.optional_int("height", low=1),
         offset_x=int(read.number("offset_x", 0, low=0, high=1 << 20, integer=True)),
         offset_y=int(read.number("offset_y", 0, low=0, high=1 << 20, integer=True)),
-        trigger=read.choice("trigger", TRIGGER_MODES, "free-run"),
+        trigger=read.choice("trigger", TRIGGER_MODES, "hardware"),
         trigger_source=read.string("trigger_source", "Line1"),
         trigger_activation=read.choice("trigger_activation", TRIGGER_ACTIVATIONS, "RisingEdge"),
         exposure_output_line=read.string("exposure_output_line", "Line2"),

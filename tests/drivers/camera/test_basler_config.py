@@ -87,7 +87,7 @@ def older_gige_camera(resulting_rate_hz: float) -> FakeNodeMap:
 
 
 def settings(**extra) -> dict:
-    base = {"serial": "21234567", "rate_hz": 200.0, "exposure_us": 1500.0}
+    base = {"serial": "21234567", "rate_hz": 200.0, "exposure_us": 1500.0, "trigger": "free-run"}
     return {**base, "exposure_output_line": "Out1", **extra}  # Out1: the older GigE output
 
 

@@ -26,6 +26,7 @@ def emulator_settings(serial: str, folder, frames: np.ndarray, **extra) -> dict:
         "width": width,
         "height": height,
         "test_image_dir": str(folder),
+        "trigger": "free-run",  # the emulator cannot take a hardware trigger
         **extra,
     }
 
@@ -106,7 +107,8 @@ def test_the_emulator_has_no_timestamps_so_device_time_is_nan(pylon_emulator, di
 
 def test_hardware_trigger_is_configured_and_no_pulse_means_no_frame(pylon_emulator, disc_images):
     folder, frames = disc_images
-    settings = emulator_settings(pylon_emulator, folder, frames, trigger="hardware")
+    settings = emulator_settings(pylon_emulator, folder, frames)
+    del settings["trigger"]  # hardware trigger is the default
     with BaslerCamera("sagittal", settings) as camera:
         assert node_value(camera, "TriggerSelector") == "FrameStart"
         assert node_value(camera, "TriggerMode") == "On"
