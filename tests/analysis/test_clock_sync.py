@@ -14,6 +14,7 @@ from analysis.clock_sync import (
     hardware_frame_time,
 )
 from analysis.errors import AnalysisError, InputError
+from drivers.sim import LabSetup, SimulatedLab, preset
 
 FPS = 250.0
 DAQ_RATE = 1000.0
@@ -184,3 +185,22 @@ def test_bad_input_is_a_clear_error():
         sync.add_frames(np.array([0.0, 1.0]), np.array([1.0]))
     with pytest.raises(InputError, match="DAQ rate"):
         hardware_frame_time(3, 0.0)
+
+
+def test_simulated_lab_software_mode_camera_clock_is_mapped_within_a_quarter_frame():
+    setup = LabSetup(sync_mode="software", camera_drift_ppm=50.0, camera_clock_offset_s=0.0437)
+    lab = SimulatedLab(preset("overstrider"), setup, seed=4, duration_s=120.0)
+    rng = np.random.default_rng(0)
+    k = np.arange(lab.n_frames("sagittal"))
+    session = lab.frame_time("sagittal", k)
+    camera = lab.camera_time(session)
+    assert camera[7] == pytest.approx(lab.frame_truth("sagittal", 7).camera_time_s)
+    # a frame reaches the host after its exposure plus jitter; a DAQ block after its last sample
+    host = 100.0 + session + setup.exposure_s + rng.exponential(1e-3, k.size)
+    block_end = np.arange(1, lab.n_samples // 100 + 1) * 100 / setup.daq_rate_hz
+    block_host = 100.0 + block_end + rng.exponential(1e-3, block_end.size)
+    settings = ClockSyncSettings(camera_floor_latency_s=setup.exposure_s)
+    mapped = fit_offline(block_end, block_host, camera, host, settings)
+    assert np.max(np.abs(mapped.session_time_s - session)) < 0.25 / setup.frame_rate_hz
+    assert mapped.mapping.offset_s == pytest.approx(0.0437, abs=1e-4)
+    assert mapped.mapping.drift_ppm == pytest.approx(-50.0, abs=1.0)

@@ -15,6 +15,7 @@ from analysis.exposure_witness import (
     reconcile,
     rising_edges,
 )
+from drivers.sim import LabSetup, SimulatedLab, preset
 
 RATE = 1000.0
 RATIO = 4  # 250 fps
@@ -155,3 +156,28 @@ def test_frames_without_witness_edges_are_a_clear_error():
         reconcile("sagittal", pulses, 400, edges, np.array([1, 1, 2]))
     with pytest.raises(InputError, match="low_V below high_V"):
         WitnessSettings(low_V=3, high_V=2)
+
+
+def test_simulated_lab_dropped_frames_are_all_reported_by_index():
+    dropped = (3, 50, 51, 400)
+    setup = LabSetup(dropped_frames={"sagittal": dropped})
+    lab = SimulatedLab(preset("overstrider"), setup, seed=2, duration_s=5.0)
+    rate = setup.daq_rate_hz
+    witness = lab.analog(0, lab.n_samples)[:, lab.channel_names.index("exposure.sagittal")]
+    decoder = EdgeDecoder()  # live: block by block as the DAQ delivers
+    edges = np.concatenate([decoder.feed(b) for b in np.array_split(witness, 97)]) / rate
+    np.testing.assert_array_equal(edges, rising_edges(witness, rate))
+    n_frames = lab.n_frames("sagittal")
+    received = np.setdiff1d(np.arange(n_frames), lab.dropped_frames("sagittal"))
+    pulses = PulseTrain(rate, round(rate / setup.frame_rate_hz), 0, setup.trigger_delay_s)
+
+    result = reconcile("sagittal", pulses, lab.n_samples, edges, received)
+
+    np.testing.assert_array_equal(result.dropped_in_transfer, dropped)
+    assert result.missed_trigger.size == 0 and result.unmatched_edges_s.size == 0
+    assert result.pulses_sent == result.edges_recorded == n_frames == 1250
+    assert result.frames_received == 1246
+    np.testing.assert_allclose(
+        result.session_time_s, lab.frame_time("sagittal", received), atol=1e-12
+    )
+    assert result.max_edge_error_s <= 0.5 / rate  # a square simulated edge: half a sample

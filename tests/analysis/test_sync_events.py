@@ -15,6 +15,7 @@ from analysis.sync_events import (
     roi_brightness,
     tap_times_force,
 )
+from drivers.sim import LabSetup, SimulatedLab, preset
 
 DAQ_RATE = 1000.0
 FPS = 250.0
@@ -144,3 +145,24 @@ def test_bad_inputs_are_clear_errors():
         acceleration_peak_times(np.arange(10.0), np.r_[np.arange(5), np.arange(6, 11)] / FPS)
     with pytest.raises(InputError, match=r"sync\.led"):
         led_onsets_analog(np.array([0.0, np.nan, 5.0, 5.0]), DAQ_RATE)
+
+
+def test_simulated_lab_led_recovers_an_injected_trigger_delay():
+    setup = LabSetup(trigger_delay_s=1.5e-3)
+    lab = SimulatedLab(preset("overstrider"), setup, seed=3, duration_s=20.0)
+    rate = setup.daq_rate_hz
+    daq = led_onsets_analog(
+        lab.analog(0, lab.n_samples)[:, lab.channel_names.index("sync.led")], rate
+    )
+    period = 1 / setup.frame_rate_hz
+    # decode only the frames around each DAQ onset (each run starts and ends dark)
+    near = [np.arange(int(t / period) - 5, int(t / period) + 20) for t in daq]
+    ks = np.unique(np.concatenate(near))
+    ks = ks[(ks >= 0) & (ks < lab.n_frames("sagittal"))]
+    cx, cy = (round(c) for c in lab.renderer("sagittal").led_centre)
+    brightness = roi_brightness(np.stack(lab.frames("sagittal", ks)), (cx - 3, cy - 3, 7, 7))
+    nominal_start = ks * period  # what a sync that ignored the trigger delay would say
+    video = led_onsets_video(brightness, nominal_start, setup.exposure_s)
+    check = pair_events(daq, video, "led")
+    assert check.n == daq.size >= 20 and check.flags == ()
+    assert -check.mean_s == pytest.approx(1.5e-3, abs=0.5e-3)
