@@ -26,7 +26,14 @@ from analysis.midstance import (
 
 # Flags that take a stance out of per-side summaries (the record itself is always kept).
 EXCLUDING_FLAGS = frozenset(
-    {"ambiguous_side", "wrong_belt", "both_feet_on_plate", "overlapping_contact", "long_contact"}
+    {
+        "side_conflict",
+        "side_unconfirmed",
+        "wrong_belt",
+        "both_feet_on_plate",
+        "overlapping_contact",
+        "long_contact",
+    }
 )
 
 

@@ -1,7 +1,8 @@
 """Per-side summaries of stance records: mean, SD, CV, symmetry, and change over the trial.
 
 Only stances fit for a side summary count (``StanceRecord.usable``: a side, and no flag such as
-``ambiguous_side`` or ``wrong_belt``); how many were left out, and why, is part of the summary.
+``side_conflict`` or ``wrong_belt``); how many were left out, and why, is part of the summary, and
+so is how many kept stances have their side from alternation alone (``ambiguous_side``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def summarise(records: Sequence[Any], settings: ForceSettings) -> dict[str, Any]
     excluded: dict[str, int] = {}
     for r in records:
         if not r.usable:
-            reason = next((f for f in r.flags if f in EXCLUDING_FLAGS), "no_side")
+            fallback = "ambiguous_side" if "ambiguous_side" in r.flags else "no_side"
+            reason = next((f for f in r.flags if f in EXCLUDING_FLAGS), fallback)
             excluded[reason] = excluded.get(reason, 0) + 1
     sides = {s: [r for r in usable if r.side == s] for s in ("L", "R")}
     out: dict[str, Any] = {
@@ -74,6 +76,7 @@ def summarise(records: Sequence[Any], settings: ForceSettings) -> dict[str, Any]
     out["cadence_steps_per_min"] = 60.0 / steps["mean"] if steps["mean"] else None
     out["n_stances"] = len(records)
     out["n_excluded"] = excluded
+    out["n_side_by_alternation_only"] = sum("ambiguous_side" in r.flags for r in usable)
     out["windows"] = _windows(usable, settings.summary_window_s)
     out["first_vs_last_window"] = _first_vs_last(out["windows"])
     return out

@@ -46,8 +46,11 @@ def impact_peak_index(
         prominence = settings.impact_min_prominence_N
     peaks, _ = find_peaks(fz[first : last + 1], prominence=prominence)
     limit = contact + settings.impact_window_fraction * (toe_off - contact)
+    active = round(active_peak)
     for p in peaks + first:
-        if p <= limit and p < active_peak:
+        # an impact peak is separated from the active peak by a dip of at least the prominence;
+        # otherwise it is the active peak itself (e.g. the first hump of a walking step)
+        if p <= limit and p < active and np.min(fz[p : active + 1]) < fz[p] - prominence:
             return int(p)
     return None
 

@@ -1,10 +1,15 @@
 """Putting stances in sequence: which foot, step and flight time, wrong-belt steps (SCIENCE §2).
 
 Single belt: the side comes from alternation with the previous step, checked against the mean
-mediolateral COP of the stance relative to the belt midline (y is left, so a left foot lands at
-positive y). A step whose COP lies within ``side_ambiguity_m`` of the midline, or whose COP side
-contradicts alternation, is flagged ``ambiguous_side`` — a cross-over runner lands near the
-midline — and is left out of per-side summaries rather than silently mislabelled.
+mediolateral COP of the stance relative to the runner's midline (y is left, so a left foot lands
+at positive y). The midline is the mean COP of the previous steps (an even number, up to
+``MIDLINE_STEPS``, so left and right balance), because runners rarely run on the belt's centre
+line; ``belt_midline_y_m`` fixes it instead. The first step has no previous steps: its side comes
+from the plate's centre line and is flagged ``side_unconfirmed``. A step whose COP lies within
+``side_ambiguity_m`` of the midline is flagged ``ambiguous_side`` (a cross-over runner lands near
+the midline) and takes its side from alternation alone; one whose COP side contradicts
+alternation is flagged ``ambiguous_side`` and ``side_conflict``, takes the COP's side, and is
+left out of per-side summaries (as is ``side_unconfirmed``) rather than silently mislabelled.
 
 Split belt: each belt carries one foot. Two consecutive steps on the same belt mean a foot landed
 on the wrong belt (flag ``wrong_belt``); contacts overlapping in time on two plates are flagged
@@ -23,6 +28,7 @@ from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig
 
 OTHER = {"L": "R", "R": "L"}
+MIDLINE_STEPS = 8
 
 
 class StanceSequencer:
@@ -40,11 +46,19 @@ class StanceSequencer:
         self.count = 0
         self._previous: StanceRecord | None = None
         self._previous_foot: str | None = None
+        self._recent_cop_y: dict[str, list[float]] = {}
 
-    def midline(self, plate: PlateConfig) -> float:
+    def midline(self, plate: PlateConfig) -> tuple[float, bool]:
+        """The mediolateral reference for ``plate`` and whether it comes from previous steps."""
         if self.settings.belt_midline_y_m is not None:
-            return self.settings.belt_midline_y_m
-        return plate.midline_y_m
+            return self.settings.belt_midline_y_m, True
+        recent = self._recent_cop_y.get(plate.name, [])
+        if len(recent) >= 2:
+            even = recent[len(recent) % 2 :]
+            return sum(even) / len(even), True
+        if len(recent) == 1:
+            return recent[0], True
+        return plate.midline_y_m, False
 
     def step(self, record: StanceRecord) -> StanceRecord:
         plate = self.plates[record.plate]
@@ -89,14 +103,22 @@ class StanceSequencer:
     ) -> str | None:
         by_cop = None
         if record.cop_mean_y_m is not None:
-            offset = record.cop_mean_y_m - self.midline(plate)
+            midline, from_steps = self.midline(plate)
+            if not from_steps:
+                flags.append("side_unconfirmed")
+            offset = record.cop_mean_y_m - midline
             if offset > self.settings.side_ambiguity_m:
                 by_cop = "L"
             elif offset < -self.settings.side_ambiguity_m:
                 by_cop = "R"
+            recent = self._recent_cop_y.setdefault(plate.name, [])
+            recent.append(record.cop_mean_y_m)
+            del recent[:-MIDLINE_STEPS]
         if by_cop is not None and (expected is None or expected == by_cop):
             return by_cop
         flags.append("ambiguous_side")
+        if by_cop is not None and expected is not None:
+            flags.append("side_conflict")
         if by_cop is None and expected is None:
             return None
         return by_cop or expected

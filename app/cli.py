@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "sessions",
     "protocols",
     "calibration",
+    "analyze",
 )
 
 EXIT_INTERNAL_ERROR = 70
