@@ -35,7 +35,7 @@ from data.video_codecs import (
     jpeg_row_width,
 )
 
-FRAME_BATCH = 16  # frames held before they are written (bounded memory: 16 frames per camera)
+FRAME_BATCH = 32  # frames held before they are written (bounded memory: 32 frames a camera)
 MARK_LABEL_BYTES = 200
 STEP_NAME_BYTES = 64
 MARK_DTYPE = np.dtype([("time_s", "f8"), ("label", f"S{MARK_LABEL_BYTES}")])
@@ -142,6 +142,11 @@ class SessionWriter:
         self._analog_buffer: list[np.ndarray] = []
         self._analog_buffered = 0
         self._frames: dict[str, list[tuple]] = {name: [] for name in self.cameras}
+        self._frame_buffers = {
+            c.name: np.empty((FRAME_BATCH, c.height, c.width), np.uint8)
+            for c in cameras
+            if c.codec.name != "jpeg"
+        }
         self._markers: dict[str, list[tuple]] = {name: [] for name in self.cameras}
         self._rows: dict[str, list] = {"marks": [], "steps": [], "gaps": [], "journal": []}
         self._dropped: dict[str, list[int]] = {name: [] for name in self.cameras}
@@ -295,8 +300,9 @@ class SessionWriter:
             row = jpeg_row_width(spec.height, spec.width)
             payload, quality = encode_jpeg(image, spec.codec.quality, row)
             stored: Any = (payload, quality)
-        else:
-            stored = image.copy()
+        else:  # copied once, into the camera's batch buffer (the caller may reuse its array)
+            self._frame_buffers[camera][len(self._frames[camera])] = image
+            stored = None
         meta = (int(frame_index), float(session_time_s), float(camera_time_s), float(host_time_s))
         self._frames[camera].append((stored, meta))
         if len(self._frames[camera]) >= FRAME_BATCH:
@@ -415,7 +421,7 @@ class SessionWriter:
             _append(g["jpeg_length"], np.array([len(s[0]) for s, _ in batch], "i4"))
             _append(g["jpeg_quality"], np.array([s[1] for s, _ in batch], "u1"))
         else:
-            _append(g["frames"], np.stack([s for s, _ in batch]))
+            _append(g["frames"], self._frame_buffers[camera][: len(batch)])
         meta = np.array([m for _, m in batch], dtype="f8")
         _append(g["frame_index"], meta[:, 0].astype("i8"))
         _append(g["session_time"], meta[:, 1])

@@ -1,0 +1,164 @@
+"""Session-file performance: write throughput per video codec, file size, random reads, open time.
+
+Plain script (``python benchmarks/bench_hdf5.py [--seconds 2] [--open-minutes 5]``). Prints
+figures and ratios; it does not pass or fail. The scenario is the brief's worst case: two cameras
+at 500 fps, 640×480 grey, plus a 16-channel DAQ at 2000 Hz, written through the real
+``SessionWriter`` (SWMR on, flush every 0.5 s). Frame content comes from the simulated lab when
+it is available (a runner with markers on a treadmill, sensor noise), otherwise from a synthetic
+scene with noise; compression ratios depend on content, so the source is printed.
+
+The open-time figure writes a session of ``--open-minutes`` with the same frame count and chunk
+layout but small (64×48) frames, because opening touches only metadata, never frame data — a
+5-minute 640×480 session would be ~90 GB raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data import open_session
+from data.session_writer import CameraSpec, SessionWriter
+from data.video_codecs import CodecChoice
+
+FPS = 500.0
+DAQ_HZ = 2000.0
+N_CHANNELS = 16
+HEIGHT, WIDTH = 480, 640
+CODECS = (("none", CodecChoice("none")), ("lossless", CodecChoice("lossless")),
+          ("jpeg-q90", CodecChoice("jpeg", 90)))  # fmt: skip
+
+
+def sample_frames(n: int = 16) -> tuple[list[np.ndarray], str]:
+    """A few distinct frames to cycle through (rendering is slower than writing)."""
+    try:
+        from drivers.sim import LabSetup, SimulatedLab, preset
+
+        lab = SimulatedLab(preset("overstrider"), LabSetup(), seed=3, duration_s=2)
+        frames = [
+            lab.frame(cam, 37 * k) for cam in ("sagittal", "posterior") for k in range(n // 2)
+        ]
+        if frames[0].shape == (HEIGHT, WIDTH):
+            return frames, "simulated lab (drivers.sim)"
+    except Exception as exc:
+        print(f"(simulated lab unavailable: {exc}; using a synthetic scene)")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    frames = []
+    for k in range(n):
+        scene = 60 + 40 * np.sin(xx / 90.0) + 30 * np.cos(yy / 70.0)
+        for j in range(6):
+            cx, cy = 200 + 40 * j + 5 * k, 80 + 60 * j
+            scene += 180 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 40.0)
+        frames.append(np.clip(scene + rng.normal(0, 3, scene.shape), 0, 255).astype(np.uint8))
+    return frames, "synthetic scene with noise"
+
+
+def write_session(path: Path, codec: CodecChoice, seconds: float, frames: list[np.ndarray],
+                  *, height: int = HEIGHT, width: int = WIDTH) -> float:  # fmt: skip
+    """Write ``seconds`` of 2 cameras + DAQ as fast as possible; return the wall time."""
+    cameras = [CameraSpec(c, height, width, FPS, c, codec) for c in ("sagittal", "posterior")]
+    block = np.random.default_rng(1).normal(0, 0.01, (int(DAQ_HZ / FPS), N_CHANNELS))
+    n_frames = int(seconds * FPS)
+    start = time.perf_counter()
+    with SessionWriter(path, channel_names=[f"ai{i}" for i in range(N_CHANNELS)],
+                       daq_rate_hz=DAQ_HZ, cameras=cameras) as writer:  # fmt: skip
+        for k in range(n_frames):
+            writer.append_analog(block)
+            t = k / FPS
+            for i, cam in enumerate(("sagittal", "posterior")):
+                image = frames[(k + i) % len(frames)]
+                writer.append_frame(cam, image, frame_index=k, session_time_s=t)
+    return time.perf_counter() - start
+
+
+def bare_h5py_us_per_frame(path: Path, frames: list[np.ndarray], n: int) -> float:
+    """Peer baseline: plain h5py appends of raw frames, one chunk a frame, no SWMR, no metadata."""
+    import h5py
+
+    with h5py.File(path, "w", libver="latest") as f:
+        ds = f.create_dataset("frames", (0, HEIGHT, WIDTH), "u1", maxshape=(None, HEIGHT, WIDTH),
+                              chunks=(1, HEIGHT, WIDTH))  # fmt: skip
+        start = time.perf_counter()
+        for k in range(n):
+            ds.resize(k + 1, axis=0)
+            ds[k] = frames[k % len(frames)]
+        f.flush()
+        return (time.perf_counter() - start) / n * 1e6
+
+
+def random_read_ms(path: Path, n: int = 200) -> float:
+    with open_session(path) as s:
+        cam = s.camera("sagittal")
+        picks = np.random.default_rng(2).integers(0, cam.n_frames, n)
+        start = time.perf_counter()
+        for k in picks:
+            cam.frame(int(k))
+        return (time.perf_counter() - start) / n * 1e3
+
+
+def psnr(path: Path, frames: list[np.ndarray]) -> float:
+    with open_session(path) as s:
+        got = s.camera("sagittal").frame(0).astype(float)
+    mse = np.mean((got - frames[0]) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="recorded seconds per codec")
+    parser.add_argument("--open-minutes", type=float, default=5.0)
+    args = parser.parse_args()
+    frames, source = sample_frames()
+    raw_per_s = 2 * FPS * HEIGHT * WIDTH
+    print(f"2 cameras x {FPS:g} fps x {WIDTH}x{HEIGHT} + {N_CHANNELS} ch x {DAQ_HZ:g} Hz;"
+          f" {args.seconds:g} s per codec; frames: {source}")  # fmt: skip
+    print(f"{'codec':<10} {'write s':>8} {'headroom':>9} {'us/frame':>9} {'GB/min':>8}"
+          f" {'vs raw':>7} {'read ms':>8} {'PSNR dB':>8}")  # fmt: skip
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, codec in CODECS:
+            path = Path(tmp) / f"{name}.midstance.h5"
+            wall = write_session(path, codec, args.seconds, frames)
+            size = path.stat().st_size
+            per_min = size / args.seconds * 60 / 1e9
+            results[name] = (wall, size)
+            print(f"{name:<10} {wall:>8.2f} {args.seconds / wall:>8.2f}x"
+                  f" {wall / (2 * args.seconds * FPS) * 1e6:>9.0f} {per_min:>8.2f}"
+                  f" {raw_per_s * args.seconds / size:>6.2f}x {random_read_ms(path):>8.2f}"
+                  f" {psnr(path, frames):>8.1f}")  # fmt: skip
+        bare = bare_h5py_us_per_frame(Path(tmp) / "bare.h5", frames, int(2 * args.seconds * FPS))
+        base_wall, base_size = results["none"]
+        per_frame = base_wall / (2 * args.seconds * FPS) * 1e6
+        print(f"bare h5py raw append (peer baseline): {bare:.0f} us/frame; SessionWriter 'none'"
+              f" (SWMR, times, DAQ, flushes) costs x{per_frame / bare:.2f} of that")  # fmt: skip
+        for name in ("lossless", "jpeg-q90"):
+            wall, size = results[name]
+            print(
+                f"{name} vs none: write time x{wall / base_wall:.2f}, size x{size / base_size:.3f}"
+            )
+
+        path = Path(tmp) / "long.midstance.h5"
+        small = [np.ascontiguousarray(f[::10, ::10]) for f in frames]
+        wall = write_session(
+            path, CodecChoice("lossless"), args.open_minutes * 60, small, height=48, width=64
+        )
+        start = time.perf_counter()
+        with open_session(path) as s:
+            n = s.camera("sagittal").n_frames
+            _ = s.analog.n_samples, s.subject, s.devices
+        opened = time.perf_counter() - start
+        print(f"open a {args.open_minutes:g}-minute session ({n} frames per camera, "
+              f"{path.stat().st_size / 1e6:.0f} MB with 64x48 frames, written in {wall:.0f} s):"
+              f" {opened * 1e3:.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
