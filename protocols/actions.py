@@ -10,11 +10,14 @@ offsets); the raw recording itself stays with the session file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from protocols.model import Placement
+
+if TYPE_CHECKING:
+    from protocols.runner import StepResult
 
 
 @dataclass(frozen=True)
@@ -89,5 +92,6 @@ class LabActions(Protocol):
     def store_mark(self, step_id: str, label: str) -> None:
         """Put a named mark on the session timeline at the current time."""
 
-    def record_result(self, result: Any) -> None:
-        """Store a finished step's :class:`~protocols.runner.StepResult` (and log calibrations)."""
+    def record_result(self, result: StepResult) -> None:
+        """Store a finished step's result (and, for technician checks, log it: see
+        :func:`protocols.calibration.log_step_result`)."""

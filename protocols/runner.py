@@ -168,7 +168,14 @@ class Runner:
             "state": str(self.state),
             "step_index": self._progress.index,
             "step_id": step.id if step else "",
+            "step_kind": step.kind if step else "",
+            "step_title": step.title if step else "",
             "placement": self._progress.placement,
+            "placement_label": (
+                step.placements[self._progress.placement].label
+                if step and step.placements and self._progress.placement < len(step.placements)
+                else ""
+            ),
             "allowed": [str(e) for e in self.allowed_events()],
             "check_detail": self.check_detail,
         }

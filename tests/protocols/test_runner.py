@@ -236,3 +236,17 @@ def test_going_back_in_the_middle_of_placements_keeps_an_abandoned_attempt(lab):
     assert "pointer" in runner.results and runner.results["pointer"].calibration_kind == ""
     runner.next()
     assert runner.current_step.id == "pointer" and runner.current_placement == 0
+
+
+def test_snapshot_tells_the_display_where_the_run_is(lab):
+    runner = Runner(find_procedure("known-mass-check"), lab)
+    runner.begin()
+    runner.next()
+    runner.next()
+    runner.next()
+    runner.acquisition_finished(lab.finished(5.0))
+    view = runner.snapshot()
+    assert view["state"] == "waiting"
+    assert (view["step_id"], view["step_kind"]) == ("known-mass", "acquisition")
+    assert (view["placement"], view["placement_label"]) == (1, "front-left 25 kg")
+    assert view["allowed"] == ["next", "back", "abort"]
