@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from analysis.errors import MidstanceError
 from analysis.provenance import software_version
 from protocols.actions import AcquisitionRequest, AcquisitionResult, LabActions
 from protocols.evaluation import evaluate
@@ -264,7 +265,14 @@ class Runner:
             return
         if step.segment:
             self.segments[step.segment] = result
-        outcome = evaluate(step, progress.acquired)
+        try:
+            outcome = evaluate(step, progress.acquired)
+        except MidstanceError as exc:
+            # The recording cannot support the check (e.g. no COP under a light push): that is
+            # a failed check, recorded with the reason; the operator may go back and repeat it.
+            values = {"error": exc.sentence(), "duration_s": float(result.duration_s)}
+            self._finish(step, values, False, ("evaluation_failed",))
+            return
         settings = {**step.settings(), "parameters": outcome.parameters}
         self._finish(step, outcome.values, outcome.passed, outcome.flags, settings=settings)
 

@@ -231,3 +231,27 @@ def test_poor_intrinsics_fail(lab, drive_run):
     assert runner.results["sagittal"].passed is False
     assert runner.results["sagittal"].calibration_kind == "camera-intrinsics"
     assert runner.results["sagittal"].settings["parameters"]["max_rms_px"] == 0.5
+
+
+def test_a_record_that_cannot_be_evaluated_is_a_failed_check_not_a_stuck_run(
+    logged_lab, plate_factory, drive_run
+):
+    lab = logged_lab
+    plate = plate_factory()
+    _zero(lab, plate, drive_run)
+    responder = _plate_responder(lab, plate)
+
+    def respond(request):
+        if request.placement.label == "rear":  # the pointer barely touched the belt
+            volts = plate.volts(request.duration_s, force_lab=(0, 0, 10.0), point_lab=(-0.5, 0, 0))
+            return lab.finished(
+                request.duration_s, volts=volts, rate_hz=RATE_HZ, plate=plate.config()
+            )
+        return responder(request)
+
+    runner = _run(lab, "cop-pointer-check", respond, drive_run)
+    result = runner.results["pointer"]
+    assert runner.state is State.COMPLETED
+    assert (result.passed, result.flags) == (False, ("evaluation_failed",))
+    assert "a position has no COP" in result.values["error"]
+    assert lab.log.latest("cop-pointer", "belt").passed is False
