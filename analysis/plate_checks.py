@@ -17,13 +17,15 @@ import numpy as np
 from analysis.drift import noise_floor as _noise_floor_of
 from analysis.drift import unloaded_offsets
 from analysis.errors import AnalysisError, InputError
+from analysis.force_settings import ForceSettings
 
 STANDARD_GRAVITY_M_S2 = 9.80665
 # SCIENCE §7: at least eight placements of at least 200 N each.
 MIN_KNOWN_MASS_PLACEMENTS = 8
 MIN_KNOWN_MASS_LOAD_N = 200.0
-# SCIENCE §2: stance off-threshold (contact/toe-off are reported at this crossing).
-DEFAULT_STANCE_OFF_THRESHOLD_N = 20.0
+# SCIENCE §2: the stance off-threshold (contact and toe-off are reported at its crossings), as
+# the gait-event analysis uses it by default.
+DEFAULT_STANCE_OFF_THRESHOLD_N = ForceSettings().threshold_off_N
 # The off-threshold must be "several noise SDs" above the floor; 5 SD makes a false crossing on
 # Gaussian noise a ~3e-7 per-sample event.
 DEFAULT_MIN_THRESHOLD_NOISE_RATIO = 5.0

@@ -16,6 +16,7 @@ import numpy as np
 
 from analysis import plate_checks
 from analysis.errors import AnalysisError
+from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig, parse_plate
 from protocols.actions import AcquisitionResult
 from protocols.model import Step
@@ -33,8 +34,8 @@ DEFAULT_PARAMETERS: dict[str, dict[str, float]] = {
         "min_threshold_to_sd": plate_checks.DEFAULT_MIN_THRESHOLD_NOISE_RATIO,
     },
     "known-mass": {"tolerance_percent": 1.0, "gravity_m_s2": plate_checks.STANDARD_GRAVITY_M_S2},
-    # COP is only defined under load; a pointer push is far above 50 N.
-    "cop-pointer": {"tolerance_m": 0.005, "cop_threshold_N": 50.0},
+    # COP is only defined under load (the analysis' COP threshold); a pointer push is far above.
+    "cop-pointer": {"tolerance_m": 0.005, "cop_threshold_N": ForceSettings().cop_threshold_N},
     "camera-intrinsics": {"max_rms_px": 0.5, "min_images": 10},
     # SCIENCE §8: re-measure a known length left, centre and right of the field.
     "scale-plane": {"max_error_m": 0.003},
