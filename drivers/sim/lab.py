@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -283,9 +284,18 @@ class SimulatedLab:
         return (j >= 0) & (t < self._led_off[jc])
 
     def _led_level(self, t0: float) -> float:
-        t1 = t0 + self.setup.exposure_s
-        overlap = np.clip(np.minimum(self._led_off, t1) - np.maximum(self._led_on, t0), 0, None)
-        return float(np.clip(overlap.sum() / self.setup.exposure_s, 0.0, 1.0))
+        return float(self._led_levels(np.array([t0]))[0])
+
+    def _led_levels(self, starts: np.ndarray) -> np.ndarray:
+        """Fraction of each exposure (starting at ``starts``) during which the LED was on."""
+        exposure = self.setup.exposure_s
+        j = np.clip(np.searchsorted(self._led_on, starts + exposure) - 1, 0, None)
+        if len(self._led_on) == 0:
+            return np.zeros(len(starts))
+        # an exposure (≤ 0.8 frame) overlaps at most one flash (≥ 5 ms apart)
+        on, off = self._led_on[j], self._led_off[j]
+        overlap = np.clip(np.minimum(off, starts + exposure) - np.maximum(on, starts), 0, None)
+        return np.clip(overlap / exposure, 0.0, 1.0)
 
     def _check_frame(self, camera: str, k: int) -> None:
         n = self.n_frames(camera)
@@ -296,16 +306,20 @@ class SimulatedLab:
                 remedy="Ask for a frame inside the session.",
             )
 
-    def _frame_draws(self, camera: str, k: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """(marker visibility, stray pixels, noise offset) of frame k: seeded by the frame."""
+    def _frame_draws(self, camera: str, k: int) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+        """(marker visibility, stray pixels, noise offset) of frame k, keyed by the frame so that
+        any frame can be drawn alone; None when occlusions/strays are switched off."""
+        offset = _mix(self.seed, CAMERA_IDS[camera], k) % 65536
+        setup = self.setup
+        if setup.marker_occlusion_probability == 0 and setup.stray_reflections_per_frame == 0:
+            return None, None, offset
         rng = np.random.default_rng([self.seed, 21, CAMERA_IDS[camera], k])
-        renderer = self.renderer(camera)
-        n_markers = len(renderer.marker_names)
-        visible = rng.random(n_markers) >= self.setup.marker_occlusion_probability
-        n_strays = rng.poisson(self.setup.stray_reflections_per_frame)
+        n_markers = len(self.renderer(camera).marker_names)
+        visible = rng.random(n_markers) >= setup.marker_occlusion_probability
+        n_strays = rng.poisson(setup.stray_reflections_per_frame)
         w, h = self.cameras[camera].size
         strays = rng.uniform((0.12 * w, 0.05 * h), (0.95 * w, 0.95 * h), (n_strays, 2))
-        return visible, strays, int(rng.integers(0, 65536))
+        return visible, strays, offset
 
     def renderer(self, camera: str) -> FrameRenderer:
         if camera not in self._renderers:
@@ -324,6 +338,8 @@ class SimulatedLab:
         lab = np.vstack([pts[p][0] for p in renderer.marker_points])
         pixels, ideal, depth = cam.project(lab)
         visible, strays, _ = self._frame_draws(camera, k)
+        if visible is None:
+            visible, strays = np.ones(len(renderer.marker_names), bool), np.zeros((0, 2))
         return FrameTruth(
             camera=camera,
             index=k,
@@ -346,34 +362,64 @@ class SimulatedLab:
         return self.frames(camera, [k], markers=markers, noise=noise)[0]
 
     def frames(
-        self, camera: str, ks: list[int] | np.ndarray, *, markers: bool = True, noise: bool = True
-    ) -> list[np.ndarray]:
-        """Several frames at once (the body model is evaluated for all of them together)."""
-        self._camera(camera)
-        ks = [int(k) for k in ks]
-        for k in ks:
-            self._check_frame(camera, k)
-        if not ks:
-            return []
-        times = np.asarray([self.frame_time(camera, k) for k in ks], dtype=float)
-        pts = self.body.points(times)
-        renderer = self.renderer(camera)
-        out = []
-        for row, k in enumerate(ks):
-            visible, strays, offset = self._frame_draws(camera, k)
-            out.append(
-                renderer.render(
-                    pts,
-                    row,
-                    visible=visible,
-                    strays=strays,
-                    led_level=self._led_level(float(times[row])),
-                    noise_offset=offset,
-                    draw_markers=markers,
-                    add_noise=noise,
-                )
-            )
+        self,
+        camera: str,
+        ks: Sequence[int] | np.ndarray,
+        *,
+        markers: bool = True,
+        noise: bool = True,
+    ) -> np.ndarray:
+        """uint8 (len(ks), height, width): several frames, the body evaluated for all at once."""
+        cam = self._camera(camera)
+        out = np.empty((len(ks), cam.size[1], cam.size[0]), dtype=np.uint8)
+        self.render_into(camera, ks, out, markers=markers, noise=noise)
         return out
+
+    def render_into(
+        self,
+        camera: str,
+        ks: Sequence[int] | np.ndarray,
+        out: np.ndarray,
+        *,
+        markers: bool = True,
+        noise: bool = True,
+    ) -> None:
+        """Render frames ``ks`` into ``out[:len(ks)]`` (a streaming device's buffer)."""
+        self._camera(camera)
+        ks = np.asarray(ks, dtype=np.int64)
+        if len(ks) == 0:
+            return
+        n = self.n_frames(camera)
+        if ks.min() < 0 or ks.max() >= n:
+            self._check_frame(camera, int(ks.min() if ks.min() < 0 else ks.max()))
+        times = np.asarray(self.frame_time(camera, ks), dtype=float)
+        renderer = self.renderer(camera)
+        batch = renderer.prepare(self.body.points(times))
+        led = self._led_levels(times)
+        for row, k in enumerate(ks.tolist()):
+            visible, strays, offset = self._frame_draws(camera, k)
+            renderer.render(
+                batch,
+                row,
+                visible=visible,
+                strays=strays,
+                led_level=float(led[row]),
+                noise_offset=offset,
+                draw_markers=markers,
+                add_noise=noise,
+                out=out[row],
+            )
 
     def side_name(self, stance_index: int) -> str:
         return SIDE_NAMES[int(self.schedule.side[stance_index])]
+
+
+def _mix(*values: int) -> int:
+    """A splitmix64-style hash of small integers: a per-frame random number in ~1 µs."""
+    h = 0x9E3779B97F4A7C15
+    mask = (1 << 64) - 1
+    for v in values:
+        h = (h ^ (v & mask)) * 0xBF58476D1CE4E5B9 & mask
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & mask
+        h ^= h >> 31
+    return h

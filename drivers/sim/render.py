@@ -54,6 +54,20 @@ _FOOT = (("heel", "toe", 0.06),)
 _ARM = (("shoulder", "elbow", 0.075), ("elbow", "hand", 0.06))
 
 
+def _capsules(a: np.ndarray, b: np.ndarray, half_width: np.ndarray, n_cap: int = 5) -> np.ndarray:
+    """Convex outlines (…, 2·n_cap, 2) of thick segments with round ends, for fillConvexPoly
+    (a thick cv2.line costs ~10× more)."""
+    d = b - a
+    angle = np.arctan2(d[..., 1], d[..., 0])[..., None]
+    arc = np.linspace(-np.pi / 2, np.pi / 2, n_cap)
+    end_b = angle + arc  # around b, facing forward
+    end_a = angle + np.pi + arc  # around a, facing backward
+    hw = half_width[..., None]
+    ring_b = b[..., None, :] + hw[..., None] * np.stack((np.cos(end_b), np.sin(end_b)), axis=-1)
+    ring_a = a[..., None, :] + hw[..., None] * np.stack((np.cos(end_a), np.sin(end_a)), axis=-1)
+    return np.concatenate((ring_b, ring_a), axis=-2)
+
+
 def disc_patch_bank(radius_px: float, blur_sigma_px: float) -> tuple[np.ndarray, int]:
     """Patches (steps, steps, size, size) uint8 of a blurred disc at every 1/16-px offset;
     returns (bank, centre index)."""
@@ -99,6 +113,8 @@ class FrameRenderer:
         scale = self.width / 640
         self.led_centre = (0.06 * self.width, 0.08 * self.height)
         self.led_radius = LED_RADIUS_PX * scale
+        self._led_px = (round(self.led_centre[0] * SHIFT), round(self.led_centre[1] * SHIFT))
+        self._led_r = round(self.led_radius * SHIFT)
         self.marker_names = tuple(MARKER_SETS[self.view])
         self.marker_points = tuple(MARKER_SETS[self.view].values())
 
@@ -133,131 +149,141 @@ class FrameRenderer:
         return img
 
     def bank(self, radius_px: float) -> tuple[np.ndarray, int]:
-        key = max(1, round(radius_px * 4))
+        """The patch bank for a radius (quantised to 1/4 px; the centroid does not depend on it)."""
+        key = max(1, round(float(radius_px) * 4))
         if key not in self._banks:
             self._banks[key] = disc_patch_bank(key / 4, self.blur)
         return self._banks[key]
 
-    # -- one frame -----------------------------------------------------------------------------
+    # -- frames -------------------------------------------------------------------------------
+
+    def _segments(self) -> list[tuple[str, str, float, int]]:
+        """(from, to, width m, grey level) of the silhouette, in drawing order."""
+        segments = []
+        levels = {"L": 44, "R": 62} if self.view == "sagittal" else {"L": 58, "R": 58}
+        for side in ("L", "R"):  # sagittal: the left side is the far side, drawn first
+            for a, b, w in (*_LEG, *_FOOT, ("ankle_joint", "heel", 0.06)):
+                segments.append((f"{side}_{a}", f"{side}_{b}", w, levels[side]))
+            if self.view == "sagittal" and side == "L":
+                segments += [(f"L_{a}", f"L_{b}", w, levels["L"]) for a, b, w in _ARM]
+        if self.view == "sagittal":
+            segments.append(("pelvis", "R_shoulder", 0.26, 56))
+        else:
+            segments.append(("L_hip_joint", "L_shoulder", 0.16, 54))
+            segments.append(("R_hip_joint", "R_shoulder", 0.16, 54))
+            segments.append(("pelvis", "head", 0.22, 54))
+        arms = ("R",) if self.view == "sagittal" else ("L", "R")
+        segments += [(f"{s}_{a}", f"{s}_{b}", w, 60) for s in arms for a, b, w in _ARM]
+        return segments
+
+    def prepare(self, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Project everything for a batch of frames at once (numpy overhead once per batch)."""
+        if not hasattr(self, "_segment_list"):
+            self._segment_list = self._segments()
+            self._body_keys = sorted(
+                {k for a, b, _, _ in self._segment_list for k in (a, b)} | {"head"}
+            )
+        keys = self._body_keys
+        n = len(points["pelvis"])
+        where = {k: i for i, k in enumerate(keys)}
+        lab = np.stack([points[k] for k in keys], axis=1)  # (n, m, 3)
+        pix, _, depth = self.camera.project(lab.reshape(-1, 3))
+        pix = pix.reshape(n, len(keys), 2)
+        scale = self.focal / np.median(depth.reshape(n, len(keys)), axis=1)  # px per m
+        a = pix[:, [where[s[0]] for s in self._segment_list]]
+        b = pix[:, [where[s[1]] for s in self._segment_list]]
+        widths = np.array([s[2] for s in self._segment_list])
+        capsules = _capsules(a, b, widths[None, :] * scale[:, None] / 2)
+        markers = np.stack([points[p] for p in self.marker_points], axis=1)
+        m_pix, _, m_depth = self.camera.project(markers.reshape(-1, 3))
+        m_pix = m_pix.reshape(n, -1, 2)
+        m_radius = (self.focal * MARKER_RADIUS_M / m_depth).reshape(n, -1)
+        ok = np.isfinite(m_pix).all(axis=-1) & (np.abs(m_pix) < 1e5).all(axis=-1)
+        whole, step = _place(np.where(ok[..., None], m_pix, -1e4))
+        return {
+            "marker_whole": whole,
+            "marker_step": step,
+            "marker_key": np.maximum(1, np.round(m_radius * 4)).astype(np.int64),
+            "capsules": np.round(capsules * SHIFT).astype(np.int32),
+            "head": np.round(pix[:, where["head"]] * SHIFT).astype(np.int32),
+            "head_radius": np.round(0.1 * scale * SHIFT).astype(np.int32),
+        }
 
     def render(
         self,
-        points: dict[str, np.ndarray],
+        batch: dict[str, np.ndarray],
         row: int,
         *,
-        visible: np.ndarray,
-        strays: np.ndarray,
+        visible: np.ndarray | None,
+        strays: np.ndarray | None,
         led_level: float,
         noise_offset: int,
         draw_markers: bool = True,
         add_noise: bool = True,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Frame from row ``row`` of batched ``points`` (each (n, 3))."""
-        img = self.background.copy()
-        self._draw_body(img, points, row)
+        """Frame ``row`` of a :meth:`prepare`-d batch, into ``out`` if given."""
+        if out is None:
+            img = self.background.copy()
+        else:
+            img = out
+            np.copyto(img, self.background)
+        p = self.pedestal
+        for (_, _, _, level), poly in zip(self._segment_list, batch["capsules"][row], strict=True):
+            cv2.fillConvexPoly(img, poly, level - p, cv2.LINE_8, SHIFT_BITS)
+        head = batch["head"][row]
+        radius = int(batch["head_radius"][row])
+        cv2.circle(img, (int(head[0]), int(head[1])), radius, 56 - p, -1, cv2.LINE_8, SHIFT_BITS)
         if draw_markers:
-            lab = np.vstack([points[p][row] for p in self.marker_points])
-            pix, _, depth = self.camera.project(lab)
-            radius = self.focal * MARKER_RADIUS_M / depth
-            for k in np.flatnonzero(visible):
-                self._add_disc(img, pix[k], radius[k], self.blur)
-            for pix in strays:
-                self._add_disc(img, pix, STRAY_RADIUS_PX, self.blur, STRAY_LEVEL / MARKER_LEVEL)
-        level = round(30 + 200 * led_level) - self.pedestal
-        centre = (round(self.led_centre[0] * SHIFT), round(self.led_centre[1] * SHIFT))
-        cv2.circle(img, centre, round(self.led_radius * SHIFT), level, -1, cv2.LINE_AA, SHIFT_BITS)
+            whole, step = batch["marker_whole"][row], batch["marker_step"][row]
+            keys = batch["marker_key"][row]
+            for k in range(len(keys)) if visible is None else np.flatnonzero(visible):
+                bank, half = self.bank(keys[k] / 4)
+                patch = bank[step[k, 1], step[k, 0]]
+                self._add_patch(img, patch, int(whole[k, 0]) - half, int(whole[k, 1]) - half)
+            for pix in () if strays is None else strays:
+                self._add_disc(img, pix, STRAY_RADIUS_PX, STRAY_LEVEL / MARKER_LEVEL)
+        level = round(30 + 200 * led_level) - p
+        cv2.circle(img, self._led_px, self._led_r, level, -1, cv2.LINE_AA, SHIFT_BITS)
         if add_noise and self.noise_bank is not None:
             n = self.width * self.height
             window = self.noise_bank[noise_offset : noise_offset + n].reshape(img.shape)
             cv2.add(img, window, dst=img)
-        elif self.pedestal:
-            cv2.add(
-                img, self.pedestal, dst=img
-            )  # the noise's mean, so both frames agree on average
+        elif p:
+            cv2.add(img, p, dst=img)  # the noise's mean, so noisy and clean frames agree on average
         return img
 
-    def _draw_body(self, img: np.ndarray, points: dict[str, np.ndarray], row: int) -> None:
-        names = (
-            "hip_joint",
-            "knee_joint",
-            "ankle_joint",
-            "heel",
-            "toe",
-            "shoulder",
-            "elbow",
-            "hand",
-        )
-        keys = [f"{s}_{n}" for s in "LR" for n in names] + ["pelvis", "head"]
-        lab = np.vstack([points[k][row] for k in keys])
-        pix, _, depth = self.camera.project(lab)
-        where = {k: i for i, k in enumerate(keys)}
-        scale = self.focal / float(np.median(depth))
-        p = self.pedestal
-
-        def seg(a: str, b: str, width_m: float, level: int) -> None:
-            pa = np.round(pix[where[a]] * SHIFT).astype(np.int32)
-            pb = np.round(pix[where[b]] * SHIFT).astype(np.int32)
-            thick = max(1, round(width_m * scale))
-            cv2.line(img, tuple(pa), tuple(pb), level - p, thick, cv2.LINE_AA, SHIFT_BITS)
-
-        sides = ("L", "R")  # sagittal: the left side is the far side and drawn first
-        levels = {"L": 44, "R": 62} if self.view == "sagittal" else {"L": 58, "R": 58}
-        for side in sides:
-            lvl = levels[side]
-            for a, b, w in _LEG + _FOOT:
-                seg(f"{side}_{a}", f"{side}_{b}", w, lvl)
-            seg(f"{side}_ankle_joint", f"{side}_heel", 0.06, lvl)
-            if self.view == "sagittal" and side == "L":
-                for a, b, w in _ARM:
-                    seg(f"L_{a}", f"L_{b}", w, lvl)
-        trunk = np.array(
-            [
-                pix[where["L_hip_joint"]],
-                pix[where["R_hip_joint"]],
-                pix[where["R_shoulder"]],
-                pix[where["L_shoulder"]],
-            ]
-        )
-        if self.view == "sagittal":
-            seg("pelvis", "R_shoulder", 0.26, 56)
-        else:
-            hull = cv2.convexHull(np.round(trunk * SHIFT).astype(np.int32))
-            cv2.fillConvexPoly(img, hull, 54 - p, cv2.LINE_AA, SHIFT_BITS)
-        head = np.round(pix[where["head"]] * SHIFT).astype(np.int32)
-        cv2.circle(
-            img, tuple(head), round(0.1 * scale * SHIFT), 56 - p, -1, cv2.LINE_AA, SHIFT_BITS
-        )
-        arms = ("R",) if self.view == "sagittal" else ("L", "R")
-        for side in arms:
-            for a, b, w in _ARM:
-                seg(f"{side}_{a}", f"{side}_{b}", w, 60)
-
     def _add_disc(
-        self, img: np.ndarray, centre: np.ndarray, radius_px: float, blur: float, gain: float = 1.0
+        self, img: np.ndarray, centre: np.ndarray, radius_px: float, gain: float = 1.0
     ) -> None:
-        bank, half = self.bank(radius_px)
-        u, v = float(centre[0]), float(centre[1])
-        if not (np.isfinite(u) and np.isfinite(v)):
-            return
-        iu, iv = math.floor(u), math.floor(v)
-        qu = round((u - iu) * SUBPIXEL_STEPS)
-        qv = round((v - iv) * SUBPIXEL_STEPS)
-        if qu == SUBPIXEL_STEPS:
-            iu, qu = iu + 1, 0
-        if qv == SUBPIXEL_STEPS:
-            iv, qv = iv + 1, 0
-        patch = bank[qv, qu]
+        """One disc at a sub-pixel centre (strays; markers go through :meth:`_add_patch`)."""
+        (iu, iv), (qu, qv) = _place(np.asarray(centre, dtype=float))
+        patch, half = self.bank(radius_px)
+        patch = patch[qv, qu]
         if gain != 1.0:
             patch = np.round(patch * gain).astype(np.uint8)
+        self._add_patch(img, patch, int(iu) - half, int(iv) - half)
+
+    def _add_patch(self, img: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:
+        """Saturating add of ``patch`` with its top-left corner at (x0, y0), clipped."""
         size = patch.shape[0]
-        x0, y0 = iu - half, iv - half
         x1, y1 = x0 + size, y0 + size
+        if x0 >= 0 and y0 >= 0 and x1 <= self.width and y1 <= self.height:
+            roi = img[y0:y1, x0:x1]
+            cv2.add(roi, patch, dst=roi)
+            return
         cx0, cy0 = max(x0, 0), max(y0, 0)
         cx1, cy1 = min(x1, self.width), min(y1, self.height)
         if cx0 >= cx1 or cy0 >= cy1:
             return
         roi = img[cy0:cy1, cx0:cx1]
-        part = patch[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-        total = roi.astype(np.uint16) + part
-        np.minimum(total, 255, out=total)
-        roi[...] = total
+        part = np.ascontiguousarray(patch[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0])
+        cv2.add(roi, part, dst=roi)
+
+
+def _place(centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer pixel and 1/16-px sub-pixel step of centres (..., 2)."""
+    whole = np.floor(centre)
+    step = np.round((centre - whole) * SUBPIXEL_STEPS).astype(np.int64)
+    carry = step == SUBPIXEL_STEPS
+    return (whole + carry).astype(np.int64), np.where(carry, 0, step)
