@@ -10,7 +10,15 @@ import pytest
 
 from analysis.errors import InputError
 from app.ring_buffer import RECORDER_BEHIND, RECORDER_DETACHED, RingBuffer
-from drivers.base import Chunk
+from drivers.base import (
+    Chunk,
+    Device,
+    Health,
+    HealthStatus,
+    StreamDescription,
+    StreamKind,
+    monotonic,
+)
 
 SHAPE = (6, 5)
 
@@ -196,6 +204,81 @@ def test_the_data_path_allocates_nothing_item_sized():
     tracemalloc.stop()
     assert peak < frame.nbytes / 20  # views and counters only: no frame-sized copy or buffer
     assert recorder.position == 200 and display.latest().index[0] == 199
+
+
+class SkippingCamera(Device):
+    """Frames whose pixels are their frame counter; frames in ``settings['lost']`` never arrive."""
+
+    kind = "test.skipping-camera"
+
+    @classmethod
+    def probe(cls, name, settings):
+        return Health(HealthStatus.SIMULATED)
+
+    def _open(self):
+        self.next_counter = 0
+        return StreamDescription(self.name, StreamKind.FRAMES, "test", "uint16", SHAPE, 250.0)
+
+    def _start(self):
+        pass
+
+    def _read(self, out, timeout_s):
+        lost = self.settings["lost"]
+        indices = np.empty(len(out), dtype=np.int64)
+        n = dropped = 0
+        while n < len(out) and self.next_counter < self.settings["n_frames"]:
+            if self.next_counter in lost:
+                dropped += 1
+            else:
+                out[n] = item(self.next_counter)
+                indices[n] = self.next_counter
+                n += 1
+            self.next_counter += 1
+        first = int(indices[0]) if n else self.next_counter
+        return Chunk(n, first, monotonic(), indices=indices, dropped=dropped)
+
+    def _stop(self):
+        pass
+
+    def _close(self):
+        pass
+
+
+def test_a_device_reads_straight_into_the_ring_on_its_producer_thread():
+    lost = {5, 6, 99, 100, 101, 640}
+    camera = SkippingCamera("sagittal", {"lost": lost, "n_frames": 1000})
+    description = camera.open()
+    camera.start()
+    ring = RingBuffer("sagittal", description.shape, description.dtype, capacity=32)
+    recorder = ring.lossless_reader("recorder")
+    recorded: list[int] = []
+    torn: list[int] = []
+
+    def produce():
+        while camera.next_counter < 1000:
+            view = ring.reserve(8, timeout_s=1.0)
+            if len(view):
+                ring.commit_chunk(camera.read(view))  # Device.read checks shape and dtype
+        ring.close()
+
+    def record():
+        while (batch := recorder.read(5, timeout_s=10)) is not None:
+            for i, index in enumerate(batch.index.tolist()):
+                recorded.append(index)
+                if not np.array_equal(batch.data[i], item(index)):
+                    torn.append(index)
+            recorder.release(batch)
+
+    threads = [threading.Thread(target=produce), threading.Thread(target=record)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    camera.close()
+    assert not any(t.is_alive() for t in threads)
+    assert torn == []
+    assert recorded == sorted(set(range(1000)) - lost)  # the device's own indices, not renumbered
+    assert ring.status().device_dropped == len(lost)
 
 
 def test_bad_ring_settings_are_clear_errors():
