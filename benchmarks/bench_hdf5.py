@@ -134,6 +134,13 @@ def main() -> None:
                   f" {wall / (2 * args.seconds * FPS) * 1e6:>9.0f} {per_min:>8.2f}"
                   f" {raw_per_s * args.seconds / size:>6.2f}x {random_read_ms(path):>8.2f}"
                   f" {psnr(path, frames):>8.1f}")  # fmt: skip
+        with open_session(Path(tmp) / "jpeg-q90.midstance.h5") as s:
+            payload = sum(int(s.camera(c).h5_group["jpeg_length"][:].sum()) for c in s.camera_names)
+        stored = results["jpeg-q90"][1]
+        print(
+            f"JPEG rows zero-padded for SWMR: JPEG bytes {payload / 1e6:.1f} MB, file"
+            f" {stored / 1e6:.1f} MB (padding + metadata overhead {stored / payload - 1:+.1%})"
+        )
         bare = bare_h5py_us_per_frame(Path(tmp) / "bare.h5", frames, int(2 * args.seconds * FPS))
         base_wall, base_size = results["none"]
         per_frame = base_wall / (2 * args.seconds * FPS) * 1e6

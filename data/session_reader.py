@@ -113,6 +113,11 @@ class CameraRecording:
         self.view = attrs.get("view", "")
 
     @property
+    def h5_group(self) -> h5py.Group:
+        """The camera's HDF5 group, for anything this API does not cover."""
+        return self._g
+
+    @property
     def n_frames(self) -> int:
         frames = self._g["frames_jpeg" if self.codec == "jpeg" else "frames"]
         return min(frames.shape[0], self._g["session_time"].shape[0])
