@@ -138,12 +138,27 @@ def _step_detail(step: Any) -> str:
         described = []
         for f in step.fields:
             if f.type == "number":
-                described.append(f"{f.name} [{f.min:g}–{f.max:g} {f.unit}]")
+                text = f"{f.name} [{f.min:g}–{f.max:g} {f.unit}]"
             elif f.type == "choice":
-                described.append(f"{f.name} ({'/'.join(f.choices)})")
+                text = f"{f.name} ({'/'.join(f.choices)})"
             else:
-                described.append(f.name)
-        return "; ".join(described)
+                text = f.name
+            if not f.required:
+                text += " optional"
+            rules = []
+            if f.flag_below is not None:
+                rules.append(f"< {f.flag_below:g}")
+            if f.flag_above is not None:
+                rules.append(f"> {f.flag_above:g}")
+            if f.flag_values:
+                rules.append(" or ".join(f.flag_values))
+            if rules:
+                text += f" (flag {f.flag} if {' or '.join(rules)})"
+            described.append(text)
+        for rule in step.compare:
+            text = f"flag {rule.flag} if |{rule.a} − {rule.b}| > {rule.max_difference:g}"
+            described.append(f"{text}: {rule.why}" if rule.why else text)
+        return "\n      ".join(described)
     if step.kind == "comparison":
         return f"longest of {', '.join(step.segments)}; windows {step.window_s:g} s"
     if step.kind == "mark":

@@ -40,6 +40,11 @@ def test_protocols_show_prints_every_step(capsys):
     assert "running; 360 s; at least 360 s" in out
     assert "speed = runner.speed_m_s; incline -5 %" in out
     assert "longest of baseline, speed-step-1, speed-step-2, downhill; windows 60 s" in out
+    assert cli.main(["protocols", "show", "three-part-screen"]) == 0
+    out = capsys.readouterr().out
+    assert "ir_left_deg [0–90 deg] (flag limited_hip_ir_left if < 35)" in out
+    assert "flag hip_ir_side_difference if |ir_left_deg − ir_right_deg| > 10: A goniometer" in out
+    assert "navicular_drop_left_mm [0–30 mm] optional (flag navicular_drop_left if > 10)" in out
     assert cli.main(["protocols", "show", "known-mass-check", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert len(shown["steps"][3]["placements"]) == 10
