@@ -202,10 +202,11 @@ class LowerEnvelopeFit:
             segs = segs[:-1]  # the segment still filling has too few points for a clean minimum
         x, y, n, rel_sum, x_sum = segs.T
         # residual latency in each minimum ≈ (mean delay − min delay)/(N − 1) for exponential delays
+        # (unknown, so infinite, from fewer than three points)
         drift = self._slope_guess - 1.0
         mean_excess = (rel_sum - drift * x_sum) / n - ((y - x) - drift * x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            bias = np.where(n > 1, mean_excess / (n - 1), np.inf)
+            bias = np.where(n >= 3, mean_excess / (n - 1), np.inf)
         floor_var = float(np.mean(bias**2))
         x_ref = float(np.mean(x))
         dx = x - x_ref
@@ -214,6 +215,9 @@ class LowerEnvelopeFit:
             rel = y - x  # fit the small part (slope − 1) for conditioning
             c = float(dx @ (rel - rel.mean()) / sxx)
             resid = rel - rel.mean() - c * dx
+            # the minima scatter about the line by s; their latency above the true floor is of
+            # that order too (equal for exponential delays, ~2 s for peaked ones), so a new
+            # point's prediction variance, s² on top of the line's own, bounds it honestly
             s2 = max(float(resid @ resid) / (len(x) - 2), floor_var)
             fit = LinearClockFit(
                 source_ref=x_ref,
@@ -221,7 +225,7 @@ class LowerEnvelopeFit:
                 slope=1.0 + c,
                 var_target_ref=s2 / len(x),
                 var_slope=s2 / sxx,
-                floor_var=floor_var,
+                floor_var=s2,
                 n_segments=len(x),
             )
             self._slope_guess = fit.slope

@@ -37,11 +37,17 @@ def software_session(
     drift_ppm=50.0,
     host_drift_ppm=-15.0,
     jitter_mean_s=1e-3,
+    jitter_shape=1.0,
     camera_floor_s=0.0,
     seed=3,
 ):
-    """A session with three crystals: DAQ (session), camera, host; exponential receive latency."""
+    """A session with three crystals: DAQ (session), camera, host; gamma-distributed receive
+    latency (shape 1 = exponential)."""
     rng = np.random.default_rng(seed)
+
+    def latency(n):
+        return rng.gamma(jitter_shape, jitter_mean_s / jitter_shape, n)
+
     frame_t = np.arange(int(duration_s * FPS)) / FPS + 0.0007
     camera_t = (frame_t - camera_offset_s) * (1 + drift_ppm * 1e-6)
 
@@ -52,9 +58,9 @@ def software_session(
     return Timeline(
         frame_session_s=frame_t,
         camera_time_s=camera_t,
-        camera_host_s=host(frame_t) + camera_floor_s + rng.exponential(jitter_mean_s, frame_t.size),
+        camera_host_s=host(frame_t) + camera_floor_s + latency(frame_t.size),
         block_end_s=block_end,
-        block_host_s=host(block_end) + rng.exponential(jitter_mean_s, block_end.size),
+        block_host_s=host(block_end) + latency(block_end.size),
     )
 
 
@@ -104,6 +110,17 @@ def test_online_uncertainty_is_honest(ten_minutes):
     # and useful: after the first seconds it is a small fraction of a frame, with no warning
     assert np.median(se[mapped]) < 0.05 / FPS
     assert not uncertain[int(5 * FPS) :].any()
+
+
+@pytest.mark.parametrize(("shape", "mean_s"), [(2.0, 1e-3), (1.0, 5e-3)])
+def test_online_uncertainty_stays_honest_for_other_latencies(shape, mean_s):
+    # peaked (gamma 2) delays leave more latency in a segment minimum than exponential ones
+    tl = software_session(duration_s=120.0, jitter_shape=shape, jitter_mean_s=mean_s, seed=11)
+    est, se, _unc, _sync = run_online(tl, ClockSyncSettings(frame_period_s=1 / FPS))
+    mapped = np.isfinite(se)
+    error = np.abs(est - tl.frame_session_s)[mapped]
+    assert np.mean(error <= 3 * se[mapped]) >= 0.99
+    assert np.max(error[int(2 * FPS) :]) < 0.25 / FPS
 
 
 def test_online_fit_recovers_offset_and_drift(ten_minutes):
