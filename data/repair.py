@@ -19,6 +19,7 @@ import numpy as np
 
 from analysis.errors import InputError
 from data import session_schema as schema
+from data.recording_lock import is_being_recorded, remove_stale_lock
 from data.session_reader import Session
 
 
@@ -92,6 +93,12 @@ def repair_session(path: str | Path, *, keep_original: bool = False) -> RepairRe
         state = session.recording_state
     if state != "recording":
         return RepairReport(str(path), state, state, note="the file was already closed properly")
+    if is_being_recorded(path):
+        raise InputError(
+            "the session is still being recorded by another program",
+            subject=str(path),
+            remedy="Stop that recording first; repair is only for files left open by a crash.",
+        )
     tmp = path.with_name(path.name + ".repairing")
     tmp.unlink(missing_ok=True)
     try:
@@ -100,6 +107,7 @@ def repair_session(path: str | Path, *, keep_original: bool = False) -> RepairRe
         if keep_original:
             os.replace(path, path.with_name(path.name + ".before-repair"))
         os.replace(tmp, path)
+        remove_stale_lock(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(

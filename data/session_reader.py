@@ -284,6 +284,13 @@ class Session:
         return _text(self._f.attrs.get("recording_note", ""))
 
     @property
+    def being_recorded(self) -> bool:
+        """True while a live recording process still writes this file (not after a crash)."""
+        from data.recording_lock import is_being_recorded
+
+        return self.recording_state == "recording" and is_being_recorded(self.path)
+
+    @property
     def is_complete(self) -> bool:
         """False while recording, and for crashed files until repaired."""
         return self.recording_state in ("complete", "repaired", "aborted")

@@ -27,6 +27,7 @@ import numpy as np
 from analysis.errors import InputError, MidstanceError
 from analysis.provenance import software_version
 from data import session_schema as schema
+from data.recording_lock import RecordingLock
 from data.video_codecs import (
     CodecChoice,
     blosc_lossless_filter,
@@ -159,8 +160,17 @@ class SessionWriter:
         if not self.channel_names:
             raise InputError("no DAQ channels given", subject=str(self.path))
         try:
+            self._lock = RecordingLock(self.path)
+        except OSError as exc:
+            raise InputError(
+                f"cannot start recording ({exc})",
+                subject=str(self.path),
+                remedy="Another recording uses this file name; choose a new one.",
+            ) from exc
+        try:
             self._file = h5py.File(self.path, "w-", libver="latest")
         except (FileExistsError, OSError) as exc:
+            self._lock.release()
             raise InputError(
                 f"cannot create the session file ({exc})",
                 subject=str(self.path),
@@ -173,6 +183,7 @@ class SessionWriter:
                 self._file.swmr_mode = True
         except Exception:
             self._file.close()
+            self._lock.release()
             self.path.unlink(missing_ok=True)
             raise
         self._committed = self._lengths()
@@ -474,6 +485,7 @@ class SessionWriter:
         with contextlib.suppress(Exception):
             self._file.close()
         self._closed = True
+        self._lock.release()
         try:
             with h5py.File(self.path, "r+") as f:
                 f.attrs["recording_state"] = state
@@ -491,6 +503,7 @@ class SessionWriter:
         self.flush()
         self._file.close()
         self._closed = True
+        self._lock.release()
         with h5py.File(self.path, "r+") as f:
             f.attrs["recording_state"] = state
             f.attrs["recording_note"] = note

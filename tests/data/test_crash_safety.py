@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
+from analysis.errors import InputError
 from app.cli import main as cli_main
 from data import open_session
 from data.repair import repair_session
@@ -48,6 +49,7 @@ def test_a_killed_recording_opens_and_holds_everything_up_to_the_last_flush(kill
     assert flushed_samples == 6 * 25 * 40
     with open_session(path) as s:
         assert s.recording_state == "recording" and not s.is_complete
+        assert not s.being_recorded  # the recording process is gone: a crash, not a live file
         analog = s.analog.read()
         assert len(analog) >= flushed_samples
         kept = analog[:flushed_samples]
@@ -123,6 +125,10 @@ def test_a_reader_process_sees_the_recording_grow(tmp_path, synth):
     for k in range(10):
         writer.append_frame("sagittal", synth.frame_image(k), frame_index=k, session_time_s=k / 250)
     writer.flush()
+    with open_session(path) as live:
+        assert live.being_recorded and not live.is_complete
+    with pytest.raises(InputError, match="still being recorded"):
+        repair_session(path)
     reader = _python("swmr_follower.py", str(path), stdin=subprocess.PIPE)
     try:
         reader.stdin.write("\n")
@@ -143,3 +149,5 @@ def test_a_reader_process_sees_the_recording_grow(tmp_path, synth):
         writer.close()
     assert first == ["500", "10"], reader.stderr.read()
     assert second == ["1200", "30"]
+    with open_session(path) as done:
+        assert done.recording_state == "complete" and not done.being_recorded
