@@ -21,6 +21,8 @@ DRIVER_KINDS: dict[str, str] = {
     "opencv": "drivers.camera.opencv_camera:UvcCamera",
     "video-file": "drivers.camera.video_file:VideoFileCamera",
     "nidaqmx": "drivers.daq.nidaq:NidaqDaq",
+    "sim.daq": "drivers.sim.devices:SimulatedDaq",
+    "sim.camera": "drivers.sim.devices:SimulatedCamera",
 }
 
 
