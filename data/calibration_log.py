@@ -430,9 +430,22 @@ class CalibrationLog:
         self, now: datetime | None = None, rules: Mapping[str, StalenessRule] | None = None
     ) -> dict[str, Any]:
         """A plain-dict snapshot to store in each session file: the latest entry of every
-        (kind, device), the latest passing one if different, and what is stale at ``now``."""
+        (kind, device), the latest passing one, and what is stale at ``now``.
+
+        Never raises for a broken rules file or log: recording a session must not fail over
+        them; the problem is stated in the snapshot (``problems``) instead.
+        """
         now = now or datetime.now().astimezone()
-        entries = [e for e in self.entries() if e.time_utc <= now]
+        problems: list[str] = []
+        try:
+            entries = [e for e in self.entries() if e.time_utc <= now]
+        except CalibrationLogError as exc:
+            entries, problems = [], [exc.sentence()]
+        damaged = list(self.damaged_lines)
+        try:
+            stale = [s.to_dict() for s in self.stale_items(now, rules)] if not problems else []
+        except CalibrationLogError as exc:
+            stale, problems = [], [exc.sentence()]
         latest: dict[str, dict[str, Any]] = {}
         for entry in entries:
             key = f"{entry.kind}/{entry.device}"
@@ -444,8 +457,9 @@ class CalibrationLog:
             "log_file": str(self.path),
             "taken_at_utc": now.astimezone(UTC).isoformat(),
             "entries": latest,
-            "stale": [s.to_dict() for s in self.stale_items(now, rules)],
-            "damaged_lines": list(self.damaged_lines),
+            "stale": stale,
+            "damaged_lines": damaged,
+            "problems": problems,
         }
 
     def trend(self, kind: str, value: str | None = None, device: str | None = None) -> TrendSeries:

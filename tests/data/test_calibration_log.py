@@ -225,3 +225,13 @@ def test_trend_returns_the_series_of_one_value(log):
     assert len(log.trend("known-mass").values) == 4
     with pytest.raises(CalibrationLogError, match="has no default value to trend"):
         log.trend("lens-change")
+
+
+def test_the_snapshot_survives_a_broken_rules_file(log, isolated_user_data):
+    log.record("zero", "belt", "op", passed=True, time_utc=_at(hours=-1))
+    (isolated_user_data / "calibration-rules.toml").write_text("[rules.zero]\nwithin = 3\n")
+    snapshot = log.current_calibration(NOW)
+    assert "zero/belt" in snapshot["entries"]
+    assert snapshot["stale"] == []
+    assert len(snapshot["problems"]) == 1
+    assert "rules.zero: within = 3 is not allowed" in snapshot["problems"][0]
