@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from analysis.errors import InputError
     from data.calibration_log import CalibrationLog
 
+    if args.last < 1:
+        raise InputError(f"must be at least 1, not {args.last}", subject="calibration --last")
     log = CalibrationLog()
     if args.lens_change:
         entry = log.record(
