@@ -1,7 +1,8 @@
 """A session as C3D for other labs' tools: markers in metres, plates as FORCE_PLATFORM TYPE 2.
 
 Forces come from the chosen analysis revision when it holds derived forces (they include the
-zeroing), otherwise from the raw volts through the stored six-channel calibration. Each plate is
+zeroing), otherwise from the raw volts through the stored plate calibration
+(``analysis.forceplate``: six-channel matrix or Kistler eight-channel). Each plate is
 written in a C3D plate frame built from its corners the way C3D readers build it (x = c1→c0,
 y = c4→c1, z = x × y pointing down into the plate), with ``ORIGIN`` the working-surface centre
 relative to the transducer origin in that frame, so a reader that applies the standard TYPE 2
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import InputError
+from analysis.forceplate import PLATE_KEYS, parse_plate
 from analysis.provenance import software_version
 from data.session_reader import Session, open_session
 
@@ -55,6 +57,12 @@ def c3d_plate_frame(corners_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return corners, frame
 
 
+def _about_transducer(force: np.ndarray, moment: np.ndarray, about_m, origin_m) -> np.ndarray:
+    """Move a moment from the point ``about_m`` to the transducer origin (both lab frame)."""
+    lever = np.asarray(about_m, float) - np.asarray(origin_m, float)
+    return moment + np.cross(lever, force)
+
+
 def _lab_forces(session: Session, plate: dict, rev: Any) -> tuple[np.ndarray, np.ndarray, str]:
     """(n,3) force and (n,3) moment about the transducer origin, lab frame, one row a sample."""
     name = str(plate["name"])
@@ -62,29 +70,26 @@ def _lab_forces(session: Session, plate: dict, rev: Any) -> tuple[np.ndarray, np
     if rev is not None and name in rev.force_plates:
         derived = rev.forces(name)
         force, moment = np.zeros((n, 3)), np.zeros((n, 3))
-        first = derived["start_index"] - session.analog.start_index
-        rows = slice(max(0, first), max(0, first) + len(derived["force"]))
-        force[rows] = np.nan_to_num(derived["force"][: n - rows.start])
-        moment[rows] = np.nan_to_num(derived["moment"][: n - rows.start])
+        first = max(0, derived["start_index"] - session.analog.start_index)
+        count = min(len(derived["force"]), n - first)
+        force[first : first + count] = np.nan_to_num(derived["force"][:count])
+        moment[first : first + count] = np.nan_to_num(derived["moment"][:count])
+        moment = _about_transducer(force, moment, derived["moment_about_m"], plate["origin_m"])
         return force, moment, f"derived forces of {rev.name}"
-    if plate.get("type", "six-channel") != "six-channel":
-        raise InputError(
-            f"plate {name!r} is a {plate.get('type')} plate and the session has no derived forces",
-            subject=str(session.path),
-            remedy="Analyse the session first; its derived forces are then exported.",
-        )
-    channels = [str(c) for c in plate["channels"]]
-    missing = [c for c in channels if c not in session.analog.channel_names]
+    known = {k: v for k, v in plate.items() if k in PLATE_KEYS}  # e.g. noise_floor is ours
+    config = parse_plate(known, subject=f"{session.path}: plate '{name}'")
+    missing = [c for c in config.channels if c not in session.analog.channel_names]
     if missing:
         raise InputError(
             f"plate {name!r} channels {missing} are not in the DAQ stream",
             subject=str(session.path),
+            remedy="The session's hardware configuration does not match its DAQ channels.",
         )
-    columns = [session.analog.channel_names.index(c) for c in channels]
-    volts = session.analog.read()[:, columns]
-    calibrated = (volts - np.asarray(plate["offsets_V"], float)) @ np.asarray(plate["matrix"]).T
-    rotation = np.asarray(plate["rotation"], dtype=float)
-    return calibrated[:, :3] @ rotation.T, calibrated[:, 3:6] @ rotation.T, "raw volts"
+    columns = [session.analog.channel_names.index(c) for c in config.channels]
+    wrench = config.lab_wrench(session.analog.read()[:, columns])  # moment about the surface point
+    force = wrench[:, :3]
+    moment = _about_transducer(force, wrench[:, 3:], config.surface_point_m, config.origin_m)
+    return force, moment, "raw volts"
 
 
 def _marker_points(session: Session, camera: str, point_rate: float, n_frames: int, notes):

@@ -39,8 +39,8 @@ def add_analysis_revision(
 ) -> str:
     """Store one analysis of a finished session as the next revision; return its name.
 
-    ``forces`` maps a plate name to ``force`` (n,3) N, ``moment`` (n,3) N·m about the plate's
-    transducer origin, ``cop`` (n,3) m, ``free_moment`` (n,) N·m, all in the lab frame, and
+    ``forces`` maps a plate name to ``force`` (n,3) N, ``moment`` (n,3) N·m about the point
+    ``moment_about_m`` (3,), ``cop`` (n,3) m, ``free_moment`` (n,) N·m, all in the lab frame, and
     ``start_index`` (the DAQ sample of row 0). ``parent`` defaults to the latest revision.
     """
     path = Path(path)
@@ -99,6 +99,15 @@ def _write_table(group: h5py.Group, name: str, rows: list[Any]) -> None:
 def _write_forces(group: h5py.Group, arrays: Mapping[str, Any]) -> None:
     group.attrs["frame"] = "lab"
     group.attrs["start_index"] = int(arrays.get("start_index", 0))
+    about = np.asarray(arrays.get("moment_about_m", ()), dtype="f8")
+    if about.shape != (3,):
+        raise InputError(
+            "the derived forces do not say which point the moment is about",
+            subject=f"plate {group.name}",
+            remedy="Pass moment_about_m: the lab-frame point (3,) of the moments, e.g. the"
+            " plate's surface point.",
+        )
+    group.attrs["moment_about_m"] = about
     for key, (unit, width) in FORCE_COMPONENTS.items():
         if key not in arrays:
             raise InputError(f"the derived forces lack {key!r}", subject=f"plate {group.name}")

@@ -217,11 +217,12 @@ class AnalysisRevision:
         return tuple(self._g["forces"])
 
     def forces(self, plate: str, start: int = 0, stop: int | None = None) -> dict[str, Any]:
-        """Derived force, moment, COP and free moment rows [start, stop) for one plate."""
+        """Derived force, moment (about ``moment_about_m``), COP and free moment for one plate."""
         g = self._g["forces"][plate]
         out: dict[str, Any] = {k: g[k][start:stop] for k in ("force", "moment", "cop")}
         out["free_moment"] = g["free_moment"][start:stop]
         out["start_index"] = int(g.attrs["start_index"])
+        out["moment_about_m"] = np.asarray(g.attrs["moment_about_m"], dtype=float)
         return out
 
 

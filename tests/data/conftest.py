@@ -164,7 +164,7 @@ def write_session(
             events=[{"time_s": 0.0, "kind": "contact", "side": "R", "plate": "belt"}],
             forces={"belt": {"force": forces[:, :3], "moment": forces[:, 3:],
                              "cop": np.zeros((n_samples, 3)), "free_moment": forces[:, 5],
-                             "start_index": 0}},
+                             "start_index": 0, "moment_about_m": PLATE["origin_m"]}},
             note="full analysis",
         )  # fmt: skip
     return {"analog": analog, "n_frames": n_frames, "xy": xy}
