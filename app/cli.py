@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "protocols",
     "calibration",
     "analyze",
+    "simulate",
 )
 
 EXIT_INTERNAL_ERROR = 70
