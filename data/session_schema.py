@@ -7,6 +7,7 @@ fields the analysis produces: the dtype is derived from the values, units from t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -85,10 +86,12 @@ def as_plain_dict(record: Any) -> dict[str, Any]:
     to_dict = getattr(record, "to_dict", None)
     if callable(to_dict):
         return dict(to_dict())
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return dataclasses.asdict(record)
     raise InputError(
-        f"a table row of type {type(record).__name__} is neither a dict nor has to_dict()",
+        f"a table row of type {type(record).__name__} is not a dict, dataclass or result",
         subject="session table",
-        remedy="Pass dicts or result dataclasses with to_dict().",
+        remedy="Pass dicts, dataclasses or results with to_dict().",
     )
 
 

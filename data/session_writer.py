@@ -36,6 +36,7 @@ from data.video_codecs import (
     jpeg_row_width,
 )
 
+_clock = time.monotonic  # wall clock for the flush interval (tests replace it)
 FRAME_BATCH = 32  # frames held before they are written (bounded memory: 32 frames a camera)
 MARK_LABEL_BYTES = 200
 STEP_NAME_BYTES = 64
@@ -155,7 +156,7 @@ class SessionWriter:
         self._committed: dict[str, int] = {}
         self._failure: SessionWriteError | None = None
         self._closed = False
-        self._last_flush = time.monotonic()
+        self._last_flush = _clock()
         self._flush_samples = max(1, int(self.daq_rate_hz * self.flush_interval_s))
         if not self.channel_names:
             raise InputError("no DAQ channels given", subject=str(self.path))
@@ -381,7 +382,7 @@ class SessionWriter:
         self._guarded(self._flush_all)
 
     def _maybe_flush(self) -> None:
-        due = time.monotonic() - self._last_flush >= self.flush_interval_s
+        due = _clock() - self._last_flush >= self.flush_interval_s
         if due or self._analog_buffered >= self._flush_samples:
             self.flush()
 
@@ -416,7 +417,7 @@ class SessionWriter:
             self._rows["journal"] = []
         f.flush()
         self._committed = self._lengths()
-        self._last_flush = time.monotonic()
+        self._last_flush = _clock()
 
     def _write_frames(self, camera: str) -> None:
         batch = self._frames[camera]

@@ -151,3 +151,18 @@ def test_a_reader_process_sees_the_recording_grow(tmp_path, synth):
     assert second == ["1200", "30"]
     with open_session(path) as done:
         assert done.recording_state == "complete" and not done.being_recorded
+
+
+def test_at_most_half_a_second_of_samples_waits_for_a_flush(tmp_path, synth, monkeypatch):
+    import data.session_writer
+
+    monkeypatch.setattr(data.session_writer, "_clock", lambda: 0.0)  # count samples only
+    path = tmp_path / "periodic.midstance.h5"
+    writer = SessionWriter(path, channel_names=synth.CHANNELS, daq_rate_hz=1000.0)
+    writer.append_analog(synth.analog_volts(400))
+    assert writer.committed["daq/analog"] == 0  # 0.4 s buffered
+    writer.append_analog(synth.analog_volts(200))
+    assert writer.committed["daq/analog"] == 600  # 0.6 s ≥ flush interval: on disk
+    with open_session(path) as reader:  # another handle sees it (SWMR)
+        assert reader.analog.n_samples == 600
+    writer.close()
