@@ -7,8 +7,10 @@ written in a C3D plate frame built from its corners the way C3D readers build it
 y = c4→c1, z = x × y pointing down into the plate), with ``ORIGIN`` the working-surface centre
 relative to the transducer origin in that frame, so a reader that applies the standard TYPE 2
 rules (ezc3d ``extract_forceplat_data``) gets back our lab-frame force and centre of pressure.
-Markers: image pixels go through the camera's plane homography into its plane (sagittal: x-z at
-y = ``plane_offset_m``; posterior: y-z at x = ``plane_offset_m``).
+Markers: image pixels go through the camera's plane calibration (its ``plane`` entry, an
+``analysis.plane_calibration.PlaneCalibration``, or a bare ``homography``) into plane metres
+(a = forward or the runner's left, b = up), placed in the lab at the plane's depth
+``plane_offset_m`` (sagittal: x-z at y = offset; posterior: y-z at x = offset; default 0).
 """
 
 from __future__ import annotations
@@ -101,14 +103,21 @@ def _marker_points(session: Session, camera: str, point_rate: float, n_frames: i
     calibration = session.devices["cameras"].get(camera, {})
     xy = markers["xy"].astype(float)
     if markers["units"] == "px":
-        if "homography" not in calibration:
+        if calibration.get("plane"):  # analysis.plane_calibration: undistortion, marker depths
+            from analysis.plane_calibration import PlaneCalibration
+
+            plane = PlaneCalibration.from_dict(calibration["plane"])
+            columns = [plane.marker_to_plane(n, xy[:, i]) for i, n in enumerate(markers["labels"])]
+            xy = np.stack(columns, axis=1)
+        elif "homography" in calibration:  # a bare homography of undistorted pixels
+            h = np.asarray(calibration["homography"], float)
+            ones = np.ones((*xy.shape[:2], 1))
+            projected = np.concatenate([xy, ones], axis=2) @ h.T
+            xy = projected[..., :2] / projected[..., 2:3]
+        else:
             notes.append(f"{camera} markers are in pixels and the camera has no plane calibration;"
                          " they were left out")  # fmt: skip
             return None
-        h = np.asarray(calibration["homography"], float)
-        ones = np.ones((*xy.shape[:2], 1))
-        projected = np.concatenate([xy, ones], axis=2) @ h.T
-        xy = projected[..., :2] / projected[..., 2:3]
     offset = float(calibration.get("plane_offset_m", 0.0))
     view = cam.view or calibration.get("view", "sagittal")
     depth = np.full(xy.shape[:2], offset)

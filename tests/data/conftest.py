@@ -111,6 +111,7 @@ def write_session(
     seconds: float = 1.2,
     codecs: tuple[str, str] = ("lossless", "jpeg"),
     with_analysis: bool = True,
+    camera_calibration: dict | None = None,
 ) -> dict:
     """Write a complete session; return what went in (for comparisons)."""
     n_samples = int(seconds * DAQ_RATE_HZ)
@@ -123,7 +124,7 @@ def write_session(
     devices = {
         "config": {"lab": {"name": "test lab", "treadmill": "single-belt"}, "plates": [PLATE]},
         "plates": [PLATE],
-        "cameras": {"sagittal": CAMERA_CALIBRATION},
+        "cameras": {"sagittal": camera_calibration or CAMERA_CALIBRATION},
         "sync": {"mode": "hardware", "verification": {"led_offset_ms": 0.4, "passed": True}},
     }
     analog = analog_volts(n_samples)

@@ -107,3 +107,32 @@ def test_csv_export_needs_an_analysis(tmp_path, synth):
     synth.write_session(path, seconds=0.2, with_analysis=False)
     with pytest.raises(InputError, match="no stored analysis"):
         export_csv(path, tmp_path / "x.csv")
+
+
+def test_c3d_markers_through_a_plane_calibration(tmp_path, synth):
+    """A camera calibrated by analysis.plane_calibration: lens undistortion applies first."""
+    from analysis.camera_calibration import CameraIntrinsics
+    from analysis.marker_sets import ImageOrientation
+    from analysis.plane_calibration import PlaneCalibration
+    from data.export_c3d import export_c3d
+
+    lens = {"fx": 60.0, "fy": 60.0, "cx": 32.0, "cy": 24.0, "dist": (-0.2, 0.05, 0, 0, 0)}
+    intrinsics = CameraIntrinsics(**lens, image_size=(64, 48))
+    h = np.asarray(synth.CAMERA_CALIBRATION["homography"])
+    orientation = ImageOrientation()
+    plane = PlaneCalibration("sagittal", h, "homography", orientation, intrinsics=intrinsics)
+    path = tmp_path / "plane.midstance.h5"
+    calibration = {"plane": plane.to_dict(), "plane_offset_m": 0.2}
+    written = synth.write_session(
+        path, seconds=0.2, with_analysis=False, camera_calibration=calibration
+    )
+    report = export_c3d(path, tmp_path / "plane.c3d")
+    points = ezc3d.c3d(str(report.path))["data"]["points"]
+    expected = plane.to_plane(written["xy"].astype(float))
+    undistorted_as_is = PlaneCalibration("sagittal", h, "homography", orientation)
+    assert (
+        np.abs(expected - undistorted_as_is.to_plane(written["xy"])).max() > 0.002
+    )  # lens matters
+    np.testing.assert_allclose(points[0].T, expected[..., 0], atol=1e-6)
+    np.testing.assert_allclose(points[2].T, expected[..., 1], atol=1e-6)
+    np.testing.assert_allclose(points[1], 0.2, atol=1e-7)
