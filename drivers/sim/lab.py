@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -75,6 +76,8 @@ class SimulatedLab:
         self._dropped = {name: self._drop_mask(name) for name in self.cameras}
         self._renderers: dict[str, FrameRenderer] = {}
         self._noise_cache: dict[int, np.ndarray] = {}
+        self._noise_lock = threading.Lock()
+        self._points_cache: tuple[bytes, dict[str, np.ndarray]] = (b"", {})
         roll = COP_ROLL_M[self.runner.foot_strike]
         self._cop_roll = roll
 
@@ -182,13 +185,15 @@ class SimulatedLab:
         """Standard normal (count, n_channels), keyed by fixed blocks (random-access exact)."""
         first, last = start // NOISE_BLOCK, (start + count - 1) // NOISE_BLOCK
         blocks = []
-        for b in range(first, last + 1):
-            if b not in self._noise_cache:
-                rng = np.random.default_rng([self.seed, 7, b])
-                if len(self._noise_cache) > 8:
-                    self._noise_cache.pop(next(iter(self._noise_cache)))
-                self._noise_cache[b] = rng.standard_normal((NOISE_BLOCK, len(self.channel_names)))
-            blocks.append(self._noise_cache[b])
+        with self._noise_lock:
+            for b in range(first, last + 1):
+                if b not in self._noise_cache:
+                    rng = np.random.default_rng([self.seed, 7, b])
+                    if len(self._noise_cache) > 8:
+                        self._noise_cache.pop(next(iter(self._noise_cache)))
+                    shape = (NOISE_BLOCK, len(self.channel_names))
+                    self._noise_cache[b] = rng.standard_normal(shape)
+                blocks.append(self._noise_cache[b])
         joined = np.vstack(blocks) if len(blocks) > 1 else blocks[0]
         offset = start - first * NOISE_BLOCK
         return joined[offset : offset + count]
@@ -394,7 +399,12 @@ class SimulatedLab:
             self._check_frame(camera, int(ks.min() if ks.min() < 0 else ks.max()))
         times = np.asarray(self.frame_time(camera, ks), dtype=float)
         renderer = self.renderer(camera)
-        batch = renderer.prepare(self.body.points(times))
+        key = times.tobytes()
+        cached_key, points = self._points_cache  # one read: camera threads may race here
+        if cached_key != key:  # both cameras of a hardware-synced lab share frame times
+            points = self.body.points(times)
+            self._points_cache = (key, points)
+        batch = renderer.prepare(points)
         led = self._led_levels(times)
         for row, k in enumerate(ks.tolist()):
             visible, strays, offset = self._frame_draws(camera, k)
