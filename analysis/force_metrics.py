@@ -136,6 +136,7 @@ def analyse_window(
         on_N=settings.threshold_on_N,
         off_N=settings.threshold_off_N,
         search=settings.samples(settings.event_search_s, rate_hz),
+        fit_half_width=round(settings.event_fit_half_width_s * rate_hz),
     )
     filtered = lowpass_zero_lag(data, rate_hz, settings.metrics_cutoff_hz, settings.filter_order)
     fz = filtered[:, 2]
@@ -150,7 +151,9 @@ def analyse_window(
     def seconds(index: float | None) -> float | None:
         return None if index is None else (window_start + index) / rate_hz
 
-    m3 = peak_vgrf_index(detection, contact, toe_off)  # smoothest signal: flat top
+    m3 = peak_vgrf_index(
+        detection, contact, toe_off, settings.samples(settings.peak_fit_half_width_s, rate_hz)
+    )
     m4, m4_reason = braking_to_propulsion_index(filtered[:, 0], contact, toe_off)
     if m4_reason:
         flags.append(m4_reason)

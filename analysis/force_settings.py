@@ -27,12 +27,15 @@ class ForceSettings:
     then placed at the off-threshold crossings of the unfiltered (drift-corrected) force within
     ``event_search_s``, and the numbers (peaks, loading rates, midstance, COP) come from the force
     filtered at ``metrics_cutoff_hz``, because a 50 Hz filter blunts a rearfoot impact transient
-    (about −7 % VALR on a 22 ms impact rise) while 100 Hz keeps it within ~1 %.
+    (about −7 % VALR on a 22 ms impact rise) while 150 Hz keeps VALR within ~1 % (measured on
+    the simulated lab, docs/force-analysis.md).
     """
 
     cutoff_hz: float = 50.0
-    metrics_cutoff_hz: float = 100.0
+    metrics_cutoff_hz: float = 150.0
     event_search_s: float = 0.010
+    event_fit_half_width_s: float = 0.001
+    peak_fit_half_width_s: float = 0.012
     filter_order: int = 2
     threshold_on_N: float = 50.0
     threshold_off_N: float = 20.0
@@ -118,6 +121,19 @@ class ForceSettings:
                 remedy=f"Known settings: {', '.join(sorted(known))}.",
             )
         return cls(**dict(raw))
+
+    def adapted_to(self, rate_hz: float) -> tuple[ForceSettings, list[str]]:
+        """These settings for a low-rate recording: a metrics cut-off at or above 45 % of the
+        sample rate is lowered to a third of it, and a note says so (the detection cut-off is
+        never changed silently: a too-high one is an error from :meth:`check_rate`)."""
+        if self.metrics_cutoff_hz < 0.45 * rate_hz:
+            return self, []
+        lowered = float(round(rate_hz / 3.0))
+        note = (
+            f"metrics filter lowered from {self.metrics_cutoff_hz:g} Hz to {lowered:g} Hz for a "
+            f"{rate_hz:g} Hz recording (Nyquist {rate_hz / 2:g} Hz)"
+        )
+        return ForceSettings(**{**self.to_dict(), "metrics_cutoff_hz": lowered}), [note]
 
     def check_rate(self, rate_hz: float) -> None:
         """Refuse a recording whose Nyquist frequency is below a filter cut-off."""

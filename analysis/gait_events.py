@@ -138,8 +138,35 @@ def refine_contact(
     return crossing(f, i, off_N), crossing(f, j - 1, off_N)
 
 
+def fitted_crossing(f: np.ndarray, i: int, level: float, half_width: int) -> float:
+    """Where a least-squares line through ``f`` around samples i, i+1 (``half_width`` more on
+    each side) reaches ``level``: the interpolated crossing, with white noise averaged down."""
+    lo, hi = max(i - half_width, 0), min(i + 1 + half_width, f.size - 1)
+    if half_width < 1 or hi - lo < 2:
+        return crossing(f, i, level)
+    x = np.arange(lo, hi + 1, dtype=float) - i
+    if hi - lo >= 5:  # enough samples: a parabola follows the curvature of the force
+        a, b, c = np.polyfit(x, f[lo : hi + 1], 2)
+        roots = np.roots([a, b, c - level]) if a != 0 else np.roots([b, c - level])
+    else:
+        b, c = np.polyfit(x, f[lo : hi + 1], 1)
+        roots = np.roots([b, c - level]) if b != 0 else np.array([])
+    real = [float(r.real) for r in np.atleast_1d(roots) if abs(r.imag) < 1e-12]
+    near = [r for r in real if -1.0 <= r <= 2.0]
+    if not near:
+        return crossing(f, i, level)
+    return i + min(near, key=lambda r: abs(r - 0.5))
+
+
 def sharpen_events(
-    f: np.ndarray, contact: float, toe_off: float, *, on_N: float, off_N: float, search: int
+    f: np.ndarray,
+    contact: float,
+    toe_off: float,
+    *,
+    on_N: float,
+    off_N: float,
+    search: int,
+    fit_half_width: int = 0,
 ) -> tuple[float, float]:
     """Move contact and toe-off found on a smooth signal to the off-threshold crossings of a
     sharper one (less filtered) ``f``, applying the same hysteresis within ``search`` samples.
@@ -152,7 +179,7 @@ def sharpen_events(
         j = lo + int(above[0])
         below = np.flatnonzero(f[lo:j] < off_N)
         if below.size:
-            contact = crossing(f, lo + int(below[-1]), off_N)
+            contact = fitted_crossing(f, lo + int(below[-1]), off_N, fit_half_width)
     lo = max(int(np.floor(toe_off)) - search, 0)
     hi = min(int(np.ceil(toe_off)) + search, n - 1)
     above = np.flatnonzero(f[lo : hi + 1] > on_N)
@@ -160,7 +187,7 @@ def sharpen_events(
         j = lo + int(above[-1])
         below = np.flatnonzero(f[j : hi + 1] < off_N)
         if below.size:
-            toe_off = crossing(f, j + int(below[0]) - 1, off_N)
+            toe_off = fitted_crossing(f, j + int(below[0]) - 1, off_N, fit_half_width)
     return contact, toe_off
 
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def peak_vgrf_index(fz: np.ndarray, contact: float, toe_off: float) -> float:
-    """M3: the active (highest) peak of Fz in stance, refined by a three-point parabola."""
+def peak_vgrf_index(fz: np.ndarray, contact: float, toe_off: float, half_width: int = 1) -> float:
+    """M3: the active (highest) peak of Fz in stance, refined by the vertex of a least-squares
+    parabola over ``±half_width`` samples (the active peak is flat, so a wide fit resists noise
+    and belt vibration better than the single highest sample)."""
     first, last = int(np.ceil(contact)), int(np.floor(toe_off))
     k = first + int(np.argmax(fz[first : last + 1]))
-    if first < k < last:
-        a, b, c = fz[k - 1], fz[k], fz[k + 1]
-        denom = a - 2 * b + c
-        if denom < 0:
-            return k + 0.5 * float(a - c) / float(denom)
+    lo, hi = max(first, k - half_width), min(last, k + half_width)
+    if hi - lo >= 2:
+        x = np.arange(lo, hi + 1) - k
+        a, b, _ = np.polyfit(x, fz[lo : hi + 1], 2)
+        if a < 0:
+            vertex = -b / (2 * a)
+            if x[0] <= vertex <= x[-1]:
+                return k + float(vertex)
     return float(k)
 
 

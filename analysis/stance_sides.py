@@ -47,9 +47,11 @@ class StanceSequencer:
         self._previous: StanceRecord | None = None
         self._previous_foot: str | None = None
         self._recent_cop_y: dict[str, list[float]] = {}
+        self._recent_offsets: dict[str, list[float]] = {}
 
-    def midline(self, plate: PlateConfig) -> tuple[float, bool]:
-        """The mediolateral reference for ``plate`` and whether it comes from previous steps."""
+    def midline(self, plate: PlateConfig, cop_y: float) -> tuple[float, bool]:
+        """The mediolateral reference for a step at ``cop_y`` on ``plate``, and whether it comes
+        from the runner's own steps (with one previous step: halfway between the two)."""
         if self.settings.belt_midline_y_m is not None:
             return self.settings.belt_midline_y_m, True
         recent = self._recent_cop_y.get(plate.name, [])
@@ -57,7 +59,7 @@ class StanceSequencer:
             even = recent[len(recent) % 2 :]
             return sum(even) / len(even), True
         if len(recent) == 1:
-            return recent[0], True
+            return 0.5 * (recent[0] + cop_y), True
         return plate.midline_y_m, False
 
     def step(self, record: StanceRecord) -> StanceRecord:
@@ -102,14 +104,22 @@ class StanceSequencer:
         self, record: StanceRecord, plate: PlateConfig, expected: str | None, flags: list[str]
     ) -> str | None:
         by_cop = None
+        band = self.settings.side_ambiguity_m
         if record.cop_mean_y_m is not None:
-            midline, from_steps = self.midline(plate)
+            midline, from_steps = self.midline(plate, record.cop_mean_y_m)
             if not from_steps:
                 flags.append("side_unconfirmed")
             offset = record.cop_mean_y_m - midline
-            if offset > self.settings.side_ambiguity_m:
+            widths = self._recent_offsets.setdefault(plate.name, [])
+            if from_steps:
+                widths.append(abs(offset))
+                del widths[:-MIDLINE_STEPS]
+            # a runner whose feet land within the band of the midline *typically* (narrow or
+            # cross-over gait) cannot have sides told from the COP at all, however one step looks
+            typical = sum(widths) / len(widths) if widths else abs(offset)
+            if typical > band and offset > band:
                 by_cop = "L"
-            elif offset < -self.settings.side_ambiguity_m:
+            elif typical > band and offset < -band:
                 by_cop = "R"
             recent = self._recent_cop_y.setdefault(plate.name, [])
             recent.append(record.cop_mean_y_m)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         changes["threshold_off_N"] = args.threshold_off
     if args.cutoff is not None:
         changes["cutoff_hz"] = args.cutoff
-    settings = ForceSettings(**changes)
+    settings, extra_notes = ForceSettings(**changes).adapted_to(imported.rate_hz)
 
     weight, weight_source = None, ""
     if args.body_mass is not None:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         "stances": full["stances"],
         "rejected_candidates": full["rejected_candidates"],
         "summary": full["summary"],
-        "notes": full["notes"],
+        "notes": extra_notes + full["notes"],
     }
     if args.json:
         print(json.dumps(_finite(document), allow_nan=False))

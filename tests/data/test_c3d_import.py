@@ -84,7 +84,8 @@ def test_treadmill_file_300_hz_runs_and_says_vilr_is_poorly_resolved(real_data):
     assert imported.plates[0].belt == "both"
     results = {}
     for off in (20.0, 50.0):
-        settings = ForceSettings(threshold_on_N=50.0, threshold_off_N=off)
+        settings, notes = ForceSettings(threshold_on_N=50.0, threshold_off_N=off).adapted_to(300)
+        assert settings.metrics_cutoff_hz == 100.0 and "lowered" in notes[0]
         results[off] = analyse_force_trial(
             imported.wrenches(), imported.plates, imported.rate_hz, settings, body_weight_N=608.2
         )
@@ -160,11 +161,9 @@ def test_not_a_c3d_file(tmp_path):
 def test_fukuchi_text_forces(real_data):
     imported = read_grf_text(real_data / "fukuchi2017/RBDS001runT25forces.txt")
     assert imported.body_mass_kg == 62.0 and "RBDSinfo.txt" in imported.body_mass_source
+    settings, _ = ForceSettings().adapted_to(imported.rate_hz)
     result = analyse_force_trial(
-        imported.wrenches(),
-        imported.plates,
-        imported.rate_hz,
-        body_weight_N=62.0 * 9.81,
+        imported.wrenches(), imported.plates, imported.rate_hz, settings, body_weight_N=62.0 * 9.81
     )
     assert 70 <= len(result.stances) <= 100  # 30 s at ~2.8 steps/s
     contact = np.median([s.contact_time_s for s in result.stances])

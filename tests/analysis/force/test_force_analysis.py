@@ -200,3 +200,11 @@ def test_zeroing_and_noise_floor(belt_plate, to_volts):
     assert floor.sd_N == pytest.approx(1.0, rel=0.1)  # 1 mV x 1000 N/V
     assert floor.threshold_ok and floor.ratio > 15
     assert not noise_floor(fz * 10, threshold_N=20.0).threshold_ok
+
+
+def test_settings_adapt_the_metrics_filter_to_low_rates_and_say_so():
+    same, notes = ForceSettings().adapted_to(2000.0)
+    assert same == ForceSettings() and notes == []
+    low, notes = ForceSettings().adapted_to(300.0)
+    assert low.metrics_cutoff_hz == 100.0 and low.cutoff_hz == 50.0
+    assert "300 Hz" in notes[0]
