@@ -20,7 +20,15 @@ from analysis.errors import InputError
 from data import session_schema as schema
 from data.video_codecs import decode_jpeg
 
-REQUIRED_GROUPS = ("subject", "session", "devices", "daq", "cameras")
+# What every version-1 file has; checked on opening so a damaged file gives one clear error.
+REQUIRED_OBJECTS = (
+    "subject", "session", "session/marks", "session/protocol_steps", "devices", "daq",
+    "daq/analog", "daq/gaps", "cameras", "live", "live/stance_journal",
+)  # fmt: skip
+REQUIRED_ROOT_ATTRS = ("format_version", "session_id", "created_utc", "software_version",
+                       "recording_state")  # fmt: skip
+CAMERA_OBJECTS = ("frame_index", "session_time", "camera_time", "host_time", "dropped_frames",
+                  "markers/xy", "markers/quality", "markers/frame_index")  # fmt: skip
 
 
 def _text(value: Any) -> str:
@@ -266,11 +274,15 @@ class Session:
                 subject=where,
                 remedy="Update Midstance to open it.",
             )
-        missing = [g for g in REQUIRED_GROUPS if g not in f]
-        if missing or "analog" not in f.get("daq", {}):
-            names = ", ".join(f"/{g}" for g in missing) or "/daq/analog"
+        missing = [f"/{name}" for name in REQUIRED_OBJECTS if name not in f]
+        missing += [f"/@{name}" for name in REQUIRED_ROOT_ATTRS if name not in f.attrs]
+        for camera in f.get("cameras", ()):
+            g = f["cameras"][camera]
+            frames = "frames_jpeg" if g.attrs.get("codec") == "jpeg" else "frames"
+            missing += [f"{g.name}/{n}" for n in (frames, *CAMERA_OBJECTS) if n not in g]
+        if missing:
             raise InputError(
-                f"the session file lacks {names}",
+                f"the session file lacks {', '.join(missing)}",
                 subject=where,
                 remedy="The file is damaged; use a backup copy.",
             )

@@ -87,11 +87,21 @@ def test_truncated_file(tmp_path):
     assert "damaged or truncated" in _error(path)
 
 
-def test_missing_group(tmp_path):
+@pytest.mark.parametrize(
+    ("remove", "named"),
+    [("daq", "/daq"), ("session/marks", "/session/marks"),
+     ("cameras/posterior/frames_jpeg", "/cameras/posterior/frames_jpeg"),
+     ("@session_id", "/@session_id")],
+)  # fmt: skip
+def test_missing_parts(tmp_path, remove, named):
     path = _copy(tmp_path)
     with h5py.File(path, "r+") as f:
-        del f["daq"]
-    assert "lacks /daq" in _error(path)
+        if remove.startswith("@"):
+            del f.attrs[remove[1:]]
+        else:
+            del f[remove]
+    message = _error(path)
+    assert "lacks" in message and named in message
 
 
 def test_bad_file_on_the_command_line(tmp_path, capsys):
