@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import InputError
+from analysis.forceplate import parse_plates
 
 TREADMILLS = ("single-belt", "split-belt")
 SYNC_MODES = ("hardware", "software")
@@ -141,6 +142,10 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>") -> LabConfig:
     plates = raw.get("plates", [])
     if not isinstance(plates, list) or not all(isinstance(p, dict) for p in plates):
         check.fail("plates", "must be a list of [[plates]] tables")
+    try:  # calibration, geometry and channel names of every plate (analysis.forceplate)
+        parse_plates(plates, source=source)
+    except InputError as exc:
+        raise ConfigError(exc.problem, subject=exc.subject, remedy=exc.remedy) from None
     simulation = check.table(raw, "simulation", required=False)
     return LabConfig(
         lab_name=str(lab.get("name", "Midstance lab")),
