@@ -179,6 +179,10 @@ def export_c3d(session_path: str | Path, out: str | Path, revision: str | None =
         analog_columns = []
         for number, plate in enumerate(session.devices["plates"], start=1):
             force, moment, source = _lab_forces(session, plate, rev)
+            if np.isnan(force).any() or np.isnan(moment).any():
+                report.notes.append(f"plate {plate['name']}: samples missing from the DAQ"
+                                    " stream (gaps) are written as zero force")  # fmt: skip
+                force, moment = np.nan_to_num(force), np.nan_to_num(moment)
             corners, frame = c3d_plate_frame(plate["corners_m"])
             centre = corners.mean(axis=0)
             origin = frame.T @ (centre - np.asarray(plate["origin_m"], float))

@@ -143,6 +143,7 @@ class SessionWriter:
         self.session_id = str(uuid.uuid4())
         self._analog_buffer: list[np.ndarray] = []
         self._analog_buffered = 0
+        self._next_sample = int(start_index)
         self._frames: dict[str, list[tuple]] = {name: [] for name in self.cameras}
         self._frame_buffers = {
             c.name: np.empty((FRAME_BATCH, c.height, c.width), np.uint8)
@@ -285,6 +286,7 @@ class SessionWriter:
             )
         self._analog_buffer.append(block.copy())
         self._analog_buffered += len(block)
+        self._next_sample += len(block)
         self._maybe_flush()
 
     def append_frame(
@@ -355,10 +357,27 @@ class SessionWriter:
         name = _fixed_text(step, STEP_NAME_BYTES, "protocol step")
         self._rows["steps"].append((float(time_s), name, float(speed_m_s), float(incline_percent)))
 
+    @property
+    def next_sample(self) -> int:
+        """The DAQ sample index the next analog row will have."""
+        return self._next_sample
+
     def add_gap(self, start_sample: int, stop_sample: int) -> None:
-        """A range of DAQ samples [start, stop) that never arrived."""
+        """DAQ samples [start, stop) that never arrived: recorded, and kept as NaN rows so that
+        row i stays sample ``start_index + i`` (session time stays exact after a gap)."""
         self._check_open()
-        self._rows["gaps"].append((int(start_sample), int(stop_sample)))
+        start, stop = int(start_sample), int(stop_sample)
+        if start != self._next_sample or stop <= start:
+            raise InputError(
+                f"a gap [{start}, {stop}) does not start at the next sample ({self._next_sample})",
+                subject=str(self.path),
+                remedy="Report a gap when it is detected, before the samples that follow it.",
+            )
+        self._rows["gaps"].append((start, stop))
+        self._analog_buffer.append(np.full((stop - start, len(self.channel_names)), np.nan))
+        self._analog_buffered += stop - start
+        self._next_sample = stop
+        self._maybe_flush()
 
     def add_dropped_frames(self, camera: str, indices: Iterable[int]) -> None:
         """Frame indices the camera skipped (counted by the sync check)."""

@@ -143,8 +143,13 @@ def write_session(
     ) as writer:  # fmt: skip
         writer.add_protocol_step(0.0, "warm-up", 2.5, 0.0)
         writer.add_protocol_step(0.6, "test", 3.5, 1.0)
+        gap = (700, 710) if n_samples > 710 else None
         for start in range(0, n_samples, 100):
-            writer.append_analog(analog[start : start + 100])
+            block = analog[start : start + 100]
+            if gap and start == gap[0]:
+                writer.add_gap(*gap)  # those samples never arrived
+                block = analog[gap[1] : start + 100]
+            writer.append_analog(block)
         for k in range(n_frames):
             t = k / FRAME_RATE_HZ
             for cam in ("sagittal", "posterior"):
@@ -153,7 +158,6 @@ def write_session(
             xy[k] = [[20 + k % 5, 10], [22, 25], [24 + 0.5 * (k % 7), 40]]
             writer.append_markers("sagittal", k, xy[k], [1.0, 0.9, 0.8])
         writer.add_mark(0.5, "pain 3/10")
-        writer.add_gap(700, 710)
         writer.add_dropped_frames("posterior", [17])
     if with_analysis:
         forces = plate_force(n_samples)
@@ -168,6 +172,8 @@ def write_session(
                              "start_index": 0, "moment_about_m": PLATE["origin_m"]}},
             note="full analysis",
         )  # fmt: skip
+    if gap:
+        analog[gap[0] : gap[1]] = np.nan
     return {"analog": analog, "n_frames": n_frames, "xy": xy}
 
 

@@ -142,3 +142,31 @@ def test_live_stances_become_the_first_revision(tmp_path, synth):
         assert rev.settings == {"x": 1} and len(rev.stances()) == 4
         assert rev.stances()[3]["valr_N_s"] == 60300.0
         assert len(s.live_stances()) == 4
+
+
+def test_a_gap_keeps_row_i_at_sample_i(session_file, synth, tmp_path):
+    path, _ = session_file
+    with open_session(path) as s:
+        analog = s.analog.read()
+        assert np.isnan(analog[700:710]).all() and not np.isnan(analog[710:]).any()
+        np.testing.assert_array_equal(analog[710], synth.analog_volts(1200)[710])
+    from analysis.errors import InputError
+    from data.session_writer import SessionWriter
+
+    with SessionWriter(tmp_path / "g.midstance.h5", channel_names=("a",), daq_rate_hz=1000) as w:
+        w.append_analog(np.zeros((100, 1)))
+        with pytest.raises(InputError, match="next sample"):
+            w.add_gap(150, 160)
+        w.add_gap(100, 120)
+        assert w.next_sample == 120
+
+
+def test_c3d_export_flags_zero_filled_gaps(session_file, tmp_path):
+    from data.export_c3d import export_c3d
+
+    path, _ = session_file
+    with h5py.File(path, "r+") as f:  # drop the derived forces: export from raw volts
+        del f["analysis/rev_0001/forces/belt"]
+    report = export_c3d(path, tmp_path / "gap.c3d")
+    assert report.force_source == "raw volts"
+    assert any("gaps" in note for note in report.notes)
