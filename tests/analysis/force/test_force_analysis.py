@@ -208,3 +208,23 @@ def test_settings_adapt_the_metrics_filter_to_low_rates_and_say_so():
     low, notes = ForceSettings().adapted_to(300.0)
     assert low.metrics_cutoff_hz == 100.0 and low.cutoff_hz == 50.0
     assert "300 Hz" in notes[0]
+
+
+def test_first_versus_last_window_shows_a_change_over_the_trial(belt_plate, make_run):
+    rate = 1000.0
+    fresh, _ = make_run(duration_s=16.0, rate_hz=rate, contact_time_s=0.25, seed=1)
+    tired, _ = make_run(duration_s=16.0, rate_hz=rate, contact_time_s=0.28, seed=2)
+    wrench = np.concatenate([fresh, tired])
+    settings = ForceSettings(summary_window_s=8.0)
+    result = analyse_force_trial(
+        {"belt": wrench}, [belt_plate], rate, settings, body_weight_N=700.0
+    )
+    summary = result.summary()
+    assert len(summary["windows"]) == 4
+    change = summary["first_vs_last_window"]
+    for side in ("L", "R"):
+        contact = change[side]["contact_time_s"]
+        assert contact["change"] == pytest.approx(0.03, abs=0.002)
+        assert contact["change_pct"] == pytest.approx(12.0, abs=1.0)
+        assert summary[side]["contact_time_s"]["cv_pct"] > 3.0  # two populations
+    assert summary["symmetry_index_pct"]["contact_time_s"] == pytest.approx(0.0, abs=1.0)

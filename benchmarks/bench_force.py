@@ -1,0 +1,113 @@
+"""Force analysis throughput and live latency on a 10-minute, 2 kHz simulated running trial.
+
+Plain script: ``python benchmarks/bench_force.py [--minutes M] [--block N]``. Prints figures and
+ratios against peers measured in the same process on the same data:
+- offline analysis (stances/s, samples/s) vs a naive threshold detector (numpy, no filtering,
+  no interpolation, no metrics) — the floor any detector pays for touching the data once;
+- the streaming analyser's delay from toe-off to the stance record (data delay: the stance waits
+  for ``padding_s`` more samples; plus the compute time of that push), median and p95, and its
+  per-block cost vs the block's real-time budget.
+It does not pass or fail on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analysis.force_settings import ForceSettings
+from analysis.force_trial import analyse_force_trial, plate_wrenches
+from analysis.forceplate import parse_plates
+from analysis.streaming_force import StreamingForceAnalyser
+from drivers.sim import LabSetup, SimulatedLab, preset
+
+
+def naive_threshold_stances(fz: np.ndarray, level_N: float = 20.0) -> int:
+    """The baseline: runs of Fz above a level, nothing else."""
+    loaded = fz > level_N
+    return int(np.count_nonzero(loaded[1:] & ~loaded[:-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--block", type=int, default=100, help="samples per streaming block")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=60.0 * args.minutes)
+    volts = lab.analog(0, lab.n_samples)
+    rate = lab.setup.daq_rate_hz
+    plates = parse_plates(lab.plate_configs())
+    print(
+        f"trial: {args.minutes:g} min at {rate:g} Hz = {lab.n_samples} samples x "
+        f"{volts.shape[1]} channels, {len(lab.truth.stances)} true stances "
+        f"(simulated in {time.perf_counter() - t0:.1f} s)"
+    )
+    bw = lab.truth.body_weight_N
+    settings = ForceSettings()
+
+    t0 = time.perf_counter()
+    wrenches = plate_wrenches(plates, volts, lab.channel_names)
+    t_cal = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = analyse_force_trial(wrenches, plates, rate, settings, body_weight_N=bw)
+    t_offline = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    naive = naive_threshold_stances(wrenches["belt"][:, 2])
+    t_naive = time.perf_counter() - t0
+    n = len(result.stances)
+    print(f"volts -> lab wrench (calibration): {t_cal * 1e3:.1f} ms")
+    print(
+        f"offline analysis: {t_offline:.2f} s for {n} stances -> {n / t_offline:.0f} stances/s, "
+        f"{lab.n_samples / t_offline / 1e6:.2f} M samples/s "
+        f"({lab.n_samples / rate / t_offline:.0f}x real time)"
+    )
+    print(
+        f"peer, naive threshold detector: {t_naive * 1e3:.1f} ms for {naive} runs -> "
+        f"offline analysis costs {t_offline / t_naive:.0f}x the naive pass "
+        f"({t_offline / n * 1e3:.2f} ms per stance for filtering, events, midstance, loading rate)"
+    )
+
+    analyser = StreamingForceAnalyser(
+        plates, rate, settings, channel_names=lab.channel_names, body_weight_N=bw
+    )
+    block = args.block
+    costs, delays, live = [], [], []
+    for start in range(0, volts.shape[0], block):
+        chunk = volts[start : start + block]
+        t0 = time.perf_counter()
+        records = analyser.push(chunk)
+        cost = time.perf_counter() - t0
+        costs.append(cost)
+        end_s = (start + chunk.shape[0]) / rate
+        for r in records:
+            delays.append(end_s - r.toe_off_s + cost)
+        live.extend(records)
+    live.extend(analyser.finish())
+    costs_ms = np.array(costs) * 1e3
+    delays_ms = np.array(delays) * 1e3
+    budget_ms = block / rate * 1e3
+    same = [a.to_dict() for a in live] == [b.to_dict() for b in result.stances]
+    print(
+        f"streaming, blocks of {block} samples ({budget_ms:.0f} ms of data): per block median "
+        f"{np.median(costs_ms):.3f} ms, p95 {np.percentile(costs_ms, 95):.3f} ms, max "
+        f"{costs_ms.max():.2f} ms -> p95 uses {np.percentile(costs_ms, 95) / budget_ms:.1%} "
+        "of the real-time budget"
+    )
+    print(
+        f"toe-off -> record delay: median {np.median(delays_ms):.1f} ms, p95 "
+        f"{np.percentile(delays_ms, 95):.1f} ms (padding {settings.padding_s * 1e3:.0f} ms + up "
+        f"to one block {budget_ms:.0f} ms + compute)"
+    )
+    print(f"streaming records identical to offline: {same} ({len(live)} vs {n})")
+
+
+if __name__ == "__main__":
+    main()
