@@ -1,0 +1,434 @@
+"""Live analysis: stances from the force stream joined with the video metrics of the same stance.
+
+Threads (each a consumer with its own reader on a device's ring):
+
+- one **marker tracker per camera**: detect blobs and label them on every frame
+  (:func:`analysis.markers.detect_markers`, :class:`analysis.tracking.MarkerTracker`), keeping
+  the recent tracks with their session times;
+- one **force analyser**: raw volts into :class:`analysis.streaming_force.StreamingForceAnalyser`;
+  each completed stance waits until every camera has tracked past its toe-off, then the video
+  metrics of that stance are computed (:func:`analysis.video_metrics.stance_video_records`) and
+  joined into a :class:`~app.session_types.StanceResult`. In hardware sync it also decodes the
+  exposure witness of each camera for the pulse/edge/frame reconciliation.
+
+Back-pressure: at pace ``fast`` (tests, headless, replay) the readers are lossless, so results do
+not depend on thread timing; at pace ``realtime`` they are sequential readers that fall behind
+rather than hold up acquisition, and every item they missed is counted and flagged. An exception
+in a consumer is caught, kept as its error (``status().consumer_errors``) and ends only that
+consumer; acquisition and recording carry on.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from analysis.exposure_witness import EdgeDecoder, WitnessSettings
+from analysis.force_metrics import StanceRecord
+from analysis.force_settings import ForceSettings
+from analysis.forceplate import PlateConfig
+from analysis.marker_sets import MarkerSet
+from analysis.markers import detect_markers
+from analysis.plane_calibration import PlaneCalibration
+from analysis.streaming_force import StreamingForceAnalyser
+from analysis.tracking import MEASURED, PREDICTED, MarkerTracker
+from analysis.video_metrics import PlaneTracks, stance_video_records
+from analysis.vision_settings import VisionSettings
+from app.pipeline import DeviceStream
+from app.session_types import StanceResult
+
+TIME_POINT_FIELDS = (
+    "contact_s",
+    "toe_off_s",
+    "midstance_peak_vgrf_s",
+    "midstance_ap_s",
+    "midstance_half_s",
+    "midstance_s",
+    "impact_peak_s",
+)
+TRACK_SECONDS = 6.0  # marker history kept per camera (a stance waits at most a few seconds)
+JOIN_MARGIN_FRAMES = 2  # frames past toe-off a camera must have tracked before the join
+VIDEO_WINDOW_PAD_S = 0.05  # frames either side of the stance, for interpolation at the events
+
+
+class TrackStore:
+    """The recent labelled markers of one camera, by frame, on the session clock."""
+
+    def __init__(self, names: Sequence[str], capacity: int) -> None:
+        n = len(names)
+        self.names = tuple(names)
+        self.capacity = capacity
+        self.index = np.full(capacity, -1, dtype=np.int64)
+        self.time_s = np.full(capacity, np.nan)
+        self.xy = np.full((capacity, n, 2), np.nan)
+        self.flags = np.zeros((capacity, n), dtype=np.uint8)
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def add(self, index: int, time_s: float, xy: np.ndarray, flags: np.ndarray) -> None:
+        with self.lock:
+            slot = self.count % self.capacity
+            self.index[slot] = index
+            self.time_s[slot] = time_s
+            self.xy[slot] = xy
+            self.flags[slot] = flags
+            self.count += 1
+
+    def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times, xy, flags) of the frames with ``t0 <= t <= t1``, in time order."""
+        with self.lock:
+            n = min(self.count, self.capacity)
+            order = (np.arange(self.count - n, self.count)) % self.capacity
+            times = self.time_s[order]
+            keep = order[(times >= t0) & (times <= t1)]
+            return self.time_s[keep].copy(), self.xy[keep].copy(), self.flags[keep].copy()
+
+    def markers_of(self, index: int) -> dict[str, tuple[float, float]]:
+        """Labelled marker pixels of one frame (empty when it was not tracked or is too old)."""
+        with self.lock:
+            n = min(self.count, self.capacity)
+            if n == 0:
+                return {}
+            newest = (self.count - 1) % self.capacity
+            back = int(self.index[newest] - index)
+            slot = (self.count - 1 - back) % self.capacity
+            if not 0 <= back < n or self.index[slot] != index:
+                hits = np.flatnonzero(self.index == index)
+                if not hits.size:
+                    return {}
+                slot = int(hits[0])
+            xy = self.xy[slot]
+            return {
+                name: (float(xy[i, 0]), float(xy[i, 1]))
+                for i, name in enumerate(self.names)
+                if np.isfinite(xy[i]).all()
+            }
+
+
+class WitnessLog:
+    """Exposure-witness edges of every camera since connect (hardware sync), decoded block by
+    block on the force thread; outlives a restart of the force analysis (e.g. after zeroing)."""
+
+    def __init__(self, channels: dict[str, int], rate_hz: float) -> None:
+        self.channels = dict(channels)
+        self.rate_hz = rate_hz
+        self.edges: dict[str, list[np.ndarray]] = {c: [] for c in self.channels}
+        self.samples_decoded = 0
+        self._decoders: dict[str, EdgeDecoder] = {}
+        self._expected: int | None = None
+
+    def feed(self, index: np.ndarray, volts: np.ndarray) -> None:
+        first = int(index[0])
+        if self._expected is None or first != self._expected:
+            self._decoders = {
+                c: EdgeDecoder(WitnessSettings(), first_sample=first) for c in self.channels
+            }
+        for camera, column in self.channels.items():
+            self.edges[camera].append(self._decoders[camera].feed(volts[:, column]))
+        self._expected = int(index[-1]) + 1
+        self.samples_decoded = self._expected
+
+    def edge_times(self, camera: str) -> np.ndarray:
+        """Witness edge times (session seconds) decoded so far for one camera."""
+        parts = list(self.edges.get(camera, []))
+        return np.concatenate(parts) / self.rate_hz if parts else np.empty(0)
+
+
+class _Consumer:
+    """A consumer thread whose failure is kept, never raised into acquisition."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.error: str | None = None
+        self.done = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._guarded, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout_s: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _guarded(self) -> None:
+        try:
+            self.run()
+        except Exception as exc:  # the consumer dies alone; acquisition is not its to stop
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.on_error()
+        finally:
+            self.done = True
+
+    def run(self) -> None:  # pragma: no cover - overridden
+        raise RuntimeError("subclasses implement run()")
+
+    def on_error(self) -> None:
+        """Release what the consumer held (e.g. detach a lossless reader)."""
+
+
+def _reader(stream: DeviceStream, name: str, lossless: bool, max_items: int):
+    if lossless:
+        return stream.ring.lossless_reader(name)
+    return stream.ring.sequential_reader(name, max_items)
+
+
+class CameraTracker(_Consumer):
+    """Marker detection and labelling on every frame of one camera."""
+
+    def __init__(
+        self,
+        stream: DeviceStream,
+        marker_set: MarkerSet,
+        calibration: PlaneCalibration,
+        settings: VisionSettings,
+        *,
+        lossless: bool,
+        marker_sink: Callable[[str, int, np.ndarray, np.ndarray], None] | None = None,
+    ) -> None:
+        super().__init__(f"track-{stream.name}")
+        self.stream = stream
+        self.marker_set = marker_set
+        self.calibration = calibration
+        self.settings = settings
+        self.tracker = MarkerTracker(marker_set, calibration.orientation, settings.tracking)
+        capacity = max(64, round(stream.rate_hz * TRACK_SECONDS))
+        self.store = TrackStore(marker_set.markers, capacity)
+        self.lossless = lossless
+        self.marker_sink = marker_sink
+        self.processed_until_s = -math.inf
+        self.frames = 0
+        self.missed = 0
+        self._reader = _reader(stream, self.name, lossless, 16)
+
+    def on_error(self) -> None:
+        if self.lossless:
+            self._reader.detach()
+
+    def run(self) -> None:
+        reader, det = self._reader, self.settings.detection
+        while True:
+            batch = reader.read(16, timeout_s=0.1) if self.lossless else reader.read(0.1)
+            if batch is None:
+                return
+            if batch.count == 0:
+                if self._stop.is_set():
+                    return
+                continue
+            self.missed += batch.missed
+            for i in range(batch.count):
+                blobs = detect_markers(batch.data[i], det)
+                xy, flags = self.tracker.update(blobs.xy, blobs.area_px)
+                index, t = int(batch.index[i]), float(batch.session_time_s[i])
+                self.store.add(index, t, xy, flags)
+                sink = self.marker_sink
+                if sink is not None:
+                    quality = np.where(
+                        flags & MEASURED, 1.0, np.where(flags & PREDICTED, 0.0, np.nan)
+                    )
+                    sink(self.stream.name, index, xy, quality)
+                if math.isfinite(t):
+                    self.processed_until_s = t
+            self.frames += batch.count
+            if self.lossless:
+                reader.release(batch)
+
+    def plane_tracks(self, t0: float, t1: float) -> PlaneTracks:
+        times, xy, flags = self.store.window(t0, t1)
+        cal = self.calibration
+        return PlaneTracks(cal.view, self.store.names, times, cal.to_plane(xy), flags, cal.near_leg)
+
+
+class ForceAnalysis(_Consumer):
+    """Stances from the DAQ stream, joined with the camera trackers' video metrics."""
+
+    def __init__(
+        self,
+        stream: DeviceStream,
+        plates: Sequence[PlateConfig],
+        settings: ForceSettings,
+        vision: VisionSettings,
+        trackers: dict[str, CameraTracker],
+        *,
+        lossless: bool,
+        body_weight_N: float | None,
+        leg_length_m: float | None,
+        witness: WitnessLog | None = None,
+        on_stance: Callable[[StanceResult], None] | None = None,
+    ) -> None:
+        super().__init__(f"analyse-{stream.name}")
+        self.stream = stream
+        self.plates = list(plates)
+        self.settings = settings
+        self.vision = vision
+        self.trackers = trackers
+        self.lossless = lossless
+        self.body_weight_N = body_weight_N
+        self.leg_length_m = leg_length_m
+        self.on_stance = on_stance
+        self.rate_hz = stream.rate_hz
+        self.channel_names = stream.description.channel_names
+        self.results: list[StanceResult] = []
+        self.results_lock = threading.Lock()
+        self.samples = 0
+        self.missed = 0
+        self.restarts = 0
+        self.witness = witness
+        self._analyser: StreamingForceAnalyser | None = None
+        self._origin = 0  # DAQ sample index of the analyser's first sample
+        self._expected: int | None = None
+        self._pending: list[tuple[StanceRecord, float]] = []
+        self._reader = _reader(stream, self.name, lossless, max(256, stream.chunk_items * 4))
+
+    def on_error(self) -> None:
+        if self.lossless:
+            self._reader.detach()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        reader = self._reader
+        while True:
+            batch = (
+                reader.read(self.stream.chunk_items * 4, timeout_s=0.1)
+                if self.lossless
+                else reader.read(0.1)
+            )
+            if batch is None:
+                break
+            if batch.count:
+                self.missed += batch.missed
+                self._feed(batch.index, batch.data)
+                if self.lossless:
+                    reader.release(batch)
+            elif self._stop.is_set():
+                break
+            self._join_ready(final=False)
+        if self._analyser is not None:
+            self._collect(self._analyser.finish())
+        self._wait_for_trackers()
+        self._join_ready(final=True)
+
+    def _feed(self, index: np.ndarray, volts: np.ndarray) -> None:
+        first = int(index[0])
+        if self._expected is None or first != self._expected:
+            # the first block, or samples were lost (device gap or analysis fell behind):
+            # restart the analyser there rather than join two stretches of force
+            self._restart(first)
+        self._expected = int(index[-1]) + 1
+        self.samples += len(index)
+        self._collect(self._analyser.push(volts))
+        if self.witness is not None:
+            self.witness.feed(index, volts)
+
+    def _restart(self, first_sample: int) -> None:
+        if self._analyser is not None:
+            self._collect(self._analyser.finish())
+            self.restarts += 1
+        self._origin = first_sample
+        self._analyser = StreamingForceAnalyser(
+            self.plates,
+            self.rate_hz,
+            self.settings,
+            channel_names=self.channel_names,
+            body_weight_N=self.body_weight_N,
+        )
+
+    def _collect(self, records: list[StanceRecord]) -> None:
+        shift = self._origin / self.rate_hz
+        for record in records:
+            shifted = record
+            if shift:
+                shifted = record.with_changes(
+                    **{
+                        name: getattr(record, name) + shift
+                        for name in TIME_POINT_FIELDS
+                        if getattr(record, name) is not None
+                    }
+                )
+            self._pending.append((shifted, time.monotonic()))
+
+    def _wait_for_trackers(self) -> None:
+        """At the end, let the trackers finish the frames they already have."""
+        for tracker in self.trackers.values():
+            tracker.join(10.0)
+
+    def _join_ready(self, final: bool) -> None:
+        if not self._pending:
+            return
+        period = max((1.0 / t.stream.rate_hz for t in self.trackers.values()), default=0.0)
+        still: list[tuple[StanceRecord, float]] = []
+        for rec, completed in self._pending:
+            need = rec.toe_off_s + JOIN_MARGIN_FRAMES * period + VIDEO_WINDOW_PAD_S
+            ready = all(t.done or t.processed_until_s >= need for t in self.trackers.values())
+            if ready or final:
+                self._emit(self._join(rec, completed))
+            else:
+                still.append((rec, completed))
+        self._pending = still
+
+    # -- one stance --------------------------------------------------------------------------
+
+    def _join(self, rec: StanceRecord, completed: float) -> StanceResult:
+        flags = list(rec.flags)
+        video: dict[str, Any] = {}
+        if self.trackers and rec.side in ("L", "R"):
+            t0, t1 = rec.contact_s - VIDEO_WINDOW_PAD_S, rec.toe_off_s + VIDEO_WINDOW_PAD_S
+            views = {t.calibration.view: t for t in self.trackers.values()}
+            tracks = {
+                view: tracker.plane_tracks(t0, t1)
+                for view, tracker in views.items()
+                if tracker.error is None
+            }
+            metrics = stance_video_records(
+                [(rec.side, rec.contact_s, rec.toe_off_s)],
+                sagittal=tracks.get("sagittal"),
+                posterior=tracks.get("posterior"),
+                settings=self.vision,
+                leg_length_m=self.leg_length_m,
+            )
+            record = metrics.records[0]
+            video = record.to_dict()
+            video["leg_length_m"] = metrics.leg_length_m
+            video["leg_length_source"] = metrics.leg_length_source
+            flags.extend(f for f in record.flags if f not in flags)
+            for view, track in tracks.items():
+                if len(track.times_s) < 3:
+                    flags.append(f"no_video_{view}")
+        elif self.trackers:
+            flags.append("no_side_for_video")
+        with self.results_lock:
+            index = len(self.results)
+        return StanceResult(
+            index=index,
+            side=rec.side,
+            contact_s=rec.contact_s,
+            toe_off_s=rec.toe_off_s,
+            force=rec.to_dict(),
+            video=video,
+            flags=tuple(flags),
+            available_at_s=rec.toe_off_s + self.settings.padding_s,
+            video_delay_s=time.monotonic() - completed,
+        )
+
+    def _emit(self, result: StanceResult) -> None:
+        with self.results_lock:
+            self.results.append(result)
+        if self.on_stance is not None:
+            self.on_stance(result)
+
+    def stances(self, start: int = 0) -> list[StanceResult]:
+        with self.results_lock:
+            return self.results[start:]

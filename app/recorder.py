@@ -1,0 +1,281 @@
+"""The recorder: every sample and every frame into the session file, never dropped.
+
+One thread owns the :class:`data.session_writer.SessionWriter` (HDF5 is written from one thread).
+It holds a lossless reader on every device's ring, so a producer waits for it rather than
+overwrite what it has not written; when that happens the ring is flagged ``recorder_behind``
+and the session says so (status, and the file's ``recording_note``). Marker rows, live stances
+and marks reach it through a queue from the other threads.
+
+Stopping is by session time: :meth:`Recorder.stop_at` names the first session time not to be
+recorded, and the recorder keeps reading every stream until it has passed that time (or the
+stream ended), so all streams of the file cover the same interval whatever each device's latency.
+Gaps in the DAQ stream are stored as ``/daq/gaps``; frame counters that skip are stored as
+``dropped_frames`` as they are seen (a crash keeps them), completed by the witness reconciliation
+at the end in hardware sync.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.pipeline import DeviceStream
+from data.session_writer import SessionWriter
+
+READ_ITEMS_DAQ = 4096
+READ_ITEMS_FRAMES = 16
+
+
+@dataclass
+class _StreamProgress:
+    stream: DeviceStream
+    reader: Any
+    expected_index: int | None = None
+    first_index: int | None = None
+    last_time_s: float = -math.inf
+    written: int = 0
+    finished: bool = False
+    dropped: list[int] = field(default_factory=list)
+
+
+class Recorder:
+    """Writes the rings of one session into one file until :meth:`stop_at` is reached."""
+
+    def __init__(
+        self,
+        make_writer: Callable[[int], SessionWriter],
+        daq: DeviceStream,
+        cameras: Sequence[DeviceStream],
+        *,
+        on_error: Callable[[Exception], None] | None = None,
+        before_close: Callable[[float], None] | None = None,
+    ) -> None:
+        # the file is created on the recorder thread when the first DAQ sample arrives, so that
+        # its start_index (session time of row 0) is known from the start and survives a crash
+        self.make_writer = make_writer
+        self.writer: SessionWriter | None = None
+        self.created = threading.Event()
+        self.daq_name = daq.name
+        self.streams = {
+            s.name: _StreamProgress(s, s.ring.lossless_reader("recorder")) for s in (daq, *cameras)
+        }
+        self.on_error = on_error
+        self.before_close = before_close  # waits (bounded) for late markers and stances
+        self._held: list[tuple] = []  # marker rows that arrived before their camera's first frame
+        self.error: Exception | None = None
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop_at_s = math.inf
+        self._stop_requested = threading.Event()
+        self._thread = threading.Thread(target=self._guarded, name="recorder", daemon=True)
+        self.start_index: int | None = None
+
+    # -- called from other threads -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add_markers(self, camera: str, index: int, xy: np.ndarray, quality: np.ndarray) -> None:
+        self.queue.put(("markers", camera, index, xy.copy(), quality.copy()))
+
+    def add_stance(self, record: dict[str, Any]) -> None:
+        self.queue.put(("stance", record))
+
+    def add_mark(self, time_s: float, label: str) -> None:
+        self.queue.put(("mark", time_s, label))
+
+    def add_step(self, time_s: float, step: str) -> None:
+        self.queue.put(("step", time_s, step))
+
+    def stop_at(self, session_time_s: float) -> None:
+        self._stop_at_s = session_time_s
+        self._stop_requested.set()
+
+    def join(self, timeout_s: float = 60.0) -> bool:
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def dropped_frames(self) -> dict[str, list[int]]:
+        return {n: list(p.dropped) for n, p in self.streams.items() if n != self.daq_name}
+
+    def first_frame_index(self, camera: str) -> int | None:
+        return self.streams[camera].first_index
+
+    def frames_written(self, camera: str) -> int:
+        return self.streams[camera].written
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # write error: stop holding the producers back, report it
+            self.error = exc
+            self.created.set()
+            for progress in self.streams.values():
+                progress.reader.detach()
+            if self.on_error is not None:
+                self.on_error(exc)
+
+    def _run(self) -> None:
+        daq = self.streams[self.daq_name]
+        while self.writer is None:
+            batch = daq.reader.read(READ_ITEMS_DAQ, timeout_s=0.05)
+            if batch is None:
+                raise RuntimeError("the force DAQ stopped before the first sample was recorded")
+            if batch.count:
+                self.writer = self.make_writer(int(batch.index[0]))
+                self.created.set()
+                self._write(daq, batch)
+            elif self._stop_requested.is_set():
+                raise RuntimeError("the recording was stopped before the first sample arrived")
+        while True:
+            moved = 0
+            for progress in self.streams.values():
+                if not progress.finished:
+                    moved += self._pump(progress)
+            self._drain_queue()
+            if all(p.finished for p in self.streams.values()):
+                break
+        if self.before_close is not None:
+            last = max((p.last_time_s for p in self.streams.values()), default=-math.inf)
+            self.before_close(last)
+            if not moved:
+                daq = self.streams[self.daq_name]
+                if not daq.finished:
+                    # wait for the DAQ (the most regular stream) instead of spinning
+                    batch = daq.reader.read(1, timeout_s=0.02)
+                    if batch is None:
+                        daq.finished = True
+                    elif batch.count:
+                        self._write(daq, batch)
+                else:
+                    self._stop_requested.wait(0.005)
+        self._drain_queue()
+
+    def _pump(self, progress: _StreamProgress) -> int:
+        is_daq = progress.stream.name == self.daq_name
+        batch = progress.reader.read(READ_ITEMS_DAQ if is_daq else READ_ITEMS_FRAMES, timeout_s=0)
+        if batch is None:
+            progress.finished = True
+            return 0
+        if batch.count == 0:
+            if self._stop_requested.is_set() and progress.stream.fault is not None:
+                progress.finished = True  # a failed device will send nothing more
+            return 0
+        self._write(progress, batch)
+        return batch.count
+
+    def _write(self, progress: _StreamProgress, batch) -> None:
+        stop = self._stop_at_s
+        times = batch.session_time_s
+        n = batch.count
+        if times[n - 1] >= stop:
+            n = int(np.searchsorted(times, stop, side="left"))
+            progress.finished = True
+        index = batch.index
+        if n:
+            if progress.stream.name == self.daq_name:
+                self._write_daq(progress, index[:n], batch.data[:n])
+            else:
+                self._write_frames(progress, batch, n)
+            progress.last_time_s = float(times[n - 1])
+            progress.written += n
+        progress.reader.release(batch)
+
+    def _write_daq(self, progress: _StreamProgress, index: np.ndarray, data: np.ndarray) -> None:
+        if progress.first_index is None:
+            progress.first_index = int(index[0])
+            self.start_index = progress.first_index
+        elif int(index[0]) != progress.expected_index:
+            self.writer.add_gap(progress.expected_index, int(index[0]))
+        breaks = np.flatnonzero(np.diff(index) != 1)
+        for b in breaks.tolist():  # a gap inside the batch
+            self.writer.add_gap(int(index[b]) + 1, int(index[b + 1]))
+        self.writer.append_analog(data)
+        progress.expected_index = int(index[-1]) + 1
+
+    def _write_frames(self, progress: _StreamProgress, batch, n: int) -> None:
+        name = progress.stream.name
+        index = batch.index[:n]
+        if progress.first_index is None:
+            progress.first_index = int(index[0])
+            expected = int(index[0])
+        else:
+            expected = progress.expected_index
+        steps = np.diff(np.r_[expected - 1, index])
+        if np.any(steps > 1):
+            missing = [
+                k
+                for j in np.flatnonzero(steps > 1).tolist()
+                for k in range(int(index[j]) - int(steps[j]) + 1, int(index[j]))
+            ]
+            progress.dropped.extend(missing)
+            self.writer.add_dropped_frames(name, missing)
+        for i in range(n):
+            self.writer.append_frame(
+                name,
+                batch.data[i],
+                frame_index=int(index[i]),
+                session_time_s=float(batch.session_time_s[i]),
+                camera_time_s=float(batch.device_time_s[i]),
+                host_time_s=float(batch.host_time_s[i]),
+            )
+        progress.expected_index = int(index[n - 1]) + 1
+
+    def _drain_queue(self) -> None:
+        writer = self.writer
+        held, self._held = self._held, []
+        for item in held:
+            (self._markers if item[0] == "markers" else self._stance)(item)
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            kind = item[0]
+            if kind == "markers":
+                self._markers(item)
+            elif kind == "stance":
+                self._stance(item)
+            elif kind == "mark":
+                writer.add_mark(item[1], item[2])
+            elif kind == "step":
+                writer.add_protocol_step(item[1], item[2], math.nan)
+
+    def _stance(self, item: tuple) -> None:
+        """Stances that began inside the recording (one in progress at the start is not)."""
+        record = item[1]
+        daq = self.streams[self.daq_name]
+        if daq.first_index is None:
+            if not daq.finished:
+                self._held.append(item)
+            return
+        start_s = daq.first_index / daq.stream.rate_hz
+        if record["contact_s"] >= start_s and record["toe_off_s"] <= daq.last_time_s:
+            self.writer.append_stance(record)
+        elif record["contact_s"] >= start_s and not daq.finished:
+            self._held.append(item)
+
+    def _markers(self, item: tuple) -> None:
+        """Marker rows of recorded frames only (a frame before the start or after the stop is not
+        in the file, so neither are its markers)."""
+        _, camera, index, xy, quality = item
+        progress = self.streams[camera]
+        if progress.first_index is None:
+            if not progress.finished:
+                self._held.append(item)
+            return
+        if progress.first_index <= index < (progress.expected_index or 0):
+            self.writer.append_markers(camera, index, xy, quality)
+        elif index >= (progress.expected_index or 0) and not progress.finished:
+            self._held.append(item)

@@ -1,0 +1,851 @@
+"""The Qt-free session controller: one object runs a lab session for the GUI, the CLI and tests.
+
+API (docs/architecture.md "The session controller"): ``connect``, ``close``, ``set_subject``,
+``zero_plates``, ``start_recording``, ``stop_recording``, ``mark``, ``status``, ``force_window``,
+``latest_frame``, ``stances``, ``summary``, ``freeze_frame``, ``add_listener``. Listeners are
+called on worker threads with small dicts, never frames or samples; a listener that raises is
+ignored (it cannot stop acquisition). Every failure a person can act on is a
+:class:`~analysis.errors.MidstanceError`; wrong-state calls raise :class:`ControllerError`.
+
+The data path (producers, rings, consumers, time base) is described in docs/acquisition.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.force_settings import ForceSettings
+from analysis.plate_checks import noise_floor_check, zeroing_statistics
+from analysis.vision_settings import VisionSettings
+from app import session_setup as setup_mod
+from app.live_analysis import CameraTracker, ForceAnalysis, WitnessLog
+from app.pipeline import (
+    DAQ_RING_SECONDS,
+    DeviceFault,
+    DeviceStream,
+    FrameClock,
+    SoftwareFrameClock,
+)
+from app.recorder import Recorder
+from app.session_finish import finish_recording
+from app.session_types import (
+    Banner,
+    ControllerError,
+    DeviceStatus,
+    ForceWindow,
+    FreezeFrame,
+    LiveFrame,
+    SessionStatus,
+    StanceResult,
+)
+from drivers.config import LabConfig, simulated_config
+
+G = 9.80665
+SUMMARY_METRICS = (
+    "hip_ankle_contact_m",
+    "hip_ankle_midstance_m",
+    "fppa_midstance_deg",
+    "pelvic_drop_deg",
+    "valr_BW_s",
+    "vilr_BW_s",
+    "valr_N_s",
+    "vilr_N_s",
+    "contact_time_s",
+    "cadence_spm",
+)
+LOADED_RANGE_N = 50.0  # Fz varying more than this while zeroing: someone is on the plate
+LOADED_ABS_N = 200.0  # |Fz| beyond this with the old offsets: a load is standing on the plate
+SUBJECT_KEYS = ("id", "body_mass_kg", "leg_length_m", "height_m", "pain_side", "notes")
+Listener = Callable[[str, dict], None]
+
+
+class SessionController:
+    """One lab session: devices, live analysis, recording. See the module docstring."""
+
+    def __init__(
+        self,
+        config: LabConfig | None = None,
+        *,
+        pace: str = "realtime",
+        device_factory: setup_mod.DeviceFactory | None = None,
+        force_settings: ForceSettings | None = None,
+        vision_settings: VisionSettings | None = None,
+        analysis_setup: setup_mod.AnalysisSetup | None = None,
+        frame_clocks: Mapping[str, FrameClock] | None = None,
+    ) -> None:
+        if pace not in ("realtime", "fast"):
+            raise ControllerError(
+                f"pace '{pace}' is not known", subject="session", remedy="Use realtime or fast."
+            )
+        self.config = config if config is not None else simulated_config()
+        self.pace = pace
+        self._factory = device_factory or setup_mod.registry_factory
+        self._force_settings = force_settings or ForceSettings()
+        self._vision_settings = vision_settings or VisionSettings()
+        self._given_setup = analysis_setup
+        self._given_clocks = dict(frame_clocks or {})
+        self.shared: dict[str, Any] = {}
+        self.state = "idle"
+        self.subject: dict[str, Any] = {}
+        self.setup: setup_mod.AnalysisSetup | None = None
+        self.daq_stream: DeviceStream | None = None
+        self.camera_streams: dict[str, DeviceStream] = {}
+        self.trackers: dict[str, CameraTracker] = {}
+        self.force: ForceAnalysis | None = None
+        self.recorder: Recorder | None = None
+        self.recording_path: Path | None = None
+        self._recording_started_s = math.nan
+        self._last_recording: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+        self._banners: dict[str, Banner] = {}
+        self._lock = threading.RLock()
+        self._progress = threading.Condition()
+        self._zeroed_at: float | None = None
+        self._zeroing: dict[str, Any] = {}
+        self._display_force = None
+        self._display_frames: dict[str, Any] = {}
+        self._freeze: dict[str, FreezeFrame] = {}
+
+    # -- connecting ------------------------------------------------------------------------------
+
+    def connect(self) -> SessionStatus:
+        """Open and start every device and the live analysis; the live view runs from here."""
+        with self._lock:
+            if self.state in ("connected", "recording"):
+                raise ControllerError(
+                    "the session is already connected",
+                    subject="session",
+                    remedy="Close it before connecting again.",
+                )
+            config = self.config
+            if config.simulated:
+                self.shared["sim.settings"] = setup_mod.simulation_settings(config, self.pace)
+            daq, cameras = setup_mod.open_devices(config, self._factory, self.shared, self.pace)
+            try:
+                self.setup = self._given_setup or self._analysis_setup(cameras)
+                self._build(daq, cameras)
+            except BaseException:
+                for device in (daq, *(d for d, _ in cameras)):
+                    with contextlib.suppress(Exception):
+                        device.close()
+                raise
+            self.state = "connected"
+        self._notify("status", {"state": self.state})
+        return self.status()
+
+    def _analysis_setup(self, cameras) -> setup_mod.AnalysisSetup:
+        config = self.config
+        plates = setup_mod.plates_for(config, self.shared)
+        calibrations, missing = setup_mod.calibrations_for(config, self.shared)
+        for name in missing:
+            self._banner(
+                f"no-calibration-{name}",
+                "warning",
+                f"camera '{name}' has no plane calibration, so no video metrics are computed",
+                "Calibrate the camera plane (midstance calibrate camera) and add it to the "
+                "configuration.",
+            )
+        return setup_mod.AnalysisSetup(
+            plates=plates,
+            force=self._force_settings,
+            vision=self._vision_settings,
+            calibrations=calibrations,
+            marker_sets={cam.name: setup_mod.marker_set_for(cam) for _, cam in cameras},
+            trigger_delays_s={
+                cam.name: setup_mod.trigger_delay_s(cam, self.shared) for _, cam in cameras
+            },
+        )
+
+    def _build(self, daq, cameras) -> None:
+        config, setup = self.config, self.setup
+        self.daq_stream, streams, self.daq_clock = setup_mod.build_streams(
+            config,
+            daq=daq,
+            cameras=cameras,
+            setup=setup,
+            clocks=self._given_clocks,
+            on_fault=self._on_fault,
+            on_progress=self._on_progress,
+            fast=self.pace == "fast",
+        )
+        self.camera_streams = {s.name: s for s in streams}
+        lossless = self.pace == "fast"
+        self.trackers = {
+            s.name: CameraTracker(
+                s,
+                setup.marker_sets[s.name],
+                setup.calibrations[s.name],
+                setup.vision,
+                lossless=lossless,
+            )
+            for s in streams
+            if s.name in setup.calibrations
+        }
+        witness = {}
+        if config.sync_mode == "hardware":
+            names = self.daq_stream.description.channel_names
+            for s in streams:
+                for candidate in (f"exposure.{s.name}", f"exposure.{s.view}"):
+                    if candidate in names:
+                        witness[s.name] = names.index(candidate)
+                        break
+        self.witness_channels = witness
+        self.witness = WitnessLog(witness, self.daq_stream.rate_hz) if witness else None
+        self.force = self._new_force_analysis(lossless)
+        self._display_force = self.daq_stream.ring.latest_reader(self.daq_stream.ring.capacity)
+        self._display_frames = {s.name: s.ring.latest_reader(1) for s in streams}
+        for consumer in (*self.trackers.values(), self.force):
+            consumer.start()
+        # cameras first: in hardware sync they must be armed before the DAQ sends pulse 0
+        for s in (*streams, self.daq_stream):
+            s.device.start()
+        for s in (*streams, self.daq_stream):
+            s.start()
+
+    def _new_force_analysis(self, lossless: bool) -> ForceAnalysis:
+        mass = self.subject.get("body_mass_kg")
+        leg = self.subject.get("leg_length_m")
+        return ForceAnalysis(
+            self.daq_stream,
+            self.setup.plates,
+            self.setup.force,
+            self.setup.vision,
+            self.trackers,
+            lossless=lossless,
+            body_weight_N=float(mass) * G if mass else None,
+            leg_length_m=float(leg) if leg else None,
+            witness=self.witness,
+            on_stance=self._on_stance,
+        )
+
+    def close(self) -> None:
+        """Stop everything; a recording in progress is closed properly first."""
+        if self.state == "recording":
+            self.stop_recording()
+        with self._lock:
+            if self.state not in ("connected",):
+                self.state = "closed"
+                return
+            self._shutdown()
+            self.state = "closed"
+        self._notify("status", {"state": self.state})
+
+    def _shutdown(self) -> None:
+        streams = [*self.camera_streams.values(), self.daq_stream]
+        for s in streams:
+            s.request_stop()
+        for s in streams:
+            with contextlib.suppress(Exception):
+                s.device.stop()
+        for s in streams:
+            s.join()
+        for consumer in (*self.trackers.values(), self.force):
+            consumer.request_stop()
+        for consumer in (*self.trackers.values(), self.force):
+            consumer.join()
+        for s in streams:
+            with contextlib.suppress(Exception):
+                s.device.close()
+
+    def __enter__(self) -> SessionController:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the runner ------------------------------------------------------------------------------
+
+    def set_subject(self, subject: Mapping[str, Any]) -> None:
+        """id, body_mass_kg, leg_length_m, height_m, pain_side, notes (for the next recording)."""
+        unknown = sorted(set(subject) - set(SUBJECT_KEYS))
+        if unknown:
+            raise ControllerError(
+                f"unknown subject field(s) {', '.join(unknown)}",
+                subject="subject",
+                remedy=f"Use only: {', '.join(SUBJECT_KEYS)}.",
+            )
+        mass = subject.get("body_mass_kg")
+        if mass is not None and not (isinstance(mass, int | float) and 20 <= mass <= 300):
+            raise ControllerError(
+                f"{mass!r} kg is not a plausible body mass",
+                subject="subject body_mass_kg",
+                remedy="Give the runner's mass in kilograms (20–300).",
+            )
+        if subject.get("id"):
+            from data.library import check_subject_id
+
+            check_subject_id(str(subject["id"]))
+        self.subject = dict(subject)
+        if self.force is not None:
+            self.force.body_weight_N = float(mass) * G if mass else None
+            leg = subject.get("leg_length_m")
+            self.force.leg_length_m = float(leg) if leg else None
+            analyser = self.force._analyser
+            if analyser is not None:
+                analyser.body_weight_N = self.force.body_weight_N
+
+    def zero_plates(self, seconds: float = 1.0) -> dict:
+        """Unloaded offsets and noise floor from the next ``seconds`` of data; refuses a load."""
+        self._require("connected", "zero the plates")
+        if not 0.2 <= seconds <= DAQ_RING_SECONDS / 2:
+            raise ControllerError(
+                f"{seconds:g} s cannot be used for zeroing",
+                subject="zeroing duration",
+                remedy="Use between 0.2 s and 10 s.",
+            )
+        stream = self.daq_stream
+        rate = stream.rate_hz
+        start = stream.ring.written
+        need = round(seconds * rate)
+        if not self._wait(
+            lambda: stream.ring.written - start >= need or stream.fault, 5 + 3 * seconds
+        ):
+            raise ControllerError(
+                "the DAQ delivered no data for zeroing",
+                subject=f"device '{stream.name}'",
+                remedy="Check the DAQ (status panel) and try again.",
+            )
+        if stream.fault is not None:
+            raise ControllerError(
+                stream.fault.message, subject=f"device '{stream.name}'", remedy=stream.fault.remedy
+            )
+        batch = stream.ring.latest_reader(need).latest(need)
+        volts = batch.data.copy()
+        names = stream.description.channel_names
+        result: dict[str, Any] = {"seconds": need / rate, "plates": {}}
+        new_plates = []
+        for plate in self.setup.plates:
+            cols = [names.index(c) for c in plate.channels]
+            fz = plate.lab_wrench(volts[:, cols])[:, 2]
+            spread = float(np.ptp(fz))
+            level = float(np.median(fz))
+            if spread > LOADED_RANGE_N or abs(level) > LOADED_ABS_N:
+                raise ControllerError(
+                    f"plate '{plate.name}' is loaded (Fz {level:.0f} N, varying by {spread:.0f} N)"
+                    ", so it cannot be zeroed",
+                    subject=f"plate '{plate.name}'",
+                    remedy="Ask the runner to step off the treadmill, stop the belt, and zero "
+                    "again.",
+                )
+            stats = zeroing_statistics(volts[:, cols], rate)
+            zeroed = plate.with_offsets(stats.offsets_V)
+            floor = noise_floor_check(
+                zeroed.lab_wrench(volts[:, cols])[:, 2], self.setup.force.threshold_off_N
+            )
+            new_plates.append(zeroed)
+            result["plates"][plate.name] = {
+                "zeroing": stats.to_dict(),
+                "noise_floor": floor.to_dict(),
+            }
+        with self._lock:
+            if self.state != "connected":
+                raise ControllerError("the session changed state while zeroing", subject="session")
+            self.setup.plates = new_plates
+            old = self.force
+            old.request_stop()
+            old.join()
+            self.force = self._new_force_analysis(self.pace == "fast")
+            self.force.results = old.results  # earlier stances stay listed
+            self.force.start()
+            self._zeroed_at = time.monotonic()
+            self._zeroing = result
+        self._notify("status", {"zeroed": True})
+        return result
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def start_recording(
+        self,
+        path: str | Path | None = None,
+        *,
+        protocol: str | None = None,
+        step: str | None = None,
+    ) -> Path:
+        """Record every sample and frame from now into ``path`` (a new library file if None)."""
+        from data.library import new_session_path
+        from data.session_writer import CameraSpec, SessionWriter
+
+        with self._lock:
+            self._require("connected", "start recording")
+            if self.daq_stream.fault is not None:
+                raise ControllerError(
+                    "the force DAQ has failed, so nothing can be recorded",
+                    subject=f"device '{self.daq_stream.name}'",
+                    remedy=self.daq_stream.fault.remedy or "Reconnect it and connect again.",
+                )
+            if path is None:
+                path = new_session_path(
+                    str(self.subject.get("id") or "anonymous"), protocol or "session"
+                )
+            path = Path(path)
+            cameras = [s for s in self.camera_streams.values() if s.fault is None]
+            specs = [
+                CameraSpec(
+                    name=s.name,
+                    height=s.description.shape[0],
+                    width=s.description.shape[1],
+                    rate_hz=s.rate_hz,
+                    view=s.view,
+                    marker_labels=self.trackers[s.name].marker_set.markers
+                    if s.name in self.trackers
+                    else (),
+                    marker_settings=self.setup.vision.to_dict(),
+                )
+                for s in cameras
+            ]
+            subject = {("subject_id" if k == "id" else k): v for k, v in self.subject.items()}
+            _check_new_file(path)
+            arguments = {
+                "channel_names": self.daq_stream.description.channel_names,
+                "daq_rate_hz": self.daq_stream.rate_hz,
+                "cameras": specs,
+                "subject": subject,
+                "session": {"protocol_name": protocol or ""},
+                "devices": self._devices_record(),
+                "live_settings": self.live_settings(),
+            }
+
+            def make_writer(start_index: int) -> SessionWriter:
+                return SessionWriter(path, start_index=start_index, **arguments)
+
+            self.recorder = Recorder(
+                make_writer,
+                self.daq_stream,
+                cameras,
+                on_error=self._on_recorder_error,
+                before_close=self._wait_for_late_results,
+            )
+            for name, tracker in self.trackers.items():
+                if any(s.name == name for s in cameras):
+                    tracker.marker_sink = self.recorder.add_markers
+            self._recording_started_s = self.daq_stream.latest_session_time_s
+            self.recorder.start()
+            if step:
+                self.recorder.add_step(max(0.0, self._recording_started_s), step)
+            self.recording_path = path
+            self.state = "recording"
+        self._notify("recording-started", {"path": str(path)})
+        return path
+
+    def stop_recording(self) -> Path:
+        """Close the file with every stream up to the same session time; ``complete`` state."""
+        with self._lock:
+            self._require("recording", "stop recording")
+            recorder = self.recorder
+            stop_s = self.synchronised_time_s() + 1.0 / self.daq_stream.rate_hz
+            recorder.stop_at(stop_s)
+        if not recorder.join(timeout_s=120.0):
+            raise ControllerError(
+                "the recorder did not finish writing within 2 minutes",
+                subject=str(self.recording_path),
+                remedy="The file keeps what was flushed; run 'midstance repair' on it.",
+            )
+        with self._lock:
+            for tracker in self.trackers.values():
+                tracker.marker_sink = None
+            path = self.recording_path
+            summary = finish_recording(self, recorder, stop_s)
+            self._last_recording = summary
+            self.recorder = None
+            self.state = "connected"
+        self._notify("recording-stopped", {"path": str(path), **summary.get("brief", {})})
+        return path
+
+    def mark(self, label: str) -> None:
+        """A labelled instant (e.g. 'pain 3/10') at the current session time, in the file."""
+        self._require("recording", "mark")
+        self.recorder.add_mark(self.daq_stream.latest_session_time_s, str(label))
+
+    def live_settings(self) -> dict[str, Any]:
+        out = self.setup.to_dict() if self.setup else {}
+        out["body_weight_N"] = self.force.body_weight_N if self.force else None
+        out["sync_mode"] = self.config.sync_mode
+        out["pace"] = self.pace
+        out["zeroing"] = self._zeroing
+        return out
+
+    def _devices_record(self) -> dict[str, Any]:
+        config = self.config.to_dict()
+        if "sim.lab" in self.shared:
+            config["simulation"] = {**config["simulation"], "lab": self.shared["sim.lab"].to_dict()}
+        return {
+            "config": config,
+            "sync": {"mode": self.config.sync_mode},
+            "plates": [p.to_dict() for p in self.setup.plates],
+            "cameras": {
+                name: {"plane": cal.to_dict(), "homography": cal.homography.tolist()}
+                for name, cal in self.setup.calibrations.items()
+            },
+        }
+
+    # -- what the GUI polls ------------------------------------------------------------------
+
+    def status(self) -> SessionStatus:
+        devices = []
+        streams = [s for s in (self.daq_stream, *self.camera_streams.values()) if s is not None]
+        missing = self.missing_frames()
+        for s in streams:
+            if s.fault is not None:
+                health, message = "faulted", s.fault.message
+            elif s.running:
+                health, message = "running", ""
+            else:
+                health, message = s.device.health().status.value, ""
+            devices.append(
+                DeviceStatus(
+                    name=s.name,
+                    kind=s.device.kind,
+                    view=s.view,
+                    health=health,
+                    rate_hz=s.rate_hz,
+                    items=s.items,
+                    dropped=max(s.dropped, len(missing.get(s.name, ()))),
+                    message=message,
+                )
+            )
+        # at pace "fast" producers wait for every lossless reader by design; in real time only
+        # the recorder reads losslessly, so a wait means the recorder held up acquisition
+        behind = self.pace == "realtime" and any("recorder_behind" in s.ring.flags for s in streams)
+        if behind:
+            self._banner(
+                "recorder-behind",
+                "warning",
+                "the recorder fell behind and held up acquisition; the file is flagged",
+                "Use a faster disk or a lighter video codec.",
+            )
+        self._sync_banner()
+        errors = {c.name: c.error for c in self._consumers() if c.error}
+        if self.recorder is not None and self.recorder.error is not None:
+            errors["recorder"] = str(self.recorder.error)
+        elapsed = self.daq_stream.latest_session_time_s if self.daq_stream else math.nan
+        return SessionStatus(
+            state=self.state,
+            elapsed_s=0.0 if not math.isfinite(elapsed) else elapsed,
+            recording_path=str(self.recording_path) if self.state == "recording" else None,
+            devices=tuple(devices),
+            recorder_behind=behind,
+            banners=tuple(self._banners.values()),
+            simulated=self.config.simulated,
+            plate_zero_age_s=None
+            if self._zeroed_at is None
+            else time.monotonic() - self._zeroed_at,
+            sync_mode=self.config.sync_mode,
+            consumer_errors=errors,
+            dropped_frames={k: tuple(v) for k, v in missing.items()},
+        )
+
+    def missing_frames(self) -> dict[str, list[int]]:
+        """Frame indices each camera has not delivered so far (counter gaps, and in hardware sync
+        the witness reconciliation up to the newest frame received)."""
+        out: dict[str, list[int]] = {}
+        from app.session_finish import reconcile_camera
+
+        for name in self.camera_streams:
+            found = set()
+            if self.witness is not None and name in self.witness_channels:
+                with contextlib.suppress(Exception):
+                    rec = reconcile_camera(self, name, live=True)
+                    if rec is not None:
+                        found.update(rec.missing.tolist())
+            if self.recorder is not None:
+                found.update(self.recorder.dropped_frames().get(name, []))
+            out[name] = sorted(found)
+        return out
+
+    def force_window(self, seconds: float = 5.0) -> ForceWindow:
+        """The last ``seconds`` of force, summed over the plates, for the live plot."""
+        self._require_streams()
+        stream = self.daq_stream
+        n = max(1, min(round(seconds * stream.rate_hz), stream.ring.capacity - 1))
+        batch = self._display_force.latest(n)
+        if batch is None:
+            empty = np.empty(0)
+            return ForceWindow(empty, np.empty((0, 3)), np.empty((0, 2)), {})
+        names = stream.description.channel_names
+        total = np.zeros((batch.count, 3))
+        moment_weight = np.zeros((batch.count, 2))
+        plate_fz = {}
+        threshold = self.setup.force.cop_threshold_N
+        for plate in self.setup.plates:
+            w = plate.lab_wrench(batch.data[:, [names.index(c) for c in plate.channels]])
+            total += w[:, :3]
+            plate_fz[plate.name] = w[:, 2].copy()
+            cop, _ = plate.cop_and_free_moment(w, threshold)
+            loaded = np.isfinite(cop[:, 0])
+            moment_weight[loaded] += cop[loaded, :2] * w[loaded, 2:3]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cop = np.where(total[:, 2:3] >= threshold, moment_weight / total[:, 2:3], np.nan)
+        return ForceWindow(batch.session_time_s.copy(), total, cop, plate_fz)
+
+    def latest_frame(self, camera: str) -> LiveFrame | None:
+        """The newest frame of a camera with its labelled markers (None before the first)."""
+        self._require_streams()
+        reader = self._display_frames.get(camera)
+        if reader is None:
+            raise ControllerError(
+                f"no camera named '{camera}'",
+                subject="latest_frame",
+                remedy=f"Use one of: {', '.join(self.camera_streams) or '(no cameras)'}.",
+            )
+        batch = reader.latest(1)
+        if batch is None:
+            return None
+        index = int(batch.index[0])
+        tracker = self.trackers.get(camera)
+        markers = tracker.store.markers_of(index) if tracker else {}
+        return LiveFrame(batch.data[0].copy(), index, float(batch.session_time_s[0]), markers)
+
+    def stances(self, start: int = 0) -> list[StanceResult]:
+        return self.force.stances(start) if self.force is not None else []
+
+    def summary(self, last_n: int = 20) -> dict:
+        """Per side: mean, SD and n of the clinical metrics over the last ``last_n`` stances."""
+        return summarise_stances(self.stances(), last_n)
+
+    def freeze_frame(self, camera: str) -> FreezeFrame | None:
+        return self._freeze.get(camera)
+
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    # -- waiting (for the CLI and tests; the GUI polls instead) --------------------------------
+
+    def synchronised_time_s(self) -> float:
+        """The session time every running device has delivered up to (the DAQ alone if no camera
+        runs); at pace "fast" the DAQ is ahead of the cameras, in real time by their latency."""
+        times = [self.daq_stream.latest_session_time_s]
+        times += [
+            s.latest_session_time_s
+            for s in self.camera_streams.values()
+            if s.fault is None and s.running
+        ]
+        finite = [t for t in times if math.isfinite(t)]
+        return min(finite) if len(finite) == len(times) else -math.inf
+
+    def wait_for_session_time(self, session_time_s: float, timeout_s: float = 60.0) -> bool:
+        """Block until every device has delivered ``session_time_s`` (False on timeout or if the
+        DAQ stopped)."""
+        stream = self.daq_stream
+        return (
+            self._wait(
+                lambda: (
+                    self.synchronised_time_s() >= session_time_s
+                    or stream.fault is not None
+                    or not stream.running
+                ),
+                timeout_s,
+            )
+            and self.synchronised_time_s() >= session_time_s
+        )
+
+    def wait_until_finished(self, timeout_s: float = 600.0) -> bool:
+        """Replay or a finite source: block until every device ran out and the live analysis
+        has processed everything (False on timeout)."""
+        deadline = time.monotonic() + timeout_s
+        for stream in (self.daq_stream, *self.camera_streams.values()):
+            stream.join(max(0.0, deadline - time.monotonic()))
+        for consumer in self._consumers():
+            consumer.join(max(0.0, deadline - time.monotonic()))
+        return all(c.done for c in self._consumers())
+
+    def wait_for_stances(self, n: int, timeout_s: float = 60.0) -> bool:
+        return self._wait(lambda: len(self.stances()) >= n, timeout_s)
+
+    def _wait(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        with self._progress:
+            return self._progress.wait_for(ready, timeout_s)
+
+    # -- callbacks from worker threads -------------------------------------------------------
+
+    def _on_progress(self, stream: DeviceStream) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+    def _on_fault(self, stream: DeviceStream, fault: DeviceFault) -> None:
+        at = f" at {fault.session_time_s:.2f} s" if math.isfinite(fault.session_time_s) else ""
+        self._banner(
+            f"device-{stream.name}",
+            "error",
+            f"device '{stream.name}' failed{at}: {fault.message}",
+            fault.remedy or "Check its cable and power, then connect again.",
+        )
+        payload = {
+            "device": stream.name,
+            "message": fault.message,
+            "remedy": fault.remedy,
+            "session_time_s": fault.session_time_s,
+        }
+        self._notify("device-error", payload)
+        with self._progress:
+            self._progress.notify_all()
+
+    def _on_recorder_error(self, exc: Exception) -> None:
+        text = exc.sentence() if hasattr(exc, "sentence") else str(exc)
+        self._banner(
+            "recorder-error",
+            "error",
+            f"recording stopped: {text}",
+            "The file keeps everything up to the last flush.",
+        )
+        self._notify("device-error", {"device": "recorder", "message": text, "remedy": ""})
+
+    def _on_stance(self, result: StanceResult) -> None:
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.add_stance(result.to_dict())  # it keeps those inside the recording
+        self._make_freeze_frames(result)
+        with self._progress:
+            self._progress.notify_all()
+        self._notify("stance", result.to_dict())
+
+    def _wait_for_late_results(self, last_time_s: float) -> None:
+        """Before the file closes: stances ending before the stop and markers of the last frames
+        are still being computed; wait for them (bounded)."""
+        force = self.force
+        pad = self.setup.force.padding_s + 0.1
+        need = last_time_s + pad
+        rate = self.daq_stream.rate_hz
+        self._wait(
+            lambda: (
+                force.done or (force._expected or 0) / rate >= need or not self.daq_stream.running
+            ),
+            10.0,
+        )
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and force._pending and not force.done:
+            time.sleep(0.01)
+        for tracker in self.trackers.values():
+            cut = last_time_s - 2.0 / tracker.stream.rate_hz
+            while (
+                time.monotonic() < deadline and tracker.processed_until_s < cut and not tracker.done
+            ):
+                time.sleep(0.01)
+
+    def _make_freeze_frames(self, result: StanceResult) -> None:
+        t = result.video.get("midstance_used_s") or result.force.get("midstance_s")
+        if t is None:
+            return
+        for name, stream in self.camera_streams.items():
+            ring = stream.ring
+            slot = int(np.nanargmin(np.abs(ring.session_time_s - t))) if ring.written else -1
+            if slot < 0 or not np.isfinite(ring.session_time_s[slot]):
+                continue
+            index = int(ring.index[slot])
+            image = ring.data[slot].copy()
+            if int(ring.index[slot]) != index:  # overwritten while copying: skip this one
+                continue
+            tracker = self.trackers.get(name)
+            markers = tracker.store.markers_of(index) if tracker else {}
+            self._freeze[name] = FreezeFrame(
+                name, image, index, float(ring.session_time_s[slot]), markers, result
+            )
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _notify(self, kind: str, payload: dict) -> None:
+        for fn in list(self._listeners):
+            with contextlib.suppress(Exception):  # a failing listener never stops acquisition
+                fn(kind, payload)
+
+    def _banner(self, key: str, level: str, text: str, remedy: str = "") -> None:
+        new = key not in self._banners
+        self._banners[key] = Banner(level, text, remedy, key)
+        if new:
+            self._notify("status", {"banner": text, "level": level})
+
+    def _sync_banner(self) -> None:
+        for name, s in self.camera_streams.items():
+            clock = s.clock
+            if isinstance(clock, SoftwareFrameClock):
+                se = clock.latest_standard_error_s
+                if math.isfinite(se) and se > 0.5 * (1.0 / clock.frame_rate_hz):
+                    self._banner(
+                        f"sync-{name}",
+                        "warning",
+                        f"camera '{name}': the clock sync uncertainty ({se * 1e3:.1f} ms) exceeds "
+                        "half a frame period; video events may be misplaced",
+                        "Use hardware triggering, or check the USB load and run midstance "
+                        "sync-check.",
+                    )
+
+    def _consumers(self):
+        return [c for c in (*self.trackers.values(), self.force) if c is not None]
+
+    def _require(self, state: str, action: str) -> None:
+        if self.state != state:
+            hints = {
+                "connected": "Connect first (and stop any recording).",
+                "recording": "Start a recording first.",
+            }
+            raise ControllerError(
+                f"cannot {action} while the session is {self.state}",
+                subject="session",
+                remedy=hints.get(state, ""),
+            )
+
+    def _require_streams(self) -> None:
+        if self.daq_stream is None:
+            raise ControllerError(
+                "the session is not connected", subject="session", remedy="Connect first."
+            )
+
+
+def _check_new_file(path: Path) -> None:
+    """Refuse before recording starts what the writer would refuse on its thread."""
+    from analysis.errors import InputError
+
+    if path.exists():
+        raise InputError(
+            "the file already exists",
+            subject=str(path),
+            remedy="Choose a new file name: recordings are not overwritten.",
+        )
+    if not path.parent.is_dir():
+        raise InputError(
+            "the folder does not exist",
+            subject=str(path.parent),
+            remedy="Create it or choose another folder.",
+        )
+
+
+def summarise_stances(stances: list[StanceResult], last_n: int = 20) -> dict:
+    """``{"L": {metric: {"mean", "sd", "n"}}, "R": ...}`` over the last ``last_n`` usable
+    stances of each side."""
+    from analysis.force_metrics import EXCLUDING_FLAGS
+
+    out: dict[str, dict] = {}
+    for side in ("L", "R"):
+        mine = (
+            [
+                s.to_dict()
+                for s in stances
+                if s.side == side and not EXCLUDING_FLAGS.intersection(s.flags)
+            ][-last_n:]
+            if last_n > 0
+            else []
+        )
+        metrics = {}
+        for name in SUMMARY_METRICS:
+            if name == "cadence_spm":
+                values = [60.0 / d["step_time_s"] for d in mine if d.get("step_time_s")]
+            else:
+                values = [d.get(name) for d in mine]
+            x = np.array([v for v in values if v is not None and math.isfinite(v)], float)
+            metrics[name] = {
+                "mean": float(x.mean()) if x.size else math.nan,
+                "sd": float(x.std(ddof=1)) if x.size > 1 else math.nan,
+                "n": int(x.size),
+            }
+        out[side] = metrics
+    return out
+
+
+__all__ = ["ControllerError", "SessionController", "summarise_stances"]

@@ -1,0 +1,229 @@
+"""What happens when a recording stops: reconcile, refine, flag, close, and say what was kept.
+
+- Hardware sync: per camera, pulses sent = witness edges recorded = frames received
+  (:func:`analysis.exposure_witness.reconcile`); every missing frame of the recorded interval is
+  added to ``/cameras/<camera>/dropped_frames`` by its pulse index (frames are never renumbered).
+- Software sync: the clock fit is refitted over the whole session
+  (:func:`analysis.clock_sync.fit_offline`) and the frames' session times are rewritten with it;
+  the online and offline mappings and the largest change are stored.
+- The file is closed ``complete``; its ``recording_note`` lists what a reader must know (the
+  recorder fell behind, a device failed at t, frames missing, a consumer failed).
+- After closing, two JSON attributes are added: ``/devices@sync_result_json`` (per camera:
+  reconciliation or clock fit) and ``/@acquisition_json`` (devices, items, drops, ring waits,
+  faults, consumer errors, flags).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from analysis.clock_sync import fit_offline
+from analysis.exposure_witness import PulseTrain, Reconciliation, reconcile
+from app.pipeline import HardwareFrameClock, SoftwareFrameClock
+
+if TYPE_CHECKING:
+    from app.recorder import Recorder
+    from app.session_controller import SessionController
+
+LIVE_RECONCILE_INTERVAL_S = 1.0
+
+
+def reconcile_camera(
+    ctrl: SessionController, camera: str, *, live: bool, n_samples: int | None = None
+) -> Reconciliation | None:
+    """Pulses/edges/frames of one camera since connect. ``live``: only up to the newest frame
+    received (later ones may still be in transit), recomputed at most once a second."""
+    stream = ctrl.camera_streams[camera]
+    clock = stream.clock
+    witness = ctrl.witness
+    if not isinstance(clock, HardwareFrameClock) or witness is None:
+        return None
+    cache = getattr(ctrl, "_reconcile_cache", {})
+    ctrl._reconcile_cache = cache
+    if live and camera in cache and time.monotonic() - cache[camera][0] < LIVE_RECONCILE_INTERVAL_S:
+        return cache[camera][1]
+    counters = np.concatenate(list(stream.received)) if stream.received else np.empty(0, np.int64)
+    rate = ctrl.daq_stream.rate_hz
+    limit = (
+        witness.samples_decoded if n_samples is None else min(n_samples, witness.samples_decoded)
+    )
+    if live:
+        if not counters.size:
+            return None
+        last = float(clock.times_of(counters[-1:])[0])
+        limit = min(limit, math.floor(last * rate) + 3)
+        counters = counters[clock.times_of(counters) * rate <= limit]
+    else:
+        counters = counters[clock.times_of(counters) * rate <= limit - 2]
+    pulses = PulseTrain(rate, clock.samples_per_frame, clock.first_sample, clock.trigger_delay_s)
+    result = reconcile(camera, pulses, int(limit), witness.edge_times(camera), counters)
+    cache[camera] = (time.monotonic(), result)
+    return result
+
+
+def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float) -> dict[str, Any]:
+    """Complete and close the file of a finished recorder; returns what was stored."""
+    writer = recorder.writer
+    path = writer.path
+    sync: dict[str, Any] = {"mode": ctrl.config.sync_mode, "cameras": {}}
+    notes: list[str] = []
+    flags: list[str] = []
+    if recorder.error is not None:  # the writer already closed the file as aborted
+        return {"path": str(path), "error": str(recorder.error), "brief": {"aborted": True}}
+    rate = ctrl.daq_stream.rate_hz
+    stop_sample = math.floor(stop_s * rate + 1e-9)
+    refit: dict[str, np.ndarray] = {}
+    missing_total: dict[str, list[int]] = {}
+    for name, stream in ctrl.camera_streams.items():
+        if name not in writer.cameras:
+            continue
+        first = recorder.first_frame_index(name)
+        counted = set(recorder.dropped_frames().get(name, []))
+        clock = stream.clock
+        if isinstance(clock, HardwareFrameClock) and ctrl.witness is not None:
+            rec = reconcile_camera(ctrl, name, live=False, n_samples=stop_sample)
+            if rec is not None:
+                lo = first if first is not None else 0
+                missing = [int(k) for k in rec.missing.tolist() if k >= lo]
+                new = [k for k in missing if k not in counted]
+                if new:
+                    writer.add_dropped_frames(name, new)
+                entry = rec.to_dict()
+                entry["missing_in_recording"] = missing
+                sync["cameras"][name] = entry
+                missing_total[name] = sorted(set(missing) | counted)
+                flags.extend(f"{name}:{f}" for f in rec.flags)
+        elif isinstance(clock, SoftwareFrameClock):
+            entry = clock.to_dict()
+            refined = _offline_times(ctrl, clock)
+            if refined is not None:
+                entry["offline_mapping"] = refined.mapping.to_dict()
+                refit[name] = refined
+            sync["cameras"][name] = entry
+            missing_total[name] = sorted(counted)
+        else:
+            sync["cameras"][name] = clock.to_dict()
+            missing_total[name] = sorted(counted)
+        if missing_total.get(name):
+            shown = ", ".join(str(k) for k in missing_total[name][:10])
+            notes.append(f"camera '{name}' is missing {len(missing_total[name])} frame(s): {shown}")
+    streams = [ctrl.daq_stream, *ctrl.camera_streams.values()]
+    behind = [s.name for s in streams if "recorder_behind" in s.ring.flags]
+    if ctrl.pace == "fast":
+        behind = []  # every lossless reader holds producers back by design (docs/acquisition.md)
+    if behind:
+        notes.append(f"the recorder fell behind on {', '.join(behind)} (acquisition waited)")
+        flags.append("recorder_behind")
+    for s in streams:
+        if s.fault is not None and s.name in (ctrl.daq_stream.name, *writer.cameras):
+            notes.append(
+                f"device '{s.name}' failed at {s.fault.session_time_s:.3f} s: "
+                f"{s.fault.message}; the file holds its data up to then"
+            )
+            flags.append(f"device_failed:{s.name}")
+    errors = {c.name: c.error for c in ctrl._consumers() if c.error}
+    for name, error in errors.items():
+        notes.append(f"live analysis '{name}' failed: {error}")
+        flags.append(f"consumer_failed:{name}")
+    writer.close("complete", "; ".join(notes))
+    acquisition = {
+        "stop_session_time_s": stop_s,
+        "start_index": recorder.start_index,
+        "pace": ctrl.pace,
+        "devices": {
+            s.name: {
+                "items": s.items,
+                "device_dropped": s.dropped,
+                "ring": _ring_status(s),
+                "fault": None
+                if s.fault is None
+                else {"message": s.fault.message, "session_time_s": s.fault.session_time_s},
+            }
+            for s in streams
+        },
+        "analysis": {
+            c.name: {"error": c.error, "missed_items": getattr(c, "missed", 0)}
+            for c in ctrl._consumers()
+        },
+        "flags": flags,
+    }
+    _store_after_close(path, sync, acquisition, refit)
+    return {
+        "path": str(path),
+        "sync": sync,
+        "acquisition": acquisition,
+        "missing_frames": missing_total,
+        "notes": notes,
+        "brief": {"flags": flags, "missing_frames": {k: len(v) for k, v in missing_total.items()}},
+    }
+
+
+def _offline_times(ctrl: SessionController, clock: SoftwareFrameClock):
+    daq = ctrl.daq_clock
+    with daq.lock:
+        if len(daq.block_end_s) < 3 or not clock.camera_time_log:
+            return None
+        daq_end, daq_host = np.array(daq.block_end_s), np.array(daq.block_host_s)
+        cam = np.concatenate(clock.camera_time_log)
+        host = np.concatenate(clock.host_time_log)
+    try:
+        return _Refit(fit_offline(daq_end, daq_host, cam, host, clock.settings), cam)
+    except Exception:  # too little data for a refit: the online times stay, said in the sync json
+        return None
+
+
+class _Refit:
+    """The offline mapping and the camera times it was fitted on."""
+
+    def __init__(self, mapped, camera_times: np.ndarray) -> None:
+        self.mapping = mapped.mapping
+        self.camera_times = camera_times
+
+
+def _ring_status(stream) -> dict[str, Any]:
+    st = stream.ring.status()
+    return {
+        "capacity": st.capacity,
+        "written": st.written,
+        "recorder_waits": st.recorder_waits,
+        "recorder_wait_s": st.recorder_wait_s,
+        "device_dropped": st.device_dropped,
+        "flags": list(st.flags),
+    }
+
+
+def _json(value: Any) -> str:
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        if isinstance(obj, np.generic):
+            return obj.item()
+        return str(obj)
+
+    return json.dumps(value, default=default, allow_nan=True)
+
+
+def _store_after_close(path, sync: dict, acquisition: dict, refit: dict) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        f.attrs["acquisition_json"] = _json(acquisition)
+        f["devices"].attrs["sync_result_json"] = _json(sync)
+        for name, fit in refit.items():
+            group = f[f"cameras/{name}"]
+            camera_time = group["camera_time"][:]
+            online = group["session_time"][:]
+            refined = fit.mapping.session_time(camera_time)
+            if len(online):
+                group["session_time"][:] = refined
+                change = float(np.nanmax(np.abs(refined - online)))
+            else:
+                change = math.nan
+            group.attrs["clock_sync_json"] = _json(
+                {"offline_mapping": fit.mapping.to_dict(), "max_change_from_online_s": change}
+            )
