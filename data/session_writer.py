@@ -144,6 +144,7 @@ class SessionWriter:
         self._analog_buffer: list[np.ndarray] = []
         self._analog_buffered = 0
         self._next_sample = int(start_index)
+        self._pending_gaps: list[tuple[int, int]] = []
         self._frames: dict[str, list[tuple]] = {name: [] for name in self.cameras}
         self._frame_buffers = {
             c.name: np.empty((FRAME_BATCH, c.height, c.width), np.uint8)
@@ -284,10 +285,24 @@ class SessionWriter:
                 subject=str(self.path),
                 remedy="Pass (n_samples, n_channels) arrays in the declared channel order.",
             )
-        self._analog_buffer.append(block.copy())
-        self._analog_buffered += len(block)
-        self._next_sample += len(block)
+        rows = 0
+        while (
+            self._pending_gaps and self._pending_gaps[0][0] - self._next_sample <= len(block) - rows
+        ):
+            gap_start, gap_stop = self._pending_gaps.pop(0)
+            before = gap_start - self._next_sample
+            self._buffer_rows(block[rows : rows + before].copy())
+            self._buffer_rows(np.full((gap_stop - gap_start, block.shape[1]), np.nan))
+            rows += before
+            self._next_sample = gap_stop
+        self._buffer_rows(block[rows:].copy())
+        self._next_sample += len(block) - rows
         self._maybe_flush()
+
+    def _buffer_rows(self, rows: np.ndarray) -> None:
+        if len(rows):
+            self._analog_buffer.append(rows)
+            self._analog_buffered += len(rows)
 
     def append_frame(
         self,
@@ -363,21 +378,20 @@ class SessionWriter:
         return self._next_sample
 
     def add_gap(self, start_sample: int, stop_sample: int) -> None:
-        """DAQ samples [start, stop) that never arrived: recorded, and kept as NaN rows so that
-        row i stays sample ``start_index + i`` (session time stays exact after a gap)."""
+        """DAQ samples [start, stop) that never arrived, reported before the samples after them
+        are appended (at or inside the next block). They are recorded in ``/daq/gaps`` and kept
+        as NaN rows, so row i stays sample ``start_index + i`` and session time stays exact."""
         self._check_open()
         start, stop = int(start_sample), int(stop_sample)
-        if start != self._next_sample or stop <= start:
+        earliest = self._pending_gaps[-1][1] if self._pending_gaps else self._next_sample
+        if start < earliest or stop <= start:
             raise InputError(
-                f"a gap [{start}, {stop}) does not start at the next sample ({self._next_sample})",
+                f"a gap [{start}, {stop}) overlaps samples already recorded (next: {earliest})",
                 subject=str(self.path),
-                remedy="Report a gap when it is detected, before the samples that follow it.",
+                remedy="Report each gap once, in order, before the samples that follow it.",
             )
+        self._pending_gaps.append((start, stop))
         self._rows["gaps"].append((start, stop))
-        self._analog_buffer.append(np.full((stop - start, len(self.channel_names)), np.nan))
-        self._analog_buffered += stop - start
-        self._next_sample = stop
-        self._maybe_flush()
 
     def add_dropped_frames(self, camera: str, indices: Iterable[int]) -> None:
         """Frame indices the camera skipped (counted by the sync check)."""

@@ -143,12 +143,12 @@ def write_session(
     ) as writer:  # fmt: skip
         writer.add_protocol_step(0.0, "warm-up", 2.5, 0.0)
         writer.add_protocol_step(0.6, "test", 3.5, 1.0)
-        gap = (700, 710) if n_samples > 710 else None
+        gap = (650, 660) if n_samples > 660 else None
         for start in range(0, n_samples, 100):
             block = analog[start : start + 100]
-            if gap and start == gap[0]:
-                writer.add_gap(*gap)  # those samples never arrived
-                block = analog[gap[1] : start + 100]
+            if gap and start == 600:  # samples 650..659 never arrived: a gap inside a block
+                writer.add_gap(*gap)
+                block = np.concatenate([analog[600:650], analog[660:700]])
             writer.append_analog(block)
         for k in range(n_frames):
             t = k / FRAME_RATE_HZ

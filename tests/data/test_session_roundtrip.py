@@ -31,7 +31,7 @@ def test_raw_data_round_trips_exactly(session_file, synth):
         np.testing.assert_array_equal(markers["xy"], written["xy"])
         assert markers["settings"] == {"threshold": 180}
         np.testing.assert_array_equal(s.camera("posterior").dropped_frames, [17])
-        np.testing.assert_array_equal(s.gaps, [[700, 710]])
+        np.testing.assert_array_equal(s.gaps, [[650, 660]])
         assert s.marks() == [{"time_s": 0.5, "label": "pain 3/10"}]
         assert [st["speed_m_s"] for st in s.protocol_steps()] == [2.5, 3.5]
 
@@ -148,17 +148,25 @@ def test_a_gap_keeps_row_i_at_sample_i(session_file, synth, tmp_path):
     path, _ = session_file
     with open_session(path) as s:
         analog = s.analog.read()
-        assert np.isnan(analog[700:710]).all() and not np.isnan(analog[710:]).any()
-        np.testing.assert_array_equal(analog[710], synth.analog_volts(1200)[710])
+        assert np.isnan(analog[650:660]).all() and not np.isnan(analog[660:]).any()
+        np.testing.assert_array_equal(analog[660], synth.analog_volts(1200)[660])
+        np.testing.assert_array_equal(s.gaps, [[650, 660]])
     from analysis.errors import InputError
     from data.session_writer import SessionWriter
 
     with SessionWriter(tmp_path / "g.midstance.h5", channel_names=("a",), daq_rate_hz=1000) as w:
         w.append_analog(np.zeros((100, 1)))
-        with pytest.raises(InputError, match="next sample"):
-            w.add_gap(150, 160)
-        w.add_gap(100, 120)
-        assert w.next_sample == 120
+        with pytest.raises(InputError, match="overlaps"):
+            w.add_gap(90, 95)
+        w.add_gap(100, 120)  # at the start of the next block
+        w.add_gap(125, 130)  # and inside it
+        w.append_analog(np.ones((10, 1)))  # samples 120..124, then 130..134
+        assert w.next_sample == 135
+    with open_session(tmp_path / "g.midstance.h5") as s:
+        column = s.analog.read()[:, 0]
+        assert len(column) == 135
+        assert np.isnan(column[100:120]).all() and np.isnan(column[125:130]).all()
+        assert (column[120:125] == 1).all() and (column[130:135] == 1).all()
 
 
 def test_c3d_export_flags_zero_filled_gaps(session_file, tmp_path):
