@@ -618,6 +618,13 @@ def _plain_attrs(group: h5py.Group, defaults: Mapping[str, Any], given: Mapping[
 
 def _write_devices(group: h5py.Group, devices: Mapping[str, Any]) -> None:
     """Hardware configuration (JSON), plate and camera calibration arrays, sync mode and check."""
+    unknown = set(devices) - {"config", "sync", "plates", "cameras"}
+    if unknown:
+        raise InputError(
+            f"unknown device record keys {sorted(unknown)}",
+            subject="session devices",
+            remedy="Use config, sync, plates and cameras (see data/SCHEMA.md).",
+        )
     group.attrs["config_json"] = schema.to_json(devices.get("config", {}))
     sync = devices.get("sync", {})
     group.attrs["sync_mode"] = str(sync.get("mode", ""))
