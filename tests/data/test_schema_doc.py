@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
 SCHEMA_MD = Path(__file__).resolve().parents[2] / "data" / "SCHEMA.md"
@@ -88,3 +89,18 @@ def test_kinds_and_units_match_the_document(complete_file):
                 if stored != doc_units:
                     mismatches.append(f"{path}: units {file_units!r}, documented {doc_units!r}")
     assert mismatches == []
+
+
+def test_the_plain_h5py_snippet_in_the_schema_runs(session_file, synth):
+    """The 'reading it without Midstance' example works as printed, on a real file."""
+    text = SCHEMA_MD.read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    example_path = re.search(r'h5py\.File\("([^"]+)"', code).group(1)
+    namespace: dict = {}
+    for camera in ("sagittal", "posterior"):  # lossless and jpeg branches
+        exec(code.replace(example_path, str(session_file[0])).replace('"cameras/sagittal"',
+             f'"cameras/{camera}"'), namespace)  # fmt: skip
+        assert namespace["frame"].shape == (synth.HEIGHT, synth.WIDTH)
+        assert np.abs(namespace["frame"].astype(int) - synth.frame_image(10)).mean() < 2
+    assert namespace["names"] == list(synth.CHANNELS)
+    assert namespace["units"]["valr_N_s"] == "N/s"
