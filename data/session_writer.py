@@ -538,10 +538,17 @@ class SessionWriter:
         self._file.close()
         self._closed = True
         self._lock.release()
-        with h5py.File(self.path, "r+") as f:
-            f.attrs["recording_state"] = state
-            f.attrs["recording_note"] = note
-            f.attrs["stopped_utc"] = schema.utc_now()
+        try:
+            with h5py.File(self.path, "r+") as f:
+                f.attrs["recording_state"] = state
+                f.attrs["recording_note"] = note
+                f.attrs["stopped_utc"] = schema.utc_now()
+        except OSError as exc:
+            raise SessionWriteError(
+                f"the recording is on disk but could not be marked {state} ({exc})",
+                subject=str(self.path),
+                remedy="Run `midstance repair` on the file once the drive is available.",
+            ) from exc
         if self._stances:
             from data.revisions import add_analysis_revision
 
