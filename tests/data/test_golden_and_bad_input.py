@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -41,6 +42,11 @@ def test_inspect_command_on_the_golden_file(capsys):
     assert cli_main(["inspect", str(GOLDEN)]) == 0
     out = capsys.readouterr().out
     assert "GOLD-1" in out and "20 frames" in out and "rev_0001: 3 stances" in out
+    assert cli_main(["inspect", str(GOLDEN), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["daq"]["samples"] == 500 and info["daq"]["seconds"] == 0.5
+    assert info["cameras"]["posterior"]["codec"] == "jpeg"
+    assert info["analysis"][0]["stances"] == 3 and info["format_version"] == 1
 
 
 def _copy(tmp_path: Path) -> Path:
