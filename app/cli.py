@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "calibration",
     "analyze",
     "simulate",
+    "record",
 )
 
 EXIT_INTERNAL_ERROR = 70
