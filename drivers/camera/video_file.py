@@ -74,7 +74,7 @@ def scan_video(path: Path) -> tuple[np.ndarray, tuple[int, int], int]:
 class VideoFileCamera(Device):
     """Settings: ``path``; ``pace`` "fast" | "realtime"; ``variable_frame_rate`` "refuse" |
     "timestamps"; ``interval_tolerance`` (relative, default 0.05); ``rate_hz`` if given must
-    match the file's frame rate."""
+    match a constant-rate file's frame rate (frames per second over the whole file)."""
 
     kind: ClassVar[str] = "video-file"
 
@@ -155,8 +155,11 @@ class VideoFileCamera(Device):
                 "Re-export it at a constant frame rate, or set variable_frame_rate = "
                 '"timestamps" to time each frame by its own container timestamp.',
             )
-        if rate_hz is not None and not math.isclose(
-            rate_hz, timing.rate_hz, rel_tol=RATE_MATCH_TOLERANCE
+        # A variable-rate file accepted with per-frame timestamps has no single rate to match.
+        if (
+            rate_hz is not None
+            and timing.constant_rate
+            and not math.isclose(rate_hz, timing.rate_hz, rel_tol=RATE_MATCH_TOLERANCE)
         ):
             raise _unusable(
                 self.name,

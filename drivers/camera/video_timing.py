@@ -22,6 +22,7 @@ class FrameTiming:
     """How evenly a file's frames are spaced (all times in seconds from the first frame)."""
 
     n_frames: int
+    mean_interval_s: float  # (last − first) / (n − 1): the rate, immune to timestamp rounding
     median_interval_s: float
     min_interval_s: float
     max_interval_s: float
@@ -31,7 +32,7 @@ class FrameTiming:
 
     @property
     def rate_hz(self) -> float:
-        return 1.0 / self.median_interval_s
+        return 1.0 / self.mean_interval_s
 
     def describe(self) -> str:
         return (
@@ -69,6 +70,7 @@ def frame_timing(times_s: np.ndarray, tolerance: float = DEFAULT_INTERVAL_TOLERA
     worst = float(np.max(excess) / median)
     return FrameTiming(
         n_frames=len(times),
+        mean_interval_s=float((times[-1] - times[0]) / (len(times) - 1)),
         median_interval_s=median,
         min_interval_s=float(intervals.min()),
         max_interval_s=float(intervals.max()),
