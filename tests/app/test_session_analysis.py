@@ -1,0 +1,156 @@
+"""Re-analysis of a saved session into new revisions: numbers against the simulated lab's truth,
+corrections applied and stored, raw data never touched, progress reported."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from analysis.compare import is_excluded
+from analysis.errors import InputError
+from analysis.force_settings import ForceSettings
+from app.session_analysis import Correction, analyse_session
+from data import open_session
+
+HERE = Path(__file__).parent
+
+
+def _helper():
+    import importlib.util
+    import sys
+
+    if "review_sessions" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "review_sessions", HERE / "review_sessions.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["review_sessions"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["review_sessions"]
+
+
+@pytest.fixture(scope="module")
+def before(tmp_path_factory) -> Path:
+    return _helper().cached_session(tmp_path_factory.getbasetemp() / "review-cache", "before")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    helper = _helper()
+    return helper.lab_for(helper.BEFORE)
+
+
+def raw_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        h.update(f["daq/analog"][:].tobytes())
+        for cam in f["cameras"]:
+            h.update(f[f"cameras/{cam}/frames_jpeg"][:].tobytes())
+            h.update(f[f"cameras/{cam}/markers/xy"][:].tobytes())
+    return h.hexdigest()
+
+
+def test_first_analysis_matches_the_simulated_truth(before, lab):
+    with open_session(before) as s:
+        rev = s.analysis()
+        rows = rev.stances()
+        assert rev.name == "rev_0001" and rev.settings["source"].startswith("offline")
+        assert rev.settings["markers_source"]["sagittal"].startswith("recorded live")
+    truth = {round(t.contact_s, 2): t for t in lab.truth.stances}
+    matched = 0
+    for row in rows:
+        t = min(lab.truth.stances, key=lambda t: abs(t.contact_s - row["contact_s"]))
+        assert abs(t.contact_s - row["contact_s"]) < 0.002
+        assert row["side"] == t.side
+        assert row["valr_N_s"] == pytest.approx(t.valr_N_s, rel=0.05)
+        assert row["fppa_midstance_deg"] == pytest.approx(t.fppa_midstance_deg, abs=1.0)
+        if row["side"] == "R":  # the sagittal camera sees the right leg
+            assert row["hip_ankle_midstance_m"] == pytest.approx(t.hip_ankle_midstance_m, abs=0.01)
+            matched += 1
+    assert matched >= 9 and len(rows) >= len(truth) - 2
+
+
+def test_corrections_make_a_new_revision_and_leave_raw_data_alone(before):
+    digest = raw_digest(before)
+    with open_session(before) as s:
+        first = s.analysis().stances()
+    moved, dropped, excluded = first[4], first[6], first[8]
+    steps = []
+    name = analyse_session(
+        before,
+        corrections=[
+            Correction(
+                "move_event",
+                moved["contact_s"],
+                event="contact_s",
+                time_s=moved["contact_s"] - 0.010,
+            ),
+            Correction("delete", dropped["contact_s"]),
+            Correction("exclude", excluded["contact_s"]),
+            Correction("relabel", first[2]["contact_s"], side="L"),
+        ],
+        note="analyst corrections",
+        progress=lambda fraction, message: steps.append((fraction, message)),
+    )
+    assert name == "rev_0002"
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert raw_digest(before) == digest
+    with open_session(before) as s:
+        assert s.revisions == ("rev_0001", "rev_0002")
+        rev = s.analysis()
+        assert rev.parent == "rev_0001" and rev.note == "analyst corrections"
+        assert len(rev.settings["corrections"]) == 4
+        rows = rev.stances()
+        assert len(rows) == len(first) - 1
+        assert all(abs(r["contact_s"] - dropped["contact_s"]) > 0.05 for r in rows)
+        new = next(r for r in rows if abs(r["contact_s"] - moved["contact_s"]) < 0.05)
+        assert new["contact_s"] == pytest.approx(moved["contact_s"] - 0.010)
+        assert new["contact_time_s"] == pytest.approx(moved["contact_time_s"] + 0.010)
+        assert "contact_moved_by_analyst" in new["flags"]
+        ex = next(r for r in rows if abs(r["contact_s"] - excluded["contact_s"]) < 0.05)
+        assert "excluded_by_analyst" in ex["flags"]
+        relabelled = next(r for r in rows if abs(r["contact_s"] - first[2]["contact_s"]) < 0.05)
+        assert relabelled["side"] == "L" and "side_set_by_analyst" in relabelled["flags"]
+        summary = {r["side"]: r for r in rev.summaries()}
+        n_left = sum(r["side"] == "L" and not is_excluded(r) for r in rows)
+        assert summary["L"]["n_stances"] == n_left
+        # the first analysis is still there, untouched
+        assert len(s.analysis("rev_0001").stances()) == len(first)
+    # a re-run from rev_0002 keeps its corrections (reproducible from the file alone)
+    again = analyse_session(before, force=ForceSettings(cutoff_hz=40.0), note="40 Hz")
+    with open_session(before) as s:
+        rev = s.analysis(again)
+        assert rev.settings["force"]["cutoff_hz"] == 40.0
+        assert len(rev.settings["corrections"]) == 4 and rev.parent == "rev_0002"
+
+
+def test_retracking_from_the_frames_gives_the_same_numbers(tmp_path):
+    helper = _helper()
+    path = tmp_path / "short.midstance.h5"
+    helper.write_simulated_session(path, helper.BEFORE, seconds=2.5)
+    name = analyse_session(path, retrack=True, corrections=[], note="re-detected markers")
+    with open_session(path) as s:
+        stored = s.analysis("rev_0001").stances()
+        rev = s.analysis(name)
+        assert rev.settings["markers_source"]["posterior"] == "re-detected from the frames"
+        again = rev.stances()
+    a = np.array([r["fppa_midstance_deg"] for r in stored])
+    b = np.array([r["fppa_midstance_deg"] for r in again])
+    assert len(a) >= 5 and np.isfinite(b).all()
+    np.testing.assert_allclose(a, b, atol=0.3)  # JPEG frames re-detected vs tracked on raw
+
+
+def test_a_bad_correction_or_unfinished_file_is_refused(before, tmp_path):
+    with pytest.raises(InputError, match="cannot move event"):
+        Correction("move_event", 1.0, event="heel_s", time_s=1.0)
+    with pytest.raises(InputError, match="does not name a stance"):
+        Correction("exclude")
+    with h5py.File(before, "r+") as f:
+        f.attrs["recording_state"] = "recording"
+    with pytest.raises(InputError, match="still being recorded"):
+        analyse_session(before)
