@@ -46,6 +46,35 @@ def window_flight_offsets(
     return level_before + frac * (level_after - level_before), True
 
 
+def window_flight_model(
+    raw: np.ndarray,
+    loaded_from: int,
+    loaded_to: int,
+    off_N: float,
+    *,
+    rate_hz: float,
+    vibration_hz: float,
+) -> tuple[np.ndarray, bool]:
+    """Offsets plus a belt vibration of known frequency, fitted to the unloaded samples around
+    one contact and extended across it: per channel ``c0 + c1·t + a·sin(2πft) + b·cos(2πft)``
+    by least squares. Needs at least one vibration period of unloaded samples; otherwise
+    returns zeros and False (the caller falls back to :func:`window_flight_offsets`)."""
+    fz = raw[:, 2]
+    idx = np.arange(raw.shape[0])
+    guard = round(0.010 * rate_hz)  # the foot's own first and last newtons are not flight
+    unloaded = ((idx < loaded_from - guard) | (idx >= loaded_to + guard)) & (fz < off_N)
+    if np.count_nonzero(unloaded) < rate_hz / vibration_hz or not (
+        np.any(unloaded & (idx < loaded_from)) and np.any(unloaded & (idx > loaded_to))
+    ):
+        return np.zeros_like(raw), False
+    t = idx / rate_hz
+    phase = 2 * np.pi * vibration_hz * t
+    span = max(t[-1], 1e-9)
+    design = np.column_stack([np.ones_like(t), t / span, np.sin(phase), np.cos(phase)])
+    coef, *_ = np.linalg.lstsq(design[unloaded], raw[unloaded], rcond=None)
+    return design @ coef, True
+
+
 def flight_drift_correction(
     wrench: np.ndarray, contacts: Sequence[tuple[int, int]]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +129,8 @@ class NoiseFloor:
     threshold_N: float
     ratio: float
     min_ratio: float
+    vibration_hz: float | None = None
+    vibration_amplitude_N: float | None = None
 
     @property
     def threshold_ok(self) -> bool:
@@ -110,15 +141,26 @@ class NoiseFloor:
 
     def sentence(self) -> str:
         verdict = "clears" if self.threshold_ok else "does NOT clear"
-        return (
+        text = (
             f"noise floor {self.sd_N:.2f} N SD (peak-to-peak {self.peak_to_peak_N:.1f} N); "
             f"the {self.threshold_N:g} N threshold is {self.ratio:.1f} SD above the mean and "
             f"{verdict} the required {self.min_ratio:g} SD"
         )
+        if self.vibration_hz is not None:
+            text += (
+                f"; belt vibration {self.vibration_amplitude_N:.1f} N at {self.vibration_hz:.1f} Hz"
+            )
+        return text
 
 
-def noise_floor(fz_unloaded: np.ndarray, threshold_N: float, min_ratio: float = 5.0) -> NoiseFloor:
-    """Noise floor from unloaded belt-running data, checked against a detection threshold."""
+def noise_floor(
+    fz_unloaded: np.ndarray,
+    threshold_N: float,
+    min_ratio: float = 5.0,
+    rate_hz: float | None = None,
+) -> NoiseFloor:
+    """Noise floor from unloaded belt-running data, checked against a detection threshold; with
+    ``rate_hz``, also the belt vibration (for ``ForceSettings.belt_vibration_hz``)."""
     fz = np.asarray(fz_unloaded, dtype=float)
     if fz.size < 10:
         raise AnalysisError(
@@ -129,7 +171,57 @@ def noise_floor(fz_unloaded: np.ndarray, threshold_N: float, min_ratio: float = 
     sd = float(np.std(fz, ddof=1))
     mean = float(np.mean(fz))
     ratio = (threshold_N - mean) / sd if sd > 0 else float("inf")
-    return NoiseFloor(mean, sd, float(np.ptp(fz)), float(threshold_N), float(ratio), min_ratio)
+    vibration = (None, None) if rate_hz is None else belt_vibration(fz, rate_hz)
+    return NoiseFloor(
+        mean, sd, float(np.ptp(fz)), float(threshold_N), float(ratio), min_ratio, *vibration
+    )
+
+
+def belt_vibration(
+    fz: np.ndarray,
+    rate_hz: float,
+    band_hz: tuple[float, float] = (5.0, 200.0),
+    unloaded: np.ndarray | None = None,
+) -> tuple[float | None, float | None]:
+    """The strongest sinusoid in unloaded belt-running data: frequency (0.1 Hz grid, least
+    squares per frequency) and amplitude, or (None, None) when no line stands out of the noise.
+    ``unloaded`` selects the samples to use (e.g. the flight phases of a running trial); each
+    unloaded stretch has its own mean removed, the sinusoid is common to all."""
+    fz = np.asarray(fz, dtype=float)
+    t_all = np.arange(fz.size) / rate_hz
+    mask = np.ones(fz.size, bool) if unloaded is None else np.asarray(unloaded, bool)
+    if np.count_nonzero(mask) < 20 or np.count_nonzero(mask) / rate_hz * band_hz[0] < 2:
+        return None, None
+    runs = np.cumsum(np.diff(np.concatenate(([False], mask))) == 1)[mask]
+    x = fz[mask].copy()
+    for run in np.unique(runs):
+        x[runs == run] -= x[runs == run].mean()
+    t = t_all[mask]
+    keep = t <= t[0] + 2.0  # two seconds resolve 0.1 Hz and keep the scan cheap
+    x, t = x[keep], t[keep]
+    n = x.size
+    top = min(band_hz[1], 0.45 * rate_hz)
+
+    def amplitudes(freqs: np.ndarray) -> np.ndarray:
+        out = np.empty(freqs.size)
+        for start in range(0, freqs.size, 64):  # bounded memory: 64 frequencies at a time
+            f = freqs[start : start + 64, None]
+            out[start : start + 64] = 2 * np.abs(np.exp(-2j * np.pi * f * t) @ x) / n
+        return out
+
+    # coarse grid finer than the resolution of the data (1 / span), then 0.1 Hz around the best
+    span = t[-1] - t[0]
+    coarse = np.arange(band_hz[0], top, min(0.5, 0.25 / span))
+    amps = amplitudes(coarse)
+    centre = coarse[int(np.argmax(amps))]
+    fine = np.arange(max(band_hz[0], centre - 1.0), min(top, centre + 1.0) + 1e-9, 0.1)
+    amps = amplitudes(fine)
+    best = (float(np.max(amps)), float(fine[int(np.argmax(amps))]))
+    amplitude, frequency = best
+    residual = float(np.std(x))
+    if frequency is None or amplitude < 3 * residual * np.sqrt(2.0 / n) * 3:
+        return None, None
+    return round(frequency, 1), amplitude
 
 
 def drift_between(before: np.ndarray, after: np.ndarray) -> np.ndarray:

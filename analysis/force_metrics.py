@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.drift import window_flight_offsets
+from analysis.drift import window_flight_model, window_flight_offsets
 from analysis.filters import lowpass_zero_lag
 from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig
@@ -116,13 +116,29 @@ def analyse_window(
     loaded_to = candidate.end - window_start
     data = raw
     if settings.flight_drift_correction:
-        offsets, found = window_flight_offsets(
-            raw, loaded_from, loaded_to, settings.threshold_off_N
-        )
+        found = False
+        if settings.belt_vibration_hz is not None:
+            offsets, found = window_flight_model(
+                raw,
+                loaded_from,
+                loaded_to,
+                settings.threshold_off_N,
+                rate_hz=rate_hz,
+                vibration_hz=settings.belt_vibration_hz,
+            )
+            if not found:
+                flags.append("vibration_not_removed")
+        if not found:
+            offsets, found = window_flight_offsets(
+                raw, loaded_from, loaded_to, settings.threshold_off_N
+            )
         if found:
             data = raw - offsets
         else:
             flags.append("no_flight_for_drift")
+    pad = settings.samples(settings.padding_s, rate_hz)
+    if loaded_from < pad or raw.shape[0] - loaded_to < pad:
+        flags.append("truncated_window")  # at the start or end of the recording
     detection = lowpass_zero_lag(data[:, 2], rate_hz, settings.cutoff_hz, settings.filter_order)
     events = refine_contact(
         detection, loaded_from, loaded_to, settings.threshold_on_N, settings.threshold_off_N

@@ -46,6 +46,7 @@ class ForceSettings:
     padding_s: float = 0.060
     cop_threshold_N: float = 50.0
     flight_drift_correction: bool = True
+    belt_vibration_hz: float | None = None
     impact_window_fraction: float = 0.30
     impact_min_prominence_BW: float = 0.10
     impact_min_prominence_N: float = 60.0

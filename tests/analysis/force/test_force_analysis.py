@@ -228,3 +228,15 @@ def test_first_versus_last_window_shows_a_change_over_the_trial(belt_plate, make
         assert contact["change_pct"] == pytest.approx(12.0, abs=1.0)
         assert summary[side]["contact_time_s"]["cv_pct"] > 3.0  # two populations
     assert summary["symmetry_index_pct"]["contact_time_s"] == pytest.approx(0.0, abs=1.0)
+
+
+def test_noise_floor_finds_the_belt_vibration():
+    rng = np.random.default_rng(4)
+    t = np.arange(2000) / RATE
+    fz = 4.0 * np.sin(2 * np.pi * 25.3 * t + 0.7) + rng.normal(0, 1.0, t.size) + 2.0
+    floor = noise_floor(fz, threshold_N=20.0, rate_hz=RATE)
+    assert floor.vibration_hz == pytest.approx(25.3, abs=0.1)
+    assert floor.vibration_amplitude_N == pytest.approx(4.0, rel=0.05)
+    assert "25.3 Hz" in floor.sentence()
+    quiet = noise_floor(rng.normal(0, 1.0, t.size), threshold_N=20.0, rate_hz=RATE)
+    assert quiet.vibration_hz is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analysis.drift import belt_vibration
+from analysis.force_settings import ForceSettings
 from analysis.force_trial import analyse_force_trial, plate_wrenches
 from analysis.forceplate import parse_plates
 from analysis.streaming_force import StreamingForceAnalyser
@@ -13,15 +15,26 @@ from drivers.sim import LabSetup, SimulatedLab, noise_free, preset
 DURATION_S = 8.0
 
 
-def _run(name: str, treadmill: str, clean: bool, seed: int = 1):
+def _run(name: str, treadmill: str, clean: bool, seed: int = 1, remove_vibration=False):
     setup = LabSetup(treadmill=treadmill)
     setup = noise_free(setup) if clean else setup
     lab = SimulatedLab(preset(name), setup, seed=seed, duration_s=DURATION_S)
     plates = parse_plates(lab.plate_configs(), source="simulated lab")
     volts = lab.analog(0, lab.n_samples)
+    rate = lab.setup.daq_rate_hz
     wrenches = plate_wrenches(plates, volts, lab.channel_names)
+    settings = ForceSettings()
+    if remove_vibration:
+        # what a technician does: measure the belt's vibration when nobody loads it (here: in
+        # the flight phases), then analyse with it
+        fz = wrenches[plates[0].name][:, 2]
+        loaded = np.convolve(fz > 20.0, np.ones(41), "same") > 0
+        hz, amplitude = belt_vibration(fz, rate, unloaded=~loaded)
+        assert hz == pytest.approx(lab.setup.belt_vibration_hz, abs=0.2)
+        assert amplitude == pytest.approx(lab.setup.belt_vibration_N, rel=0.1)
+        settings = ForceSettings(belt_vibration_hz=hz)
     result = analyse_force_trial(
-        wrenches, plates, lab.setup.daq_rate_hz, body_weight_N=lab.truth.body_weight_N
+        wrenches, plates, rate, settings, body_weight_N=lab.truth.body_weight_N
     )
     return lab, plates, volts, result
 
@@ -35,31 +48,36 @@ def _pairs(lab, result):
     return pairs
 
 
-# (preset, treadmill, noise free, toe-off tolerance in samples, VILR tolerance)
+# (preset, treadmill, noise free, remove belt vibration, toe-off tolerance, VILR tolerance)
 CASES = [
-    ("healthy", "single-belt", True, 1.0, 0.02),
-    ("overstrider", "single-belt", True, 1.0, 0.02),
-    ("forefoot", "single-belt", True, 1.0, 0.02),
-    ("healthy", "split-belt", True, 1.0, 0.02),
-    ("forefoot", "split-belt", True, 1.0, 0.02),
-    # with the simulated noise (1.5 N white + 3 N belt vibration at 38 Hz): near toe-off Fz
-    # falls at only ~3 N/sample, so the vibration alone moves the 20 N crossing by ~1 sample
-    ("healthy", "single-belt", False, 2.0, 0.03),
-    # VILR is the steepest single sample step: noise and vibration push it up (~+4 % forefoot)
-    ("forefoot", "split-belt", False, 2.0, 0.05),
+    ("healthy", "single-belt", True, False, 1.0, 0.02),
+    ("overstrider", "single-belt", True, False, 1.0, 0.02),
+    ("forefoot", "single-belt", True, False, 1.0, 0.02),
+    ("healthy", "split-belt", True, False, 1.0, 0.02),
+    ("forefoot", "split-belt", True, False, 1.0, 0.02),
+    # with the simulated noise (1.5 N white + 3 N belt vibration at 38 Hz), once the measured
+    # vibration is removed in each stance window
+    ("healthy", "single-belt", False, True, 1.0, 0.02),
+    ("overstrider", "single-belt", False, True, 1.0, 0.02),
+    ("forefoot", "split-belt", False, True, 1.0, 0.05),
+    # without removing it: near toe-off Fz falls at only ~3 N/sample, so the vibration alone
+    # moves the 20 N crossing by up to ~2 samples
+    ("healthy", "single-belt", False, False, 2.0, 0.03),
 ]
 
 
-@pytest.mark.parametrize(("name", "treadmill", "clean", "toe_tol", "vilr_tol"), CASES)
-def test_stances_match_simulated_truth(name, treadmill, clean, toe_tol, vilr_tol):
-    lab, _, _, result = _run(name, treadmill, clean)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c[:4])))
+def test_stances_match_simulated_truth(case):
+    name, treadmill, clean, remove_vibration, toe_tol, vilr_tol = case
+    lab, _, _, result = _run(name, treadmill, clean, remove_vibration=remove_vibration)
     rate = lab.setup.daq_rate_hz
     truth = lab.truth.stances
     complete = [t for t in truth if t.contact_s > 0.05 and t.toe_off_s < DURATION_S - 0.05]
     assert len(result.stances) == len(complete)
     for s, t in _pairs(lab, result):
         assert abs(s.contact_s - t.contact_s) * rate <= 1.0
-        assert abs(s.toe_off_s - t.toe_off_s) * rate <= toe_tol
+        if "truncated_window" not in s.flags:  # a stance ending with the recording: no flight
+            assert abs(s.toe_off_s - t.toe_off_s) * rate <= toe_tol
         assert abs(s.midstance_peak_vgrf_s - t.midstance_peak_vgrf_s) * rate <= 2.0
         assert abs(s.midstance_ap_s - t.midstance_ap_s) * rate <= 2.0
         assert abs(s.midstance_half_s - t.midstance_half_s) * rate <= 2.0
