@@ -263,7 +263,7 @@ PRESETS: dict[str, RunnerParams] = {
     "valgus-left": RunnerParams(fppa_deg=(14.0, 4.0), pelvic_drop_deg=(8.0, 3.0)),
     "forefoot": RunnerParams(
         foot_strike="forefoot",
-        loading_rate_bw_s=40.0,
+        loading_rate_bw_s=36.0,
         hip_ankle_contact_m=0.22,
         hip_ankle_midstance_m=-0.04,
         contact_time_s=0.22,

@@ -89,8 +89,8 @@ def test_fatigue_and_asymmetry_change_what_they_say():
     lab = SimulatedLab(runner, seed=1, duration_s=120)
     stances = lab.truth.stances
     bw = lab.truth.body_weight_N
-    early = [s.valr_N_s / bw for s in stances[:20] if s.side == "R"]
-    late = [s.valr_N_s / bw for s in stances[-20:] if s.side == "R"]
+    early = [s.valr_N_s / bw for s in stances[:20] if s.side == "L"]
+    late = [s.valr_N_s / bw for s in stances[-20:] if s.side == "L"]
     assert np.mean(late) / np.mean(early) == pytest.approx(1.2, rel=0.03)  # +10 %/min for 2 min
     left = np.mean([s.toe_off_s - s.contact_s for s in stances if s.side == "L"])
     right = np.mean([s.toe_off_s - s.contact_s for s in stances if s.side == "R"])
