@@ -329,6 +329,7 @@ class ForceAnalysis(_Consumer):
             self._restart(first)
         self._expected = int(index[-1]) + 1
         self.samples += len(index)
+        self._analyser.body_weight_N = self.body_weight_N  # set_subject() may change it any time
         self._collect(self._analyser.push(volts))
         if self.witness is not None:
             self.witness.feed(index, volts)

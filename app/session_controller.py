@@ -288,9 +288,6 @@ class SessionController:
             self.force.body_weight_N = float(mass) * G if mass else None
             leg = subject.get("leg_length_m")
             self.force.leg_length_m = float(leg) if leg else None
-            analyser = self.force._analyser
-            if analyser is not None:
-                analyser.body_weight_N = self.force.body_weight_N
 
     def zero_plates(self, seconds: float = 1.0) -> dict:
         """Unloaded offsets and noise floor from the next ``seconds`` of data; refuses a load."""
