@@ -234,6 +234,35 @@ def body_weight_from_strides(
     return weight, f"mean vertical force over {steps // 2} whole strides"
 
 
+def body_weight_from_standing(
+    fz: np.ndarray, rate_hz: float, window_s: float = 1.0, max_cv: float = 0.02
+) -> tuple[float, str]:
+    """Body weight from a standing trial: mean vertical force over the stillest ``window_s``
+    (lowest SD). Refuses a trial where even that window varies by more than ``max_cv``."""
+    fz = np.asarray(fz, dtype=float)
+    n = round(window_s * rate_hz)
+    if fz.size < n or n < 2:
+        raise AnalysisError(
+            f"a standing trial needs at least {window_s:g} s of data",
+            subject="body weight",
+            remedy="Record the runner standing still on the plate for a few seconds.",
+        )
+    cumsum = np.concatenate(([0.0], np.cumsum(fz)))
+    cumsq = np.concatenate(([0.0], np.cumsum(fz * fz)))
+    means = (cumsum[n:] - cumsum[:-n]) / n
+    sds = np.sqrt(np.maximum((cumsq[n:] - cumsq[:-n]) / n - means**2, 0.0))
+    k = int(np.argmin(sds))
+    mean, sd = float(means[k]), float(sds[k])
+    if mean <= 0 or sd / mean > max_cv:
+        raise AnalysisError(
+            f"the standing trial is not still (best {window_s:g} s: {mean:.0f} N ± {sd:.0f} N)",
+            subject="body weight",
+            remedy="Stand still on the plate, feet apart, arms at the sides, and record again.",
+        )
+    start = k / rate_hz
+    return mean, f"standing trial, mean of {start:.1f}–{start + window_s:.1f} s (SD {sd:.1f} N)"
+
+
 def _check_lengths(wrenches, plates, source) -> int:
     if not plates:
         raise InputError("no force plates to analyse", subject=source or "force analysis")

@@ -240,3 +240,18 @@ def test_noise_floor_finds_the_belt_vibration():
     assert "25.3 Hz" in floor.sentence()
     quiet = noise_floor(rng.normal(0, 1.0, t.size), threshold_N=20.0, rate_hz=RATE)
     assert quiet.vibration_hz is None
+
+
+def test_body_weight_from_a_standing_trial():
+    from analysis.force_trial import body_weight_from_standing
+
+    rng = np.random.default_rng(8)
+    t = np.arange(int(4 * RATE)) / RATE
+    fz = 712.0 + rng.normal(0, 2.0, t.size)
+    fz[: int(RATE)] = np.linspace(0, 712, int(RATE))  # stepping on
+    weight, source = body_weight_from_standing(fz, RATE)
+    assert weight == pytest.approx(712.0, abs=0.5)
+    assert "standing trial" in source
+    fidgeting = 712.0 + 60.0 * np.sin(2 * np.pi * 1.3 * t)
+    with pytest.raises(AnalysisError, match="not still"):
+        body_weight_from_standing(fidgeting, RATE)
