@@ -29,6 +29,9 @@ COMMANDS: tuple[str, ...] = (
     "analyze",
     "simulate",
     "record",
+    "sync-check",
+    "report",
+    "compare",
 )
 
 EXIT_INTERNAL_ERROR = 70
