@@ -1,6 +1,7 @@
 """``midstance analyze FILE``: stances, midstance and loading rates from a recorded force file.
 
-Reads C3D files (force plates of TYPE 2, 3, 4) and the Fukuchi GRF text format; ``--json``
+Reads Midstance session files (the raw DAQ volts with the plate calibration stored in the
+file), C3D files (force plates of TYPE 2, 3, 4) and the Fukuchi GRF text format; ``--json``
 prints one JSON document, otherwise a table. The reader is chosen by file type in ``READERS``.
 """
 
@@ -19,18 +20,66 @@ G = 9.81
 READERS: dict[str, tuple[str, str, str]] = {
     ".c3d": ("data.c3d_import", "read_c3d_forces", "C3D with force plates"),
     ".txt": ("data.grf_text", "read_grf_text", "GRF text (Time Fx Fy Fz COPx COPy COPz Ty)"),
+    ".h5": ("app.commands.analyze", "read_session_forces", "Midstance session (.midstance.h5)"),
 }
+
+
+def read_session_forces(path: Path) -> Any:
+    """The force plates of a Midstance session: raw volts and the stored plate calibration."""
+    import numpy as np
+
+    from analysis.errors import AnalysisError, InputError
+    from analysis.forceplate import PLATE_KEYS, parse_plate
+    from data import open_session
+    from data.c3d_import import ImportedForces
+
+    if not path.is_file():
+        raise InputError("file not found", subject=str(path), remedy="Check the path.")
+    with open_session(path) as session:
+        analog = session.analog
+        volts = analog.read()
+        plates = []
+        for entry in session.devices["plates"]:
+            table = {k: v for k, v in entry.items() if k in PLATE_KEYS}
+            table = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in table.items()}
+            plates.append(parse_plate(table, subject=f"{path}: plate {table.get('name')}"))
+        if not plates:
+            raise AnalysisError(
+                "the session has no force plates", subject=str(path), remedy="Nothing to analyse."
+            )
+        mass = session.subject.get("body_mass_kg")
+        notes = []
+        if analog.start_index:
+            notes.append(
+                f"times are from the first stored sample; session time = t + "
+                f"{analog.start_index / analog.rate_hz:g} s"
+            )
+        return ImportedForces(
+            source=str(path),
+            rate_hz=analog.rate_hz,
+            plates=plates,
+            analog=volts,
+            channel_names=list(analog.channel_names),
+            lab_from_file=np.eye(3),
+            length_unit_m=1.0,
+            vertical_axis="z",
+            force_sign=1.0,
+            descriptions=[f"{p.name}: {p.type}, belt {p.belt}" for p in plates],
+            body_mass_kg=float(mass) if mass and np.isfinite(mass) else None,
+            body_mass_source="the session's subject record",
+            notes=notes,
+        )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "analyze",
-        help="stances, midstance and loading rate from a C3D or GRF text file",
+        help="stances, midstance and loading rate from a session, C3D or GRF text file",
         description="Detect every stance in a force recording and report contact/toe-off, "
         "midstance (M3 peak vGRF, M4 braking-to-propulsion, M5 half stance), impact peak and "
         "loading rates (VALR, VILR), with the settings used.",
     )
-    parser.add_argument("file", type=Path, help="a .c3d or GRF .txt file")
+    parser.add_argument("file", type=Path, help="a .midstance.h5 session, .c3d or GRF .txt file")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--body-mass", type=float, metavar="KG", help="body mass in kg")
     parser.add_argument("--threshold-on", type=float, metavar="N", help="stance on (default 50)")

@@ -106,3 +106,28 @@ def test_missing_file_and_bad_mass(tmp_path, capsys):
     text.write_text("Time Fx Fy Fz COPx COPy COPz Ty\n" + "1 0 0 0 0 0 0 0\n" * 20, "utf-8")
     assert main(["analyze", str(text), "--body-mass", "-3"]) == 2
     assert "--body-mass" in capsys.readouterr().err
+
+
+def test_session_file_from_the_simulated_lab(tmp_path, capsys):
+    from data.session_writer import SessionWriter
+    from drivers.sim import LabSetup, SimulatedLab, preset
+
+    lab = SimulatedLab(preset("healthy"), LabSetup(), seed=2, duration_s=4.0)
+    path = tmp_path / "run.midstance.h5"
+    with SessionWriter(
+        path,
+        channel_names=lab.channel_names,
+        daq_rate_hz=lab.setup.daq_rate_hz,
+        subject={"subject_id": "T1", "body_mass_kg": lab.truth.body_weight_N / 9.81},
+        devices={"plates": lab.plate_configs(), "cameras": {}, "sync": {"mode": "hardware"}},
+    ) as writer:
+        for start in range(0, lab.n_samples, 500):
+            writer.append_analog(lab.analog(start, min(500, lab.n_samples - start)))
+    doc = _json(capsys, path)
+    assert doc["body_weight_N"] == pytest.approx(lab.truth.body_weight_N, rel=1e-6)
+    assert "subject" in doc["body_weight_source"]
+    truth = [t for t in lab.truth.stances if t.contact_s > 0.05 and t.toe_off_s < 3.95]
+    assert len(doc["stances"]) == len(truth)
+    for stance, t in zip(doc["stances"], truth, strict=True):
+        assert abs(stance["contact_s"] - t.contact_s) < 1.0 / 2000
+        assert stance["side"] == t.side
