@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,6 @@ class PlateConfig:
     corners_m: np.ndarray | None = None
     cop_poly: tuple[float, ...] | None = None  # Kistler COP correction (C3D FPCOPPOLY)
     cop_poly_unit_m: float = 1.0
-    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def surface_point_m(self) -> np.ndarray:
@@ -235,7 +234,6 @@ def parse_plate(raw: Mapping[str, Any], subject: str = "plate") -> PlateConfig:
         "rotation": rotation,
         "belt": belt,
         "corners_m": corners_arr,
-        "_raw": dict(raw),
     }
     if kind == "six-channel":
         matrix = check.array(raw, "matrix", (6, 6))
