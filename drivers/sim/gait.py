@@ -47,6 +47,8 @@ class LoadingRate:
     """The §4 loading rate of one stance, computed on the continuous force."""
 
     reference: str  # "impact_peak" | "stance_13pct"
+    contact_s: float  # the 20 N crossings, in stance time
+    toe_off_s: float
     reference_N: float
     impact_peak_N: float | None
     impact_peak_s: float | None
@@ -161,7 +163,7 @@ class StanceSchedule:
         d_impact = float(self.impact_N[i]) * np.pi / (2 * w) * np.sin(np.pi * tau / w)
         return np.where(inside, d_active, 0.0) + np.where(in_impact, d_impact, 0.0)
 
-    def loading_rate(self, i: int, grid_s: float = 2e-5) -> LoadingRate:
+    def loading_rate(self, i: int, grid_s: float = 1e-4) -> LoadingRate:
         """The SCIENCE.md §4 loading rate of stance ``i`` on the continuous force (stance time)."""
         tc = float(self.contact_s[i])
 
@@ -202,7 +204,9 @@ class StanceSchedule:
         valr = 0.6 * reference_N / (t80 - t20)
         window = np.linspace(t20, t80, max(int((t80 - t20) / 2e-6), 50))
         vilr = float(np.max(self.vertical_slope(i, window)))
-        return LoadingRate(kind, reference_N, impact_peak, impact_s, t20, t80, valr, vilr)
+        return LoadingRate(
+            kind, contact, toe_off, reference_N, impact_peak, impact_s, t20, t80, valr, vilr
+        )
 
     def _fast_valr(self, i: int, w: float | None, p: float | None) -> float:
         """VALR on a 0.1 ms grid with linear crossings: only to aim at the target."""

@@ -3,7 +3,7 @@
 Force events and loading rates come from the continuous force (gait.py); kinematic quantities from
 the body model, in the lab frame (hip–ankle distance, knee flexion, shank angle) or in the
 posterior camera's undistorted image of the noise-free projection (FPPA, pelvic drop), with the
-sign rules of docs/architecture.md. Midstance instants M1/M2 are found on a 0.25 ms grid refined by
+sign rules of docs/architecture.md. Midstance instants M1/M2 are found on a 1 ms grid refined by
 a parabola through the neighbours.
 """
 
@@ -17,10 +17,10 @@ import numpy as np
 
 from drivers.sim.body import BodyModel
 from drivers.sim.cameras import CameraModel
-from drivers.sim.gait import StanceSchedule, stance_events
+from drivers.sim.gait import StanceSchedule
 
 SIDE_NAMES = ("L", "R")
-DENSE_STEP_S = 0.25e-3
+DENSE_STEP_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def stance_truth(
     tc = float(sch.contact_s[i])
     side = SIDE_NAMES[sch.side[i]]
     lr = sch.loading_rate(i)
-    contact, toe_off = (onset + x for x in stance_events(lambda x: sch.vertical(i, x), tc))
+    contact, toe_off = onset + lr.contact_s, onset + lr.toe_off_s
     tau = np.arange(0, tc, 2e-5)
     fz = sch.vertical(i, tau)
     k = int(np.argmax(fz))
