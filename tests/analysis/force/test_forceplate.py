@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.errors import InputError
 from analysis.forceplate import parse_plate
@@ -101,3 +103,42 @@ def test_rezeroing_keeps_everything_else(belt_plate):
     assert zeroed.to_dict()["offsets_V"] == [0.0] * 6
     with pytest.raises(InputError, match="offsets"):
         belt_plate.with_offsets([0.0] * 5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["name", "type", "channels", "matrix", "offsets_V", "rotation", "belt", "a_m", "x"]
+        ),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.floats(allow_nan=True),
+            st.text(max_size=5),
+            st.lists(st.floats(allow_nan=True), max_size=8),
+            st.lists(st.lists(st.integers(-2, 2), max_size=6), max_size=6),
+        ),
+    )
+)
+def test_any_malformed_plate_table_is_an_input_error(table):
+    try:
+        parse_plate(table, subject="fuzz")
+    except InputError as exc:
+        assert exc.subject.startswith("fuzz")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["cutoff_hz", "threshold_on_N", "threshold_off_N", "midstance", "bogus"]),
+        st.one_of(st.floats(allow_nan=True), st.text(max_size=3), st.integers(-5, 500)),
+    )
+)
+def test_any_malformed_settings_are_an_input_error(raw):
+    from analysis.force_settings import ForceSettings
+
+    try:
+        ForceSettings.from_dict(raw)
+    except InputError as exc:
+        assert exc.subject.startswith("force settings")
