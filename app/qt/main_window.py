@@ -1,0 +1,572 @@
+"""The clinician's live window: a thin client of :class:`app.session_controller.SessionController`.
+
+It calls the controller from the GUI thread, polls its snapshots on a QTimer (frames and samples
+never travel through signals), and receives small notifications through one bridge QObject.
+Each view refreshes inside its own guard: an exception is logged with its traceback, shown once
+as a banner, and never reaches acquisition or recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QGridLayout,
+    QGroupBox,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.errors import MidstanceError
+from app.qt.big_numbers import BigNumbers
+from app.qt.bridge import ControllerBridge
+from app.qt.devices_panel import BannerStrip, DevicesPanel, ShownBanner, calibration_banners
+from app.qt.force_views import GRAVITY, CopView, GrfView, body_weight_from_mass
+from app.qt.references import load_lab_ranges
+from app.qt.session_bar import SessionBar
+from app.qt.theme import apply_theme, theme_named
+from app.qt.trend_views import TrendView
+from app.qt.video_views import CameraView, FreezeFrameView
+
+log = logging.getLogger("midstance.gui")
+VIEWS = ("sagittal", "posterior")
+STATUS_EVERY = 5  # ticks between device-panel refreshes
+CALIBRATION_EVERY_S = 30.0
+SUMMARY_LAST_N = 20
+WEIGH_SECONDS = 2.0
+
+
+def error_sentence(exc: BaseException) -> str:
+    if isinstance(exc, MidstanceError):
+        return exc.sentence()
+    return f"unexpected {type(exc).__name__}: {exc}. Details are in the log file."
+
+
+class MainWindow(QMainWindow):
+    """See the module docstring. ``ask`` answers yes/no questions (tests replace it)."""
+
+    def __init__(
+        self,
+        controller: Any,
+        *,
+        settings: QSettings | None = None,
+        theme: str | None = None,
+        refresh_hz: float = 40.0,
+        procedures: dict[str, Any] | None = None,
+        ask: Callable[[str, str], bool] | None = None,
+        owns_controller: bool = True,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.settings = settings if settings is not None else QSettings("Midstance", "Midstance")
+        self.theme = theme_named(theme or str(self.settings.value("theme", "dark")))
+        self.ask = ask or self._ask_with_dialog
+        self.owns_controller = owns_controller
+        self.setWindowTitle("Midstance — live session")
+        if procedures is None:
+            from protocols.loader import scan_library
+
+            procedures, _problems = scan_library()
+        self.bridge = ControllerBridge(self)
+        self.bridge.notified.connect(self._on_notification)
+        self.bridge.job_done.connect(self._on_job_done)
+
+        self.bar = SessionBar(procedures)
+        self.banners = BannerStrip(self.theme)
+        self.live = {v: CameraView(v, f"{v.capitalize()} · live", self.theme) for v in VIEWS}
+        self.freeze = {
+            v: FreezeFrameView(v, f"{v.capitalize()} · midstance", self.theme) for v in VIEWS
+        }
+        self.numbers = BigNumbers(self.theme, SUMMARY_LAST_N)
+        self.grf = GrfView(self.theme)
+        self.cop = CopView(self.theme)
+        self.trends = TrendView(self.theme)
+        self.devices = DevicesPanel(self.theme)
+        self._build_layout()
+        self._build_actions()
+        self._connect_bar()
+
+        # state seen by the views
+        self.stances: list[dict[str, Any]] = []
+        self.stance_results: list[Any] = []  # the controller's StanceResult objects
+        self.saved_summary: dict | None = None  # the last saved file's numbers, after a stop
+        self.camera_of_view: dict[str, str] = {}
+        self.shown_frame: dict[str, int] = {}
+        self.status = None
+        self.recording_started_s: float | None = None
+        self.view_errors: dict[str, str] = {}
+        self.action_error: ShownBanner | None = None
+        self.calibration: tuple[list[ShownBanner], str] = ([], "never")
+        self._calibration_checked = -math.inf
+        self.busy = ""  # a background job in progress ("zero", "stop")
+        self.job_thread = None
+        self.refresh_count = 0
+        self.refresh_seconds = 0.0  # wall time spent inside refresh (for the benchmark)
+        self.closed = False
+        try:
+            self.numbers.set_ranges(load_lab_ranges())
+        except MidstanceError as exc:
+            self.show_error(exc)
+            from app.qt.references import DEFAULT_RANGES
+
+            self.numbers.set_ranges(DEFAULT_RANGES)
+
+        controller.add_listener(self.bridge.post)
+        self.timer = QTimer(self)
+        self.timer.setInterval(max(5, round(1000.0 / refresh_hz)))
+        self.timer.timeout.connect(self.refresh)
+        self.apply_theme(self.theme.name)
+        self._restore_layout()
+
+    # -- building ----------------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        video = QWidget()
+        grid = QGridLayout(video)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        for row, view in enumerate(VIEWS):
+            grid.addWidget(self.live[view], row, 0)
+            grid.addWidget(self.freeze[view], row, 1)
+        numbers_box = QGroupBox("Headline numbers")
+        QVBoxLayout(numbers_box).addWidget(self.numbers)
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self.right.addWidget(numbers_box)
+        self.right.addWidget(self.grf)
+        self.right.addWidget(self.cop)
+        self.right.setSizes([260, 260, 260])
+        self.top = QSplitter(Qt.Orientation.Horizontal)
+        self.top.addWidget(video)
+        self.top.addWidget(self.right)
+        self.top.setSizes([1000, 620])
+        devices_box = QGroupBox("Devices")
+        QVBoxLayout(devices_box).addWidget(self.devices)
+        self.bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.bottom.addWidget(self.trends)
+        self.bottom.addWidget(devices_box)
+        self.bottom.setSizes([1100, 520])
+        self.main = QSplitter(Qt.Orientation.Vertical)
+        self.main.addWidget(self.top)
+        self.main.addWidget(self.bottom)
+        self.main.setSizes([640, 300])
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.banners)
+        layout.addWidget(self.main, 1)
+        self.setCentralWidget(central)
+
+    def _build_actions(self) -> None:
+        session = self.menuBar().addMenu("&Session")
+        self.record_action = QAction("Record", self, shortcut=QKeySequence("F5"))
+        self.stop_action = QAction("Stop", self, shortcut=QKeySequence("F6"))
+        self.mark_action = QAction("Mark", self, shortcut=QKeySequence("F7"))
+        self.zero_action = QAction("Zero plates", self)
+        for action, slot in (
+            (self.record_action, self.start_recording),
+            (self.stop_action, self.stop_recording),
+            (self.mark_action, self.mark),
+            (self.zero_action, self.zero_plates),
+        ):
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            action.triggered.connect(slot)
+            session.addAction(action)
+        view = self.menuBar().addMenu("&View")
+        group = QActionGroup(self)
+        self.theme_actions = {}
+        for name in ("dark", "light"):
+            action = QAction(f"{name.capitalize()} theme", self, checkable=True)
+            action.triggered.connect(lambda _c=False, n=name: self.apply_theme(n))
+            group.addAction(action)
+            view.addAction(action)
+            self.theme_actions[name] = action
+
+    def _connect_bar(self) -> None:
+        bar = self.bar
+        bar.record_requested.connect(self.start_recording)
+        bar.stop_requested.connect(self.stop_recording)
+        bar.mark_requested.connect(self.mark)
+        bar.zero_requested.connect(self.zero_plates)
+        bar.weigh_requested.connect(self.weigh_on_plate)
+        bar.subject_edited.connect(self.apply_subject)
+        bar.treadmill_edited.connect(self._treadmill_changed)
+
+    # -- starting and stopping ---------------------------------------------------------------------
+    def connect_session(self) -> None:
+        """Connect the devices (live view starts) and the refresh timer."""
+        try:
+            status = self.controller.connect()
+        except MidstanceError as exc:
+            self.show_error(exc)
+            return
+        self._take_status(status)
+        plates = getattr(getattr(self.controller, "setup", None), "plates", None) or []
+        self.cop.set_outline(
+            [p.corners_m for p in plates if getattr(p, "corners_m", None) is not None]
+        )
+        self.timer.start()
+
+    def start_recording(self) -> None:
+        if self.busy or self.status is None or self.status.state != "connected":
+            return
+        step = self.bar.current_step()
+        step_id = step.id if step is not None and step.kind == "acquisition" else None
+        try:
+            self.controller.set_subject(self.bar.subject())
+            self.controller.start_recording(
+                protocol=self.bar.procedure_name() or None, step=step_id
+            )
+            self.recording_started_s = self.controller.status().elapsed_s
+            self.controller.mark(self.bar.treadmill_text())
+        except MidstanceError as exc:
+            self.show_error(exc)
+            return
+        self.clear_action_error()
+        self.saved_summary = None
+        self._show_live_numbers()
+        self.bar.set_recording(True)
+        self._take_status(self.controller.status())
+
+    def stop_recording(self) -> None:
+        if self.busy or self.status is None or self.status.state != "recording":
+            return
+        self.busy = "stop"
+        self.bar.stop.setEnabled(False)
+        self.bar.state.setText("Closing the file…")
+        self.job_thread = self.bridge.run_in_background("stop", self.controller.stop_recording)
+
+    def mark(self) -> None:
+        if self.status is None or self.status.state != "recording":
+            return
+        try:
+            self.controller.mark(f"mark at {time.strftime('%H:%M:%S')}")
+        except MidstanceError as exc:
+            self.show_error(exc)
+            return
+        self.statusBar().showMessage("Mark placed", 3000)
+
+    def zero_plates(self) -> None:
+        if self.busy or self.status is None or self.status.state != "connected":
+            return
+        self.busy = "zero"
+        self.bar.zero.setEnabled(False)
+        self.statusBar().showMessage("Zeroing: keep the plate unloaded…")
+        self.job_thread = self.bridge.run_in_background("zero", self.controller.zero_plates)
+
+    def weigh_on_plate(self) -> None:
+        """Body mass from the mean Fz of the last seconds, if the load is steady (standing)."""
+        try:
+            window = self.controller.force_window(WEIGH_SECONDS)
+            fz = window.F[:, 2]
+            mean = float(fz.mean()) if len(fz) else math.nan
+            if not (len(fz) and mean > 200.0 and float(fz.std()) < 0.03 * mean):
+                raise MidstanceError(
+                    "the plate force is not steady, so no body mass can be taken from it",
+                    subject="weighing",
+                    remedy="Stop the belt, ask the runner to stand still on the plate for two "
+                    "seconds, then press Weigh again, or type the mass.",
+                )
+        except MidstanceError as exc:
+            self.show_error(exc)
+            return
+        self.bar.mass.setValue(mean / GRAVITY)
+        self.statusBar().showMessage(f"Weighed: {mean / GRAVITY:.1f} kg", 5000)
+
+    def apply_subject(self) -> None:
+        try:
+            self.controller.set_subject(self.bar.subject())
+        except MidstanceError as exc:
+            self.show_error(exc)
+            return
+        self.clear_action_error()
+
+    def _treadmill_changed(self) -> None:
+        if self.status is not None and self.status.state == "recording":
+            try:
+                self.controller.mark(self.bar.treadmill_text())
+            except MidstanceError as exc:
+                self.show_error(exc)
+
+    # -- notifications and jobs (GUI thread) -----------------------------------------------------
+    def _on_notification(self, kind: str, payload: dict) -> None:
+        if kind == "device-error":
+            log.error("device error: %s", payload)
+            self._take_status(self.controller.status())
+        elif kind in ("recording-started", "recording-stopped", "status", "recorder-behind"):
+            self._take_status(self.controller.status())
+
+    def _on_job_done(self, name: str, result: object, error: object) -> None:
+        self.busy = ""
+        if error is not None:
+            self.show_error(error)
+        elif name == "zero":
+            self.statusBar().showMessage("Plates zeroed", 5000)
+            self.clear_action_error()
+        elif name == "stop":
+            self.statusBar().showMessage(f"Saved {result}", 10000)
+            self.bar.advance_step()
+            self.recording_started_s = None
+            self.guarded("numbers", lambda: self._show_saved_numbers(str(result)))
+        self._take_status(self.controller.status())
+
+    # -- polling -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        started = time.perf_counter()
+        self.refresh_count += 1
+        if self.refresh_count % STATUS_EVERY == 0:
+            self.guarded("devices", lambda: self._take_status(self.controller.status()))
+        self.guarded("force", self._refresh_force)
+        self.guarded("video", self._refresh_video)
+        self.guarded("stances", self._refresh_stances)
+        self.refresh_seconds += time.perf_counter() - started
+
+    def guarded(self, view: str, work: Callable[[], None]) -> None:
+        """Run one view's refresh; a failure is logged and shown once, acquisition goes on."""
+        try:
+            work()
+        except Exception as exc:
+            if view not in self.view_errors:
+                log.exception("the %s view failed to refresh", view)
+                self.view_errors[view] = error_sentence(exc)
+                self._show_banners()
+
+    def _take_status(self, status: Any) -> None:
+        self.status = status
+        self.camera_of_view = {d.view: d.name for d in status.devices if d.view}
+        recording = status.state == "recording"
+        if not self.busy:
+            self.bar.set_recording(recording, connected=status.state in ("connected", "recording"))
+        self.bar.set_simulated(status.simulated)
+        recorded = None
+        if recording and self.recording_started_s is not None:
+            recorded = status.elapsed_s - self.recording_started_s
+        if self.busy != "stop":
+            self.bar.show_clock(status.state, recorded, status.recording_path)
+        now = time.monotonic()
+        if (
+            now - self._calibration_checked > CALIBRATION_EVERY_S
+            or status.plate_zero_age_s is not None
+        ):
+            self._calibration_checked = now
+            from data.calibration_log import CalibrationLog
+
+            self.calibration = calibration_banners(
+                CalibrationLog().current_calibration(), status.plate_zero_age_s
+            )
+        self.devices.show_devices(
+            status.devices,
+            simulated=status.simulated,
+            sync_mode=status.sync_mode,
+            plate_zero_age_s=status.plate_zero_age_s,
+            last_sync_verification=self.calibration[1],
+        )
+        self._show_banners()
+
+    def _show_banners(self) -> None:
+        shown: list[ShownBanner] = []
+        if self.status is not None:
+            shown += [
+                ShownBanner(b.key or b.text, b.level, b.text, b.remedy) for b in self.status.banners
+            ]
+            for name, text in self.status.consumer_errors.items():
+                shown.append(
+                    ShownBanner(
+                        f"consumer-{name}",
+                        "error",
+                        f"live analysis '{name}' stopped: {text}",
+                        "Recording continues; the file can be analysed afterwards.",
+                    )
+                )
+        shown += self.calibration[0]
+        for view, text in self.view_errors.items():
+            shown.append(
+                ShownBanner(
+                    f"view-{view}",
+                    "warning",
+                    f"the {view} display stopped updating ({text})",
+                    "Acquisition and recording continue; restart the window after the session.",
+                )
+            )
+        if self.action_error is not None:
+            shown.append(self.action_error)
+        self.banners.show_banners(shown)
+
+    def _refresh_force(self) -> None:
+        window = self.controller.force_window(5.0)
+        if len(window.t) == 0:
+            return
+        recent = [s for s in self.stances[-40:] if s["toe_off_s"] >= window.t[0]]
+        bw = body_weight_from_mass(self.bar.subject().get("body_mass_kg"))
+        self.grf.show_force(window.t, window.F[:, 2], recent, bw)
+        self.cop.show_cop(window.t, window.cop, recent)
+
+    def _refresh_video(self) -> None:
+        faulted = {
+            d.name: d.message
+            for d in (self.status.devices if self.status else ())
+            if d.health == "faulted"
+        }
+        for view, widget in self.live.items():
+            camera = self.camera_of_view.get(view)
+            if camera is None:
+                continue
+            if camera in faulted:
+                if self.shown_frame.get(camera) != -1:
+                    widget.show_nothing(f"camera stopped ({faulted[camera]})")
+                    self.shown_frame[camera] = -1
+                continue
+            frame = self.controller.latest_frame(camera)
+            if frame is None or self.shown_frame.get(camera) == frame.index:
+                continue
+            self.shown_frame[camera] = frame.index
+            widget.show_frame(
+                frame.image,
+                frame.markers,
+                f"{view.capitalize()} · live · {frame.session_time_s:.2f} s",
+            )
+
+    def _refresh_stances(self) -> None:
+        new = self.controller.stances(len(self.stances))
+        if not new:
+            return
+        dicts = [s.to_dict() for s in new]
+        self.stances.extend(dicts)
+        self.trends.add_stances(dicts)
+        self.stance_results.extend(new)
+        if self.saved_summary is None:
+            self._show_live_numbers()
+        for view, widget in self.freeze.items():
+            camera = self.camera_of_view.get(view)
+            frame = self.controller.freeze_frame(camera) if camera else None
+            if frame is not None and frame.stance.index != widget.shown_stance:
+                widget.show_freeze(frame.image, frame.markers, frame.stance.to_dict())
+
+    def _show_live_numbers(self) -> None:
+        """Since connecting, or since the recording started: the last steps per side."""
+        from app.session_controller import summarise_stances
+
+        results = self.stance_results
+        if self.recording_started_s is not None:
+            results = [r for r in results if r.contact_s >= self.recording_started_s]
+            self.numbers.set_caption(
+                f"This recording: mean ± SD of the last {SUMMARY_LAST_N} steps"
+            )
+        else:
+            self.numbers.set_caption(f"Live: mean ± SD of the last {SUMMARY_LAST_N} steps")
+        self.numbers.show_summary(summarise_stances(results, SUMMARY_LAST_N), self._hints())
+
+    def _show_saved_numbers(self, path: str) -> None:
+        """After a stop: the numbers of the stances the saved file holds (what was recorded)."""
+        from types import SimpleNamespace
+
+        from app.session_controller import summarise_stances
+        from data import open_session
+
+        with open_session(path) as session:
+            rows = session.live_stances()
+        results = [
+            SimpleNamespace(
+                side=r.get("side"), flags=tuple(r.get("flags") or ()), to_dict=lambda r=r: r
+            )
+            for r in rows
+        ]
+        self.saved_summary = summarise_stances(results, SUMMARY_LAST_N)
+        self.numbers.set_caption(f"Saved recording: mean ± SD of its last {SUMMARY_LAST_N} steps")
+        self.numbers.show_summary(self.saved_summary, self._hints())
+
+    def _hints(self) -> dict[str, str]:
+        return {} if self.bar.subject().get("body_mass_kg") else {"valr_BW_s": "enter body mass"}
+
+    # -- errors ------------------------------------------------------------------------------------
+    def show_error(self, exc: BaseException) -> None:
+        """Tell the person in one sentence with what to do, and log it with details."""
+        sentence = error_sentence(exc)
+        if isinstance(exc, MidstanceError):
+            log.warning("shown to the operator: %s", sentence)
+        else:
+            log.error("unexpected error shown to the operator", exc_info=exc)
+        self.action_error = ShownBanner("action-error", "error", sentence)
+        self._show_banners()
+        self.statusBar().showMessage(sentence, 15000)
+
+    def clear_action_error(self) -> None:
+        if self.action_error is not None:
+            self.action_error = None
+            self._show_banners()
+
+    # -- look and layout ---------------------------------------------------------------------------
+    def apply_theme(self, name: str) -> None:
+        self.theme = theme_named(name)
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, self.theme)
+        for widget in (
+            *self.live.values(),
+            *self.freeze.values(),
+            self.numbers,
+            self.grf,
+            self.cop,
+            self.trends,
+            self.devices,
+            self.banners,
+        ):
+            widget.apply_theme(self.theme)
+        self.theme_actions[self.theme.name].setChecked(True)
+        self.settings.setValue("theme", self.theme.name)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 1000)
+        for name, splitter in self._splitters().items():
+            state = self.settings.value(f"splitters/{name}")
+            if isinstance(state, QByteArray):
+                splitter.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        for name, splitter in self._splitters().items():
+            self.settings.setValue(f"splitters/{name}", splitter.saveState())
+        self.settings.sync()
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"main": self.main, "top": self.top, "right": self.right, "bottom": self.bottom}
+
+    # -- closing -----------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        recording = self.status is not None and self.status.state == "recording"
+        if recording and not self.ask(
+            "Stop the recording?",
+            "A recording is running. Stop it, save the file properly and close the window?",
+        ):
+            event.ignore()
+            return
+        self.timer.stop()
+        if self.job_thread is not None:
+            self.job_thread.join(timeout=120.0)  # a stop or zero in progress finishes first
+        try:
+            if recording and self.busy != "stop":
+                self.controller.stop_recording()
+            if self.owns_controller:
+                self.controller.close()
+        except MidstanceError as exc:
+            log.error("while closing: %s", exc.sentence())
+        self.save_layout()
+        self.closed = True
+        event.accept()
+
+    def _ask_with_dialog(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes

@@ -1,0 +1,118 @@
+"""Per-step trends: one point per stance, left and right in their own colours, with the
+research references of SCIENCE.md drawn as labelled lines (references, not diagnoses)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+
+from app.qt.metric_specs import TRENDS, VALR, VILR, MetricSpec
+from app.qt.references import RESEARCH_REFERENCES
+from app.qt.theme import SMALL_POINT_SIZE, Theme, side_brush, side_pen, style_plot
+
+STEPS_SHOWN = 80  # per-step points kept on screen
+
+
+class StanceSeries:
+    """The per-stance values of every trend metric, grown as stances arrive."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, list[float]] = {"L": [], "R": []}
+        self.values: dict[str, dict[str, list[float]]] = {"L": {}, "R": {}}
+        self.count = 0
+
+    def add(self, stances: Sequence[Mapping[str, Any]]) -> None:
+        specs = (*TRENDS, VILR)
+        for s in stances:
+            self.count += 1
+            side = s.get("side")
+            if side not in self.index:
+                continue
+            self.index[side].append(float(s["index"]))
+            for spec in specs:
+                self.values[side].setdefault(spec.key, []).append(spec.of_stance(s))
+
+    def arrays(self, side: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(self.index[side][-STEPS_SHOWN:])
+        y = np.asarray(self.values[side].get(key, [])[-STEPS_SHOWN:])
+        return x, y
+
+
+class TrendView(pg.GraphicsLayoutWidget):
+    """Six small plots: hip–ankle, FPPA, pelvic drop, VALR (VILR hollow), contact time, cadence."""
+
+    def __init__(self, theme: Theme, parent=None, columns: int = 3) -> None:
+        super().__init__(parent)
+        self.series = StanceSeries()
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.references: list[pg.InfiniteLine] = []
+        for i, spec in enumerate(TRENDS):
+            if i and i % columns == 0:
+                self.nextRow()
+            plot = self.addPlot()
+            plot.setMenuEnabled(False)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.showGrid(y=True, alpha=0.25)
+            plot.getAxis("left").setWidth(48)
+            self.plots[spec.key] = plot
+            for side in ("L", "R"):
+                self.curves[(spec.key, side)] = plot.plot(
+                    [], [], pen=side_pen(side, 1.5), symbol="o", symbolSize=7,
+                    symbolPen=side_pen(side, 1), symbolBrush=side_brush(side),
+                )  # fmt: skip
+                if spec is VALR:
+                    self.curves[(VILR.key, side)] = plot.plot(
+                        [], [], pen=None, symbol="o", symbolSize=7,
+                        symbolPen=side_pen(side, 1.5), symbolBrush=None,
+                    )  # fmt: skip
+            for ref in RESEARCH_REFERENCES:
+                if ref.metric == spec.key:
+                    line = pg.InfiniteLine(
+                        pos=ref.value, angle=0, movable=False,
+                        pen=pg.mkPen(theme.muted, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                        label=ref.label,
+                        labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)],
+                                   "color": theme.muted},
+                    )  # fmt: skip
+                    plot.addItem(line)
+                    self.references.append(line)
+        self.apply_theme(theme)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.setBackground(theme.surface)
+        for spec in TRENDS:
+            title = f"{spec.label} ({spec.unit})"
+            if spec is VALR:
+                title = f"VALR ● · VILR ○ ({spec.unit})"
+            style_plot(self.plots[spec.key], theme, title=title)
+            self.plots[spec.key].titleLabel.setText(
+                title, size=f"{SMALL_POINT_SIZE}pt", color=theme.text
+            )
+        for line in self.references:
+            line.setPen(pg.mkPen(theme.muted, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine))
+            line.label.setColor(theme.muted)
+
+    def add_stances(self, stances: Sequence[Mapping[str, Any]]) -> None:
+        if not stances:
+            return
+        self.series.add(stances)
+        for (key, side), curve in self.curves.items():
+            x, y = self.series.arrays(side, key)
+            finite = np.isfinite(y)
+            curve.setData(x[finite], y[finite])
+        top = max((v[-1] for v in self.series.index.values() if v), default=0.0)
+        for plot in self.plots.values():
+            plot.setXRange(max(0.0, top - STEPS_SHOWN), top + 1, padding=0.02)
+
+    def clear(self) -> None:
+        self.series = StanceSeries()
+        for curve in self.curves.values():
+            curve.setData([], [])
+
+    def spec_of(self, key: str) -> MetricSpec:
+        return next(s for s in (*TRENDS, VILR) if s.key == key)

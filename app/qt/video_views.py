@@ -1,0 +1,259 @@
+"""The two camera views live, and the latest midstance freeze-frame beside each.
+
+Pure views: they are handed an image (h, w) uint8 and a ``{marker: (u, v)}`` dict in pixels and
+draw them; they never ask a device for anything. Items are built once and updated in place
+(``ImageItem.setImage(autoLevels=False)`` with fixed levels, ``setData`` for markers and lines).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+
+from app.qt.theme import (
+    LABEL_POINT_SIZE,
+    MARKER_COLOUR,
+    MEASURE_COLOUR,
+    SIDE_COLOURS,
+    SIDE_NAMES,
+    Theme,
+)
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+# the chains drawn between markers (docs/architecture.md "Marker sets")
+SEGMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sagittal": (("shoulder", "hip"), ("hip", "knee", "ankle"), ("heel", "toe")),
+    "posterior": (
+        ("L_psis", "R_psis"),
+        ("L_thigh", "L_knee", "L_ankle"),
+        ("R_thigh", "R_knee", "R_ankle"),
+    ),
+}
+LEVELS = (0, 255)
+
+
+def chain_coordinates(
+    markers: Mapping[str, Sequence[float]], chains: Sequence[Sequence[str]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and the ``connect`` array drawing each chain of visible markers as one polyline."""
+    xs: list[float] = []
+    ys: list[float] = []
+    connect: list[bool] = []
+    for chain in chains:
+        points = [markers[n] for n in chain if n in markers and np.all(np.isfinite(markers[n]))]
+        for i, (u, v) in enumerate(points):
+            xs.append(float(u))
+            ys.append(float(v))
+            connect.append(i < len(points) - 1)
+    return np.array(xs), np.array(ys), np.array(connect, dtype=bool)
+
+
+class CameraView(pg.GraphicsLayoutWidget):
+    """One camera image with its markers and the hip–knee–ankle lines drawn over it."""
+
+    def __init__(self, view: str, title: str, theme: Theme, parent=None) -> None:
+        super().__init__(parent)
+        self.view = view
+        self.title = title
+        self.setMinimumSize(200, 150)
+        self.box = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.box.setMenuEnabled(False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLevels(LEVELS)
+        self.box.addItem(self.image)
+        self.lines = pg.PlotCurveItem(pen=pg.mkPen(MARKER_COLOUR, width=3))
+        self.box.addItem(self.lines)
+        self.points = pg.ScatterPlotItem(
+            size=11, pen=pg.mkPen("#000000", width=1), brush=pg.mkBrush(MARKER_COLOUR)
+        )
+        self.box.addItem(self.points)
+        self.caption = pg.TextItem(anchor=(0, 0), color="#ffffff", fill=pg.mkBrush(0, 0, 0, 150))
+        self.caption.setFont(pg.QtGui.QFont("", LABEL_POINT_SIZE))
+        self.box.addItem(self.caption)
+        self.placeholder = pg.TextItem(anchor=(0.5, 0.5), color="#9aa0a6")
+        self.box.addItem(self.placeholder)
+        self._shape: tuple[int, ...] | None = None
+        self.frames_shown = 0
+        self.apply_theme(theme)
+        self.show_nothing("waiting for the camera")
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.setBackground(theme.surface)
+
+    def show_nothing(self, reason: str) -> None:
+        """No image yet (or the camera stopped): say so instead of a stale picture."""
+        self.image.clear()
+        self.points.setData([], [])
+        self.lines.setData([], [])
+        self.placeholder.setText(f"{self.title}: {reason}")
+        self.placeholder.setPos(320, 240)
+        self.caption.setText("")
+        self.box.setRange(xRange=(0, 640), yRange=(0, 480), padding=0)
+        self._shape = None
+
+    def show_frame(
+        self,
+        image: np.ndarray,
+        markers: Mapping[str, Sequence[float]],
+        caption: str = "",
+    ) -> None:
+        self.image.setImage(image, autoLevels=False, levels=LEVELS)
+        if image.shape != self._shape:
+            self._shape = image.shape
+            h, w = image.shape[:2]
+            self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+            self.placeholder.setText("")
+            self.caption.setPos(4, 4)
+        self.draw_markers(markers)
+        self.caption.setText(caption or self.title)
+        self.frames_shown += 1
+
+    def draw_markers(self, markers: Mapping[str, Sequence[float]]) -> None:
+        x, y, connect = chain_coordinates(markers, SEGMENTS.get(self.view, ()))
+        if len(x) > 1:
+            self.lines.setData(x, y, connect=connect)
+        else:
+            self.lines.setData([], [])
+        finite = [
+            (float(u), float(v))
+            for u, v in markers.values()
+            if math.isfinite(u) and math.isfinite(v)
+        ]
+        if finite:
+            pts = np.array(finite)
+            self.points.setData(pts[:, 0], pts[:, 1])
+        else:
+            self.points.setData([], [])
+
+
+def signed_hip_ankle_words(d_m: float) -> str:
+    """Hip–ankle distance as a clinician reads it (d = x_ankle − x_hip; positive: ankle ahead)."""
+    where = "ahead of" if d_m >= 0 else "behind"
+    return f"ankle {abs(d_m) * 100:.1f} cm {where} hip"
+
+
+class FreezeFrameView(CameraView):
+    """The frame nearest midstance of the latest stance, with the measured quantity drawn on it:
+    the hip–ankle distance as a horizontal bracket (sagittal), the FPPA as an angle at the knee
+    (posterior), and the number itself beside it."""
+
+    def __init__(self, view: str, title: str, theme: Theme, parent=None) -> None:
+        super().__init__(view, title, theme, parent)
+        pen = pg.mkPen(MEASURE_COLOUR, width=3)
+        self.measure = pg.PlotCurveItem(pen=pen, antialias=True)
+        dashed = pg.mkPen(MEASURE_COLOUR, width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
+        self.guides = pg.PlotCurveItem(pen=dashed, antialias=True)
+        self.box.addItem(self.guides)
+        self.box.addItem(self.measure)
+        self.value = pg.TextItem(
+            anchor=(0.5, 1.0), color="#000000", fill=pg.mkBrush(MEASURE_COLOUR)
+        )
+        self.value.setFont(pg.QtGui.QFont("", LABEL_POINT_SIZE + 1, pg.QtGui.QFont.Weight.Bold))
+        self.box.addItem(self.value)
+        self.shown_stance: int | None = None
+        self.show_nothing("no midstance yet")
+
+    def show_nothing(self, reason: str) -> None:
+        super().show_nothing(reason)
+        if hasattr(self, "measure"):
+            self.measure.setData([], [])
+            self.guides.setData([], [])
+            self.value.setText("")
+            self.shown_stance = None
+
+    def show_freeze(
+        self,
+        image: np.ndarray,
+        markers: Mapping[str, Sequence[float]],
+        stance: Mapping[str, Any],
+    ) -> None:
+        side = stance.get("side") or ""
+        time_s = stance.get("midstance_used_s") or stance.get("midstance_s")
+        caption = (
+            f"{self.title} · {SIDE_NAMES.get(side, 'unknown side')} stance {stance.get('index')}"
+        )
+        if isinstance(time_s, (int, float)) and math.isfinite(time_s):
+            caption += f" · {time_s:.2f} s"
+        self.show_frame(image, markers, caption)
+        self.caption.setColor(SIDE_COLOURS.get(side, "#ffffff"))
+        if self.view == "sagittal":
+            self._draw_bracket(markers, stance)
+        else:
+            self._draw_fppa(markers, stance, side)
+        self.shown_stance = stance.get("index")
+
+    def _draw_bracket(
+        self, markers: Mapping[str, Sequence[float]], stance: Mapping[str, Any]
+    ) -> None:
+        d = stance.get("hip_ankle_midstance_m")
+        if d is None or not math.isfinite(d):
+            side = SIDE_NAMES.get(stance.get("side") or "", "this")
+            self._no_measure(f"{side} stance: hip–ankle is measured on the camera-side leg")
+            return
+        if "hip" not in markers or "ankle" not in markers:
+            self._no_measure("hip–ankle: markers not seen at midstance")
+            return
+        (uh, vh), (ua, va) = markers["hip"], markers["ankle"]
+        y = float(va) + 28.0  # just below the ankle
+        tick = 10.0
+        self.measure.setData(
+            [uh, uh, ua, ua], [y - tick, y, y, y - tick], connect=np.array([1, 1, 1, 0], dtype=bool)
+        )
+        self.guides.setData([uh, uh], [vh, y])
+        self._place_value(((uh + ua) / 2.0, y + 6.0), (0.5, 0.0))
+        self.value.setText(f" {d * 100:+.1f} cm · {signed_hip_ankle_words(d)} ")
+
+    def _draw_fppa(
+        self, markers: Mapping[str, Sequence[float]], stance: Mapping[str, Any], side: str
+    ) -> None:
+        angle = stance.get("fppa_midstance_deg")
+        names = (f"{side}_thigh", f"{side}_knee", f"{side}_ankle")
+        if angle is None or not math.isfinite(angle) or not all(n in markers for n in names):
+            self._no_measure("FPPA: knee markers not seen at midstance")
+            return
+        thigh, knee, ankle = (np.asarray(markers[n], dtype=float) for n in names)
+        shank_len = float(np.linalg.norm(ankle - knee))
+        along = knee - thigh
+        along /= max(float(np.linalg.norm(along)), 1e-9)
+        extension = knee + along * shank_len  # where a straight leg's ankle would be
+        self.guides.setData([knee[0], extension[0]], [knee[1], extension[1]])
+        arc = _arc_points(knee, extension, ankle, radius=0.45 * shank_len)
+        xs = np.concatenate([[thigh[0], knee[0], ankle[0]], arc[:, 0]])
+        ys = np.concatenate([[thigh[1], knee[1], ankle[1]], arc[:, 1]])
+        connect = np.ones(len(xs), dtype=bool)
+        connect[2] = False
+        connect[-1] = False
+        self.measure.setData(xs, ys, connect=connect)
+        words = "valgus" if angle >= 0 else "varus"
+        width = self._shape[1] if self._shape else 640
+        right_of_knee = knee[0] < width / 2  # the label goes where there is room
+        offset = 0.35 * shank_len if right_of_knee else -0.35 * shank_len
+        self._place_value((knee[0] + offset, knee[1]), (0.0 if right_of_knee else 1.0, 0.5))
+        self.value.setText(f" {SIDE_NAMES.get(side, '')} FPPA {abs(angle):.1f}° {words} ")
+
+    def _no_measure(self, reason: str) -> None:
+        self.measure.setData([], [])
+        self.guides.setData([], [])
+        h, w = self._shape[:2] if self._shape else (480, 640)
+        self._place_value((w / 2.0, h - 6.0), (0.5, 1.0))
+        self.value.setText(f" {reason} ")
+
+    def _place_value(self, pos: tuple[float, float], anchor: tuple[float, float]) -> None:
+        self.value.setAnchor(anchor)
+        self.value.setPos(*pos)
+
+
+def _arc_points(centre: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
+    """Points on the short arc around ``centre`` from the direction of ``a`` to that of ``b``."""
+    start = math.atan2(a[1] - centre[1], a[0] - centre[0])
+    end = math.atan2(b[1] - centre[1], b[0] - centre[0])
+    sweep = (end - start + math.pi) % (2 * math.pi) - math.pi
+    angles = start + np.linspace(0.0, sweep, 24)
+    return np.column_stack(
+        [centre[0] + radius * np.cos(angles), centre[1] + radius * np.sin(angles)]
+    )

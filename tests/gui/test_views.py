@@ -1,0 +1,235 @@
+"""The views on their own, fed with the simulated lab's frames, forces and true stances."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from analysis.errors import InputError
+from app.qt.big_numbers import BigNumbers
+from app.qt.devices_panel import BannerStrip, ShownBanner, calibration_banners
+from app.qt.force_views import CopView, GrfView
+from app.qt.metric_specs import FPPA, HIP_ANKLE, VALR
+from app.qt.references import LabRange, load_lab_ranges
+from app.qt.theme import DARK, LIGHT
+from app.qt.trend_views import TrendView
+from app.qt.video_views import CameraView, FreezeFrameView
+from drivers.sim import LabSetup, SimulatedLab, preset
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def lab():
+    setup = LabSetup(image_width=320, image_height=240)
+    return SimulatedLab(preset("valgus-left"), setup, seed=5, duration_s=12)
+
+
+def stance_dicts(lab) -> list[dict]:
+    """The true stances under the stance-record names the window reads."""
+    bw = lab.truth.body_weight_N
+    stances = lab.truth.stances
+    out = []
+    for i, s in enumerate(stances):
+        d = dataclasses.asdict(s)
+        d["midstance_s"] = s.midstance_peak_vgrf_s
+        d["valr_BW_s"] = s.valr_N_s / bw
+        d["vilr_BW_s"] = s.vilr_N_s / bw
+        d["contact_time_s"] = s.toe_off_s - s.contact_s
+        d["step_time_s"] = stances[i + 1].contact_s - s.contact_s if i + 1 < len(stances) else None
+        d["flags"] = []
+        out.append(d)
+    return out
+
+
+def markers_of(lab, camera: str, k: int) -> dict[str, tuple[float, float]]:
+    truth = lab.frame_truth(camera, k)
+    seen = zip(truth.names, truth.pixels, truth.visible, strict=True)
+    return {n: tuple(p) for n, p, v in seen if v}
+
+
+def test_live_view_draws_every_visible_marker_and_the_leg_chain(qtbot, lab):
+    view = CameraView("sagittal", "Sagittal · live", DARK)
+    qtbot.addWidget(view)
+    markers = markers_of(lab, "sagittal", 400)
+    view.show_frame(lab.frame("sagittal", 400), markers)
+    x, y = view.points.getData()
+    expected = np.array(list(markers.values()))
+    np.testing.assert_allclose(np.column_stack([x, y]), expected)
+    lx, ly = view.lines.xData, view.lines.yData
+    # shoulder–hip, hip–knee–ankle and heel–toe: 7 vertices, the hip–knee–ankle ones in order
+    assert len(lx) == 7
+    np.testing.assert_allclose([lx[2], ly[2]], markers["hip"])
+    np.testing.assert_allclose([lx[4], ly[4]], markers["ankle"])
+    assert view.image.image.shape == (240, 320)
+    assert view.image.levels is not None and tuple(view.image.levels) == (0, 255)
+
+
+def test_sagittal_freeze_frame_brackets_hip_and_ankle_with_the_signed_distance(qtbot, lab):
+    view = FreezeFrameView("sagittal", "Sagittal · midstance", DARK)
+    qtbot.addWidget(view)
+    stance = next(s for s in stance_dicts(lab) if s["side"] == "R")
+    k = round((stance["midstance_knee_flexion_s"] - lab.frame_time("sagittal", 0)) * 250)
+    markers = markers_of(lab, "sagittal", k)
+    view.show_freeze(lab.frame("sagittal", k), markers, stance)
+    bx = view.measure.xData
+    assert {round(bx.min(), 6), round(bx.max(), 6)} == {
+        round(min(markers["hip"][0], markers["ankle"][0]), 6),
+        round(max(markers["hip"][0], markers["ankle"][0]), 6),
+    }
+    d_cm = stance["hip_ankle_midstance_m"] * 100
+    assert f"{d_cm:+.1f} cm" in view.value.textItem.toPlainText()
+    assert view.shown_stance == stance["index"]
+
+
+def test_freeze_frame_explains_a_stance_the_camera_cannot_measure(qtbot, lab):
+    view = FreezeFrameView("sagittal", "Sagittal · midstance", DARK)
+    qtbot.addWidget(view)
+    stance = {**stance_dicts(lab)[0], "side": "L", "hip_ankle_midstance_m": None}
+    view.show_freeze(lab.frame("sagittal", 50), markers_of(lab, "sagittal", 50), stance)
+    assert "camera-side leg" in view.value.textItem.toPlainText()
+    assert view.measure.xData is None or len(view.measure.xData) == 0
+
+
+def test_posterior_freeze_frame_draws_the_fppa_at_the_knee(qtbot, lab):
+    view = FreezeFrameView("posterior", "Posterior · midstance", LIGHT)
+    qtbot.addWidget(view)
+    stance = next(s for s in stance_dicts(lab) if s["side"] == "L")
+    k = round((stance["midstance_knee_flexion_s"] - lab.frame_time("posterior", 0)) * 250)
+    markers = markers_of(lab, "posterior", k)
+    view.show_freeze(lab.frame("posterior", k), markers, stance)
+    text = view.value.textItem.toPlainText()
+    assert f"Left FPPA {abs(stance['fppa_midstance_deg']):.1f}°" in text
+    assert "valgus" in text  # the valgus-left runner
+    # the drawn legs pass through the left knee marker
+    xs, ys = view.measure.xData, view.measure.yData
+    assert np.min(np.hypot(xs - markers["L_knee"][0], ys - markers["L_knee"][1])) < 1e-9
+
+
+def test_grf_scrolls_five_seconds_shades_each_stance_by_side_and_scales_to_body_weight(qtbot, lab):
+    view = GrfView(DARK)
+    qtbot.addWidget(view)
+    rate = lab.setup.daq_rate_hz
+    start, count = int(6 * rate), int(5 * rate)
+    fz = lab.true_forces(start, count)["belt"][:, 2]
+    t = (start + np.arange(count)) / rate
+    stances = stance_dicts(lab)
+    bw = lab.truth.body_weight_N
+    view.show_force(t, fz, stances, bw)
+    _, y = view.curve.getOriginalDataset()
+    np.testing.assert_allclose(y, fz / bw)
+    assert view.plot.getAxis("left").labelText == "Fz (BW)"
+    inside = [s for s in stances if s["toe_off_s"] >= t[0]]
+    shown = [r for r in view.regions if r.isVisible()]
+    assert len(shown) == min(len(inside), len(view.regions))
+    colours = {r.brush.color().name() for r in shown}
+    assert colours == {"#0072b2", "#e69f00"}
+    (lo, hi), _ = view.plot.viewRange()
+    assert hi == pytest.approx(t[-1]) and hi - lo == pytest.approx(5.0)
+
+
+def test_cop_butterfly_splits_by_side_on_the_plate_outline(qtbot, lab):
+    view = CopView(DARK)
+    qtbot.addWidget(view)
+    view.set_outline([lab.plate_configs()[0]["corners_m"]])
+    ox, oy = view.outline.getData()
+    assert ox.min() == pytest.approx(-25.0) and oy.max() == pytest.approx(80.0)
+    rate = lab.setup.daq_rate_hz
+    t = np.arange(int(4 * rate)) / rate + 2.0
+    cop = lab.true_cop(int(2 * rate), len(t))[:, :2]
+    stances = stance_dicts(lab)
+    view.show_cop(t, cop, stances)
+    lx, _ = view.sides["L"].getData()
+    rx, _ = view.sides["R"].getData()
+    # screen x = −y_lab: the left foot lands left of the midline, the right foot right of it
+    assert np.nanmean(lx) < 0 < np.nanmean(rx)
+
+
+def test_trends_put_one_point_per_stance_on_each_side(qtbot, lab):
+    view = TrendView(DARK)
+    qtbot.addWidget(view)
+    stances = stance_dicts(lab)
+    view.add_stances(stances[:10])
+    view.add_stances(stances[10:])
+    for side in ("L", "R"):
+        mine = [s for s in stances if s["side"] == side]
+        x, y = view.curves[(FPPA.key, side)].getData()
+        np.testing.assert_allclose(x, [s["index"] for s in mine])
+        np.testing.assert_allclose(y, [s["fppa_midstance_deg"] for s in mine])
+        _, cm = view.curves[(HIP_ANKLE.key, side)].getData()
+        np.testing.assert_allclose(cm, [s["hip_ankle_midstance_m"] * 100 for s in mine])
+    label = view.references[0].label.textItem.toPlainText()
+    assert "66 BW/s" in label and "not a diagnosis" in label
+
+
+def test_big_numbers_show_mean_sd_n_and_flag_values_outside_the_lab_range(qtbot, lab):
+    view = BigNumbers(DARK, last_n=20)
+    qtbot.addWidget(view)
+    view.set_ranges({"valr_BW_s": LabRange("valr_BW_s", None, 40.0, "test")})
+    stances = stance_dicts(lab)
+    left = [s["valr_BW_s"] for s in stances if s["side"] == "L"][-20:]
+    summary = {
+        "L": {
+            "valr_BW_s": {
+                "mean": float(np.mean(left)),
+                "sd": float(np.std(left, ddof=1)),
+                "n": len(left),
+            }
+        },
+        "R": {"fppa_midstance_deg": {"mean": 3.25, "sd": math.nan, "n": 1}},
+    }
+    view.show_summary(summary, {"hip_ankle_midstance_m": "needs the sagittal camera"})
+    cell = view.cells[("L", VALR.key)]
+    assert cell.number.text() == f"{np.mean(left):.0f} ± {np.std(left, ddof=1):.0f}"
+    assert cell.detail.text() == f"BW/s · n = {len(left)}"
+    assert cell.outside == "above" and "above lab range (≤ 40)" in cell.flag.text()
+    assert view.cells[("R", FPPA.key)].number.text() == "3.2"  # one value: no SD
+    assert view.cells[("R", HIP_ANKLE.key)].detail.text() == "cm · needs the sagittal camera"
+    assert view.cells[("R", FPPA.key)].flag.isHidden()
+
+
+def test_lab_reference_ranges_file_is_read_and_a_bad_one_is_named(tmp_path):
+    assert load_lab_ranges(tmp_path / "absent.toml")["valr_BW_s"].high == 66.0
+    good = tmp_path / "reference-ranges.toml"
+    good.write_text("[fppa_midstance_deg]\nlow = -5\nhigh = 10\n", encoding="utf-8")
+    ranges = load_lab_ranges(good)
+    assert ranges["fppa_midstance_deg"].outside(12.0) == "above"
+    assert ranges["fppa_midstance_deg"].outside(-6.0) == "below"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[knee_angle]\nhigh = 3\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_lab_ranges(bad)
+    assert str(bad) in err.value.sentence() and "knee_angle" in err.value.sentence()
+
+
+def test_banners_appear_in_order_of_severity_and_go_when_resolved(qtbot):
+    strip = BannerStrip(DARK)
+    qtbot.addWidget(strip)
+    strip.show()
+    strip.show_banners([
+        ShownBanner("a", "warning", "sync not verified", "Verify it."),
+        ShownBanner("b", "error", "camera lost", "Check the cable."),
+    ])  # fmt: skip
+    assert strip.isVisible()
+    assert strip.texts()[0].startswith("⚠") or strip.texts()[0].startswith("✖")
+    assert "Camera lost. Check the cable." in " ".join(strip.texts())
+    strip.show_banners([])
+    assert not strip.isVisible() and strip.texts() == []
+
+
+def test_calibration_snapshot_banners_plate_zero_unless_zeroed_this_session():
+    snapshot = {
+        "stale": [{"kind": "zero", "device": "*"}, {"kind": "sync-verification", "device": "*"}],
+        "entries": {
+            "sync-verification/force": {"latest_passed": {"time_utc": "2026-11-10T09:30:00+00:00"}}
+        },
+        "problems": [],
+    }
+    banners, last = calibration_banners(snapshot, None)
+    assert [b.key for b in banners] == ["calibration-zero", "calibration-sync"]
+    assert last == "2026-11-10 09:30 UTC"
+    banners, _ = calibration_banners(snapshot, 12.0)
+    assert [b.key for b in banners] == ["calibration-sync"]
