@@ -88,6 +88,9 @@ class RunnerParams:
 
     def __post_init__(self) -> None:
         own = "RunnerParams"
+        for name in ("fppa_deg", "pelvic_drop_deg"):  # TOML gives lists; keep the value hashable
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         _check_range(own, "body_mass_kg", self.body_mass_kg, (20, 200), "kg")
         _check_range(own, "leg_length_m", self.leg_length_m, (0.6, 1.2), "m")
         _check_range(own, "speed_m_s", self.speed_m_s, (1.5, 7.0), "m/s")
@@ -149,7 +152,8 @@ class LabSetup:
     exposure_s: float = 0.001  # exposure-witness pulse width (geometry is rendered at its start)
     camera_clock_offset_s: float = 0.0137  # software sync: session time when a camera clock reads 0
     camera_drift_ppm: float = 30.0  # camera clock runs fast by this much (both modes)
-    dropped_frames: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # camera → indices
+    # camera name → frame indices exposed but never delivered
+    dropped_frames: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
     drop_probability: float = 0.0  # each frame independently
     force_noise_N: float = 1.5  # white noise SD on each force channel (N)
     moment_noise_Nm: float = 0.3  # white noise SD on each moment channel (N·m)

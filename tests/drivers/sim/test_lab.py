@@ -95,3 +95,11 @@ def test_fatigue_and_asymmetry_change_what_they_say():
     left = np.mean([s.toe_off_s - s.contact_s for s in stances if s.side == "L"])
     right = np.mean([s.toe_off_s - s.contact_s for s in stances if s.side == "R"])
     assert left / right == pytest.approx(1.1 / 0.9, rel=0.02)
+
+
+def test_parameters_from_toml_lists_stay_hashable():
+    runner = RunnerParams(fppa_deg=[3.0, 4.0])
+    assert runner.fppa_deg == (3.0, 4.0) and hash(runner) == hash(runner.replace())
+    setup = LabSetup(dropped_frames={"sagittal": [1, 2]})
+    assert hash(setup) == hash(LabSetup())  # the drop list is not part of the hash
+    assert setup.to_dict()["dropped_frames"] == {"sagittal": [1, 2]}
