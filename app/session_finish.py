@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.clock_sync import fit_offline
+from analysis.errors import MidstanceError
 from analysis.exposure_witness import PulseTrain, Reconciliation, reconcile
 from app.pipeline import HardwareFrameClock, SoftwareFrameClock
 
@@ -86,7 +87,14 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
         counted = set(recorder.dropped_frames().get(name, []))
         clock = stream.clock
         if isinstance(clock, HardwareFrameClock) and ctrl.witness is not None:
-            rec = reconcile_camera(ctrl, name, live=False, n_samples=stop_sample)
+            try:
+                rec = reconcile_camera(ctrl, name, live=False, n_samples=stop_sample)
+            except MidstanceError as exc:  # e.g. witness not wired: say so, keep the recording
+                rec = None
+                sync["cameras"][name] = {"reconciliation_error": exc.sentence()}
+                notes.append(f"camera '{name}': witness reconciliation failed: {exc.sentence()}")
+                flags.append(f"{name}:reconciliation_failed")
+                missing_total[name] = sorted(counted)
             if rec is not None:
                 lo = first if first is not None else 0
                 missing = [int(k) for k in rec.missing.tolist() if k >= lo]

@@ -139,6 +139,8 @@ def calibrations_for(
 
         simulated = simulated_plane_calibrations(shared["sim.lab"])
     for cam in config.cameras:
+        if cam.settings.get("track_markers") is False:  # e.g. a camera used only for the LED
+            continue
         raw = cam.settings.get("plane_calibration")
         if isinstance(raw, Mapping):
             found[cam.name] = PlaneCalibration.from_dict(dict(raw))
