@@ -3,8 +3,9 @@
 
 The devices of one session share one :class:`SimulatedLab` and one clock through the ``shared``
 mapping the registry passes (``shared["sim.lab"]``, ``shared["sim.clock"]``), so the DAQ and both
-cameras show the same runner on the same timeline. Session zero is the first start of any of
-them; in hardware sync the cameras are triggered by the DAQ and deliver nothing before it starts.
+cameras show the same runner on the same timeline. Session zero is the DAQ's start (or a camera's
+start when it runs before or without the DAQ in software sync); in hardware sync the cameras are
+triggered by the DAQ and deliver nothing before it starts.
 ``pace = "realtime"`` delivers an item once its time has passed on the host's monotonic clock;
 ``pace = "fast"`` delivers as fast as the caller reads.
 
@@ -54,9 +55,11 @@ class SimClock:
         self.origin: float | None = None
         self.daq_started = threading.Event()
 
-    def start(self, now: float) -> float:
+    def start(self, now: float, *, session_zero: bool = False) -> float:
+        """Set session zero if none is set yet, or always when the DAQ starts (its first sample
+        is session zero, also when a session is restarted)."""
         with self._lock:
-            if self.origin is None:
+            if self.origin is None or session_zero:
                 self.origin = now
             return self.origin
 
@@ -195,9 +198,14 @@ class SimulatedDaq(_SimulatedDevice):
         )
 
     def _start(self) -> None:
-        super()._start()
+        self._stopping.clear()
         self.next_index = 0
+        self.clock.start(monotonic(), session_zero=True)
         self.clock.daq_started.set()
+
+    def _stop(self) -> None:
+        super()._stop()
+        self.clock.daq_started.clear()
 
     def _available(self) -> int:
         assert self.lab is not None

@@ -104,9 +104,10 @@ class SimulatedLab:
     def truth(self) -> LabTruth:
         """Ground truth of every stance entirely inside the session, in time order."""
         sch = self.schedule
-        inside = np.flatnonzero(
-            (sch.onset_s >= 0) & (sch.onset_s + sch.contact_s <= self.duration_s)
-        )
+        inside = (sch.onset_s >= 0) & (sch.onset_s + sch.contact_s <= self.duration_s)
+        for start, stop in self.setup.off_belt_s:  # no stance while off the belt
+            inside &= (sch.onset_s + sch.contact_s <= start) | (sch.onset_s >= stop)
+        inside = np.flatnonzero(inside)
         posterior = self.cameras["posterior"]
         stances = [
             stance_truth(
@@ -120,6 +121,13 @@ class SimulatedLab:
             for n, i in enumerate(inside)
         ]
         return LabTruth(stances, sch.body_weight_N, self._led_on.copy(), self._led_off.copy())
+
+    def _on_belt(self, t: np.ndarray) -> np.ndarray:
+        """False while the runner stands off the belt (``LabSetup.off_belt_s``)."""
+        on = np.ones(np.shape(t), dtype=bool)
+        for start, stop in self.setup.off_belt_s:
+            on &= ~((t >= start) & (t < stop))
+        return on
 
     def _plate_of_side(self, side: int) -> str:
         if self.setup.treadmill == "split-belt":
@@ -148,7 +156,7 @@ class SimulatedLab:
 
     def _cop(self, t: np.ndarray, forces: dict[str, np.ndarray]) -> np.ndarray:
         i = forces["stance"]
-        on = i >= 0
+        on = (i >= 0) & self._on_belt(t)
         ic = np.clip(i, 0, None)
         s = forces["s"]
         c0, c1 = self._cop_roll
@@ -165,6 +173,7 @@ class SimulatedLab:
         side = np.where(
             forces["stance"] >= 0, self.schedule.side[np.clip(forces["stance"], 0, None)], -1
         )
+        side = np.where(self._on_belt(t), side, -1)
         out = {}
         for plate in self._plates:
             if plate["belt"] == "both":

@@ -166,9 +166,28 @@ class LabSetup:
     image_noise_dn: float = 2.0  # image noise SD (grey levels)
     led_period_s: float = 0.8  # mean interval of the sync LED flashes (jittered ±20 %)
     led_on_s: float = 0.04
+    # session-time intervals [start, stop) with the runner off the belt (feet on the side rails,
+    # e.g. while the plates are zeroed): no load on any plate, noise and vibration remain; the
+    # video is unchanged (only the plates are unloaded)
+    off_belt_s: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         own = "LabSetup"
+        try:
+            intervals = tuple((float(a), float(b)) for a, b in self.off_belt_s)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"must be a list of [start, stop] pairs, not {self.off_belt_s!r}",
+                subject="LabSetup.off_belt_s",
+            ) from None
+        for a, b in intervals:
+            if not (math.isfinite(a) and math.isfinite(b) and 0 <= a < b):
+                raise InputError(
+                    f"[{a:g}, {b:g}] is not an interval of session time",
+                    subject="LabSetup.off_belt_s",
+                    remedy="Give [start, stop] with 0 <= start < stop, in seconds.",
+                )
+        object.__setattr__(self, "off_belt_s", intervals)
         _check_choice(own, "treadmill", self.treadmill, TREADMILLS)
         _check_choice(own, "sync_mode", self.sync_mode, SYNC_MODES)
         _check_range(own, "daq_rate_hz", self.daq_rate_hz, (500, 10000), "Hz")
@@ -233,6 +252,7 @@ class LabSetup:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["dropped_frames"] = {k: list(v) for k, v in dict(self.dropped_frames).items()}
+        data["off_belt_s"] = [list(pair) for pair in self.off_belt_s]
         return data
 
 

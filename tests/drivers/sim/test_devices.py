@@ -174,3 +174,30 @@ def test_a_lab_placed_in_shared_is_used_as_is():
     assert description.channel_names[:2] == ("left.Fx", "left.Fy")
     assert description.settings["lab"]["runner"]["foot_strike"] == "forefoot"
     daq.close()
+
+
+def test_session_zero_is_the_daq_start_and_a_restart_begins_again():
+    shared = {"sim.settings": {"sync_mode": "hardware"}}
+    settings = {**BASE, "pace": "realtime"}
+    daq = create_device("sim.daq", "force", {**settings, "rate_hz": 2000}, shared)
+    cam = create_device("sim.camera", "sagittal", {**settings, "rate_hz": 250}, shared)
+    cam.open()
+    daq.open()
+    cam.start()  # before the DAQ: waits for its trigger
+    camera_started = shared["sim.clock"].origin
+    daq.start()
+    origin = shared["sim.clock"].origin
+    assert origin >= camera_started
+    frames = cam.describe().empty_buffer(2)
+    chunk = cam.read(frames, timeout_s=2.0)
+    assert chunk.first_index == 0 and chunk.host_time_s - origin >= 0.001
+    samples = daq.describe().empty_buffer(50)
+    first = daq.read(samples, timeout_s=2.0)
+    assert first.first_index == 0
+    daq.stop()
+    daq.start()
+    again = daq.read(samples, timeout_s=2.0)
+    assert again.first_index == 0 and shared["sim.clock"].origin > origin
+    np.testing.assert_array_equal(samples[: again.count], shared["sim.lab"].analog(0, again.count))
+    daq.close()
+    cam.close()
