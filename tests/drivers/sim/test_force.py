@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from drivers.sim import LabSetup, SimulatedLab, noise_free, preset
-from drivers.sim.plates import volts_to_lab
 
 
 def _stance_samples(lab: SimulatedLab, stance, pad_s: float = 0.02):
@@ -84,7 +83,11 @@ def test_volts_through_the_known_calibration_give_the_true_forces(treadmill):
     t = np.arange(lab.n_samples) / setup.daq_rate_hz
     for plate in plates:
         columns = [lab.channel_names.index(c) for c in plate["channels"]]
-        measured = volts_to_lab(volts[:, columns], plate)
+        # SCIENCE §7 by hand: F_plate = C·(V − V0), then plate axes → lab axes
+        matrix, offsets = np.asarray(plate["matrix"]), np.asarray(plate["offsets_V"])
+        in_plate_axes = (volts[:, columns] - offsets) @ matrix.T
+        rotation = np.asarray(plate["rotation"], dtype=float)
+        measured = np.hstack((in_plate_axes[:, :3] @ rotation.T, in_plate_axes[:, 3:] @ rotation.T))
         error = measured - truth[plate["name"]]
         vibration = setup.belt_vibration_N * np.sin(2 * np.pi * setup.belt_vibration_hz * t)
         error[:, 2] -= vibration
@@ -157,3 +160,14 @@ def test_uphill_needs_net_propulsion():
     )
     for stance in lab.truth.stances:
         assert stance.propulsive_impulse_Ns > 1.5 * stance.braking_impulse_Ns
+
+
+def test_the_preview_conversion_inverts_the_simulated_plate():
+    from drivers.sim.plates import lab_to_volts, plate_layout, volts_to_lab
+
+    rng = np.random.default_rng(0)
+    wrench = rng.normal(0, 300, (50, 6))
+    for plate in plate_layout("split-belt"):
+        volts = lab_to_volts(wrench, plate)
+        assert not np.allclose(volts, wrench / 1000)  # really transformed
+        np.testing.assert_allclose(volts_to_lab(volts, plate), wrench, atol=1e-9)
