@@ -148,9 +148,7 @@ def test_listeners_hear_stances_and_recording_but_never_frames(recorded):
     assert "recording-started" in kinds and "recording-stopped" in kinds
     stance_events = [p for k, p in recorded["events"] if k == "stance"]
     stances = recorded["stances"]  # taken before close(); later stances were heard as well
-    assert [p["contact_s"] for p in stance_events[: len(stances)]] == [
-        s.contact_s for s in stances
-    ]
+    assert [p["contact_s"] for p in stance_events[: len(stances)]] == [s.contact_s for s in stances]
     for _, payload in recorded["events"]:
         assert not any(isinstance(v, np.ndarray) and v.size > 100 for v in payload.values())
 
@@ -190,3 +188,26 @@ def test_wrong_state_calls_are_refused_with_a_sentence(tmp_path):
     with pytest.raises(ControllerError, match="unknown subject field"):
         controller.set_subject({"name": "Alice"})
     controller.close()
+
+
+def test_zeroing_needs_an_unloaded_plate_and_then_gives_its_offsets():
+    raw = {
+        "daq": {"name": "force", "kind": "sim.daq", "rate_hz": 2000.0},
+        "simulation": {"seed": 2, "duration_s": 6.0, "setup": {"off_belt_s": [[1.0, 5.0]]}},
+    }
+    controller = SessionController(parse_config(raw), pace="realtime")
+    controller.connect()
+    try:
+        with pytest.raises(ControllerError, match="step off the treadmill"):
+            controller.zero_plates(0.5)  # the runner is still running on the belt
+        assert controller.status().plate_zero_age_s is None
+        assert controller.wait_for_session_time(1.05, timeout_s=30)
+        result = controller.zero_plates(0.5)
+        status = controller.status()
+    finally:
+        controller.close()
+    belt = result["plates"]["belt"]
+    truth = controller.shared["sim.lab"].plate_configs()[0]["offsets_V"]
+    np.testing.assert_allclose(belt["zeroing"]["offsets_V"], truth, atol=2e-3)
+    assert belt["noise_floor"]["passed"] and belt["noise_floor"]["sd_N"] < 5
+    assert status.plate_zero_age_s is not None and status.plate_zero_age_s >= 0
