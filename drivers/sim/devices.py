@@ -295,6 +295,17 @@ class SimulatedCamera(_SimulatedDevice):
         done = int(np.floor((elapsed - first - lab.setup.exposure_s) / period)) + 1
         return int(np.clip(done, 0, n))
 
+    def _until_next(self, now: float) -> float:
+        """Seconds until the next frame's exposure ends (a poll interval before the trigger)."""
+        lab = self.lab
+        assert lab is not None
+        if self.pace == "fast" or self.clock.origin is None:
+            return _WAIT_STEP_S
+        if lab.setup.sync_mode == "hardware" and not self.clock.daq_started.is_set():
+            return _WAIT_STEP_S
+        end = float(lab.frame_time(self.view, self.next_frame)) + lab.setup.exposure_s
+        return max(end - self.clock.elapsed(now), 1e-4)
+
     def _read(self, out: np.ndarray, timeout_s: float) -> Chunk:
         lab = self.lab
         assert lab is not None
@@ -312,7 +323,7 @@ class SimulatedCamera(_SimulatedDevice):
             self._pending_dropped += len(candidates)
             self.next_frame = max(self.next_frame, exposed)
             now = monotonic()
-            if now >= deadline or not self._wait(deadline - now):
+            if now >= deadline or not self._wait(min(deadline - now, self._until_next(now))):
                 return Chunk(count=0, first_index=self.next_frame, host_time_s=monotonic())
         last = int(kept[-1])
         dropped = self._pending_dropped + int(

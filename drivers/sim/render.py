@@ -20,7 +20,7 @@ from drivers.sim.cameras import CameraModel
 MARKER_RADIUS_M = 0.0125
 MARKER_LEVEL = 190.0  # peak grey level added by a marker (limbs are ≤ 60, so no saturation)
 STRAY_LEVEL = 170.0
-STRAY_RADIUS_PX = 2.0
+STRAY_RADIUS_PX = 2.5  # at 640 px wide
 SUBPIXEL_STEPS = 16
 SHIFT_BITS = 4
 SHIFT = 1 << SHIFT_BITS
@@ -113,6 +113,7 @@ class FrameRenderer:
         scale = self.width / 640
         self.led_centre = (0.06 * self.width, 0.08 * self.height)
         self.led_radius = LED_RADIUS_PX * scale
+        self.stray_radius = STRAY_RADIUS_PX * scale  # about a marker's size at any resolution
         self._led_px = (round(self.led_centre[0] * SHIFT), round(self.led_centre[1] * SHIFT))
         self._led_r = round(self.led_radius * SHIFT)
         self.marker_names = tuple(MARKER_SETS[self.view])
@@ -242,7 +243,7 @@ class FrameRenderer:
                 patch = bank[step[k, 1], step[k, 0]]
                 self._add_patch(img, patch, int(whole[k, 0]) - half, int(whole[k, 1]) - half)
             for pix in () if strays is None else strays:
-                self._add_disc(img, pix, STRAY_RADIUS_PX, STRAY_LEVEL / MARKER_LEVEL)
+                self._add_disc(img, pix, self.stray_radius, STRAY_LEVEL / MARKER_LEVEL)
         level = round(30 + 200 * led_level) - p
         cv2.circle(img, self._led_px, self._led_r, level, -1, cv2.LINE_AA, SHIFT_BITS)
         if add_noise and self.noise_bank is not None:
