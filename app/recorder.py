@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,7 @@ class Recorder:
         *,
         on_error: Callable[[Exception], None] | None = None,
         before_close: Callable[[float], None] | None = None,
+        stop_grace_s: float = 3.0,
     ) -> None:
         # the file is created on the recorder thread when the first DAQ sample arrives, so that
         # its start_index (session time of row 0) is known from the start and survives a crash
@@ -72,6 +74,9 @@ class Recorder:
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop_at_s = math.inf
         self._stop_requested = threading.Event()
+        self._stop_deadline = math.inf
+        self.stop_grace_s = stop_grace_s
+        self.cut_short: list[str] = []  # streams that had not reached the stop time in the grace
         self._thread = threading.Thread(target=self._guarded, name="recorder", daemon=True)
         self.start_index: int | None = None
 
@@ -94,6 +99,7 @@ class Recorder:
 
     def stop_at(self, session_time_s: float) -> None:
         self._stop_at_s = session_time_s
+        self._stop_deadline = time.monotonic() + self.stop_grace_s
         self._stop_requested.set()
 
     def join(self, timeout_s: float = 60.0) -> bool:
@@ -171,6 +177,9 @@ class Recorder:
         if batch.count == 0:
             if self._stop_requested.is_set() and progress.stream.fault is not None:
                 progress.finished = True  # a failed device will send nothing more
+            elif self._stop_requested.is_set() and time.monotonic() > self._stop_deadline:
+                progress.finished = True  # it lags too far behind the stop time: cut it here
+                self.cut_short.append(progress.stream.name)
             return 0
         self._write(progress, batch)
         return batch.count

@@ -63,6 +63,8 @@ SUMMARY_METRICS = (
 )
 LOADED_RANGE_N = 50.0  # Fz varying more than this while zeroing: someone is on the plate
 LOADED_ABS_N = 200.0  # |Fz| beyond this with the old offsets: a load is standing on the plate
+# after the stop, how long (wall clock) a camera may take to deliver the frames up to the stop
+STOP_GRACE_S = {"realtime": 3.0, "fast": 120.0}
 SUBJECT_KEYS = ("id", "body_mass_kg", "leg_length_m", "height_m", "pain_side", "notes")
 Listener = Callable[[str, dict], None]
 
@@ -419,6 +421,7 @@ class SessionController:
                 cameras,
                 on_error=self._on_recorder_error,
                 before_close=self._wait_for_late_results,
+                stop_grace_s=STOP_GRACE_S[self.pace],
             )
             for name, tracker in self.trackers.items():
                 if any(s.name == name for s in cameras):
@@ -616,9 +619,13 @@ class SessionController:
     # -- waiting (for the CLI and tests; the GUI polls instead) --------------------------------
 
     def synchronised_time_s(self) -> float:
-        """The session time every running device has delivered up to (the DAQ alone if no camera
-        runs); at pace "fast" the DAQ is ahead of the cameras, in real time by their latency."""
-        times = [self.daq_stream.latest_session_time_s]
+        """The session time the recording has reached. In real time that is the DAQ's (the
+        session clock; cameras follow within their latency). At pace "fast" every device
+        delivers as fast as it is read, so it is the time all running devices have reached."""
+        daq = self.daq_stream.latest_session_time_s
+        if self.pace == "realtime":
+            return daq if math.isfinite(daq) else -math.inf
+        times = [daq]
         times += [
             s.latest_session_time_s
             for s in self.camera_streams.values()

@@ -134,6 +134,12 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
                 f"{s.fault.message}; the file holds its data up to then"
             )
             flags.append(f"device_failed:{s.name}")
+    for name in recorder.cut_short:
+        notes.append(
+            f"device '{name}' had not delivered up to the stop time when the recording "
+            "closed; its stream ends earlier"
+        )
+        flags.append(f"cut_short:{name}")
     errors = {c.name: c.error for c in ctrl._consumers() if c.error}
     for name, error in errors.items():
         notes.append(f"live analysis '{name}' failed: {error}")
