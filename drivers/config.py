@@ -139,6 +139,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>") -> LabConfig:
     if sync_mode == "hardware":
         for cam in cameras:
             check_rate_pair(daq.rate_hz, cam.rate_hz, subject=f"{source}: cameras '{cam.name}'")
+        _check_trigger_rate(check, daq, cameras)
     plates = raw.get("plates", [])
     if not isinstance(plates, list) or not all(isinstance(p, dict) for p in plates):
         check.fail("plates", "must be a list of [[plates]] tables")
@@ -224,6 +225,26 @@ def check_rate_pair(daq_rate_hz: float, frame_rate_hz: float, subject: str = "sy
             remedy=f"Choose a valid pair, e.g. {proposals}.",
         )
     return round(ratio)
+
+
+def _check_trigger_rate(check: _Checker, daq: DeviceConfig, cameras: list[DeviceConfig]) -> None:
+    """In hardware sync the DAQ's pulse train sets every camera's frame rate: they must agree,
+    or frame k would not be pulse k."""
+    trigger = daq.settings.get("camera_trigger")
+    if not isinstance(trigger, Mapping) or "frame_rate_hz" not in trigger:
+        return
+    pulses = trigger["frame_rate_hz"]
+    if isinstance(pulses, bool) or not isinstance(pulses, int | float):
+        return  # the DAQ driver reports a malformed trigger table itself
+    for i, cam in enumerate(cameras):
+        if not math.isclose(float(pulses), cam.rate_hz, rel_tol=0, abs_tol=1e-9):
+            check.fail(
+                f"cameras[{i}].rate_hz",
+                f"camera '{cam.name}' runs at {cam.rate_hz:g} fps but the trigger pulses "
+                f"([daq.camera_trigger] frame_rate_hz) come at {float(pulses):g} Hz",
+                "In hardware sync the DAQ's pulse train sets the frame rate: give both the same "
+                "value.",
+            )
 
 
 def _device(

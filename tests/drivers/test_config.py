@@ -103,3 +103,18 @@ def test_simulated_config_is_a_valid_lab():
     assert {c.view for c in cfg.cameras} == {"sagittal", "posterior"}
     with pytest.raises(ConfigError, match="not an integer multiple"):
         simulated_config(daq_rate_hz=1000, frame_rate_hz=240)
+
+
+TRIGGERED = GOOD.replace(
+    'device = "Dev1"',
+    'device = "Dev1"\n[daq.camera_trigger]\nterminal = "PFI12"\nframe_rate_hz = 250',
+)
+
+
+def test_trigger_rate_must_equal_every_camera_rate_in_hardware_sync(tmp_path):
+    assert load_config(write(tmp_path, TRIGGERED)).cameras[1].rate_hz == 250.0
+    slower = TRIGGERED.replace("frame_rate_hz = 250", "frame_rate_hz = 125")
+    with pytest.raises(ConfigError, match=r"cameras\[0\].rate_hz: camera 'sagittal' runs at 250"):
+        load_config(write(tmp_path, slower))
+    software = slower.replace('mode = "hardware"', 'mode = "software"')
+    assert load_config(write(tmp_path, software)).sync_mode == "software"
