@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "sync-check",
     "report",
     "compare",
+    "open",
 )
 
 EXIT_INTERNAL_ERROR = 70
