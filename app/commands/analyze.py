@@ -79,7 +79,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "midstance (M3 peak vGRF, M4 braking-to-propulsion, M5 half stance), impact peak and "
         "loading rates (VALR, VILR), with the settings used.",
     )
-    parser.add_argument("file", type=Path, help="a .midstance.h5 session, .c3d or GRF .txt file")
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="a .midstance.h5 session, .c3d or GRF .txt file; or a folder of sessions (--csv)",
+    )
+    parser.add_argument(
+        "--csv", type=Path, metavar="OUT", help="folder mode: one row per session into this CSV"
+    )
+    parser.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="folder mode: re-analyse each session into a new revision first",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--body-mass", type=float, metavar="KG", help="body mass in kg")
     parser.add_argument("--threshold-on", type=float, metavar="N", help="stance on (default 50)")
@@ -97,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from data.grf_text import fukuchi_body_mass
 
     path: Path = args.file
+    if path.is_dir() or args.csv is not None:
+        return run_folder(args)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         known = "; ".join(f"{s} ({what})" for s, (_, _, what) in READERS.items())
@@ -167,6 +181,34 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_finite(document), allow_nan=False))
     else:
         print(_table(document))
+    return 0
+
+
+def run_folder(args: argparse.Namespace) -> int:
+    """Folder mode: a CSV of per-session summaries, with a progress bar on stderr."""
+    import sys
+
+    from analysis.errors import InputError
+    from app.report_batch import summarise_folder
+
+    if args.csv is None or not args.file.is_dir():
+        raise InputError(
+            "folder mode needs a folder and --csv OUT",
+            subject=str(args.file),
+            remedy="Use: midstance analyze FOLDER --csv OUT.csv",
+        )
+
+    def bar(done: int, total: int, current: Path) -> None:
+        filled = round(30 * done / total)
+        name = current.name if done < total else "done"
+        print(f"\r[{'#' * filled}{' ' * (30 - filled)}] {done}/{total} {name[:40]:<40}",
+              end="" if done < total else "\n", file=sys.stderr, flush=True)  # fmt: skip
+
+    rows = summarise_folder(args.file, args.csv, reanalyse=args.reanalyse, progress=bar)
+    problems = [r for r in rows if r.get("problem")]
+    print(f"{len(rows)} sessions summarised into {args.csv}"
+          + (f"; {len(problems)} could not be read (see the 'problem' column)" if problems
+             else ""))  # fmt: skip
     return 0
 
 
