@@ -55,7 +55,12 @@ class ReviewState:
     # -- revisions
     def show_revision(self, name: str) -> None:
         self.revision = name
-        self.stances = self.session.analysis(name).stances() if name else []
+        if name:
+            self.stances = self.session.analysis(name).stances()
+        else:  # not analysed yet (e.g. still recording): the stances found live
+            self.stances = [s for s in self.session.live_stances() if "contact_s" in s]
+            for s in self.stances:
+                s.setdefault("toe_off_s", s["contact_s"])
         self.selected = None
 
     def reload(self) -> None:

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from analysis.errors import MidstanceError
 from analysis.force_settings import MIDSTANCE_DEFINITIONS
 from analysis.vision_settings import MIDSTANCE_DEFINITIONS as VIDEO_MIDSTANCES
-from app.qt.review_timeline import ReviewState
+from app.qt.review_timeline import ForceTrace, ReviewState
 from app.qt.review_views import StanceTable, VideoPane
 
 SPEEDS = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -276,13 +276,19 @@ class ReviewWindow(QMainWindow):
             self.revisions.addItem(text, name)
         self.revisions.setCurrentIndex(max(0, self.revisions.findData(state.revision)))
         self.table.show_stances(state.stances)
-        trace = state.force_trace()
+        try:
+            trace = state.force_trace()
+        except MidstanceError as exc:  # e.g. no plate configuration stored
+            trace = ForceTrace(np.zeros(0), np.zeros(0), np.zeros(0), f"none ({exc.problem})")
         self.fz_curve.setData(trace.t, trace.fz)
         self.fx_curve.setData(trace.t, trace.fx)
         self.plot.setTitle(f"force: {trace.source}", size="8pt")
         contacts = [(s["contact_s"], 0.0) for s in state.stances]
-        mids = [(state.midstance_of(s), np.interp(state.midstance_of(s), trace.t, trace.fz))
-                for s in state.stances]  # fmt: skip
+        mids = [
+            (state.midstance_of(s), np.interp(state.midstance_of(s), trace.t, trace.fz))
+            for s in state.stances
+            if len(trace.t)
+        ]  # fmt: skip
         spots = [{"pos": p, "brush": pg.mkBrush("#ff7f0e")} for p in contacts]
         spots += [{"pos": p, "brush": pg.mkBrush("#9467bd")} for p in mids]
         self.events.setData(spots)
@@ -308,6 +314,9 @@ class ReviewWindow(QMainWindow):
             self._refresh.stop()
             return
         self.state.session.refresh()
+        if not self.state.revision:
+            self.state.show_revision("")
+            self.table.show_stances(self.state.stances)
         self.time_label.setText(f"{self.state.time_s:.3f} s of {self.state.duration_s:.1f} s")
 
     def _open_dialog(self) -> None:

@@ -164,3 +164,40 @@ def test_open_command_renders_the_window(cache, tmp_path, qtbot):
     assert main([str(path), "--time", "2.0", "--screenshot", str(png)]) == 0
     assert png.stat().st_size > 20_000
     assert main([str(tmp_path / "missing.midstance.h5"), "--screenshot", str(png)]) == 2
+
+
+def test_a_session_being_recorded_opens_and_grows(window, tmp_path, qtbot):
+    """Another process records (tests/data/recorder_process.py); the window reads it (SWMR)."""
+    import subprocess
+
+    path = tmp_path / "live.midstance.h5"
+    script = Path(__file__).parent.parent / "data" / "recorder_process.py"
+    root = Path(__file__).parent.parent.parent
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], cwd=root, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        for _ in range(2):
+            assert proc.stdout.readline(), proc.stderr.read()
+        assert window.open_file(path)
+        assert "(being recorded)" in window.title.text()
+        first = window.state.duration_s
+        assert first > 0 and window.table.rowCount() >= 1
+        for _ in range(2):
+            proc.stdout.readline()
+        window._refresh_recording()  # what the 1 s timer calls
+        assert window.state.duration_s > first
+        window.seek(0.05)
+        assert window.video["posterior"].frame_index >= 0
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_midstance_open_command_starts_the_window(cache, tmp_path):
+    from app.cli import main as cli
+
+    path = helper().cached_session(cache, "after")
+    png = tmp_path / "open.png"
+    assert cli(["open", str(path), "--screenshot", str(png)]) == 0
+    assert png.stat().st_size > 20_000
+    assert cli(["open", str(tmp_path / "nothing.midstance.h5")]) == 2
