@@ -34,6 +34,7 @@ from drivers.base import Chunk, Device, DeviceError, DeviceLost, StreamDescripti
 
 DAQ_RING_SECONDS = 20.0  # analog history kept: the display window and the zeroing record fit
 FRAME_RING_SECONDS = 2.0  # frames kept: what the recorder may lag before the producer waits
+FRAME_RING_BYTES = 256e6  # ... but at most this much memory per camera (1280x1024: ~195 frames)
 DAQ_CHUNK_SECONDS = 0.05  # one read of the DAQ: 50 ms of samples (20 reads/s)
 FRAME_CHUNK = 8  # frames per read
 
@@ -214,6 +215,11 @@ class DeviceStream:
         seconds = ring_seconds or (DAQ_RING_SECONDS if analog else FRAME_RING_SECONDS)
         self.chunk_items = max(1, round(rate * DAQ_CHUNK_SECONDS)) if analog else FRAME_CHUNK
         capacity = max(4 * self.chunk_items, round(rate * seconds))
+        if not analog:
+            item_bytes = (
+                int(np.prod(self.description.shape)) * np.dtype(self.description.dtype).itemsize
+            )
+            capacity = max(4 * self.chunk_items, min(capacity, int(FRAME_RING_BYTES // item_bytes)))
         self.ring = RingBuffer(self.name, self.description.shape, self.description.dtype, capacity)
         self.on_fault = on_fault
         self.on_progress = on_progress

@@ -170,6 +170,12 @@ class Recorder:
 
     def _pump(self, progress: _StreamProgress) -> int:
         is_daq = progress.stream.name == self.daq_name
+        if not is_daq and self._stop_requested.is_set() and time.monotonic() > self._stop_deadline:
+            # still short of the stop time after the grace period (a camera lagging behind
+            # real time): end its stream here rather than hold the stop
+            progress.finished = True
+            self.cut_short.append(progress.stream.name)
+            return 0
         batch = progress.reader.read(READ_ITEMS_DAQ if is_daq else READ_ITEMS_FRAMES, timeout_s=0)
         if batch is None:
             progress.finished = True
@@ -177,9 +183,6 @@ class Recorder:
         if batch.count == 0:
             if self._stop_requested.is_set() and progress.stream.fault is not None:
                 progress.finished = True  # a failed device will send nothing more
-            elif self._stop_requested.is_set() and time.monotonic() > self._stop_deadline:
-                progress.finished = True  # it lags too far behind the stop time: cut it here
-                self.cut_short.append(progress.stream.name)
             return 0
         self._write(progress, batch)
         return batch.count

@@ -397,6 +397,7 @@ class SessionController:
                     if s.name in self.trackers
                     else (),
                     marker_settings=self.setup.vision.to_dict(),
+                    codec=_codec(self.config, s.name),
                 )
                 for s in cameras
             ]
@@ -800,6 +801,19 @@ class SessionController:
             raise ControllerError(
                 "the session is not connected", subject="session", remedy="Connect first."
             )
+
+
+def _codec(config: LabConfig, camera: str):
+    """The camera's storage codec: ``codec`` (and ``jpeg_quality``) in its [[cameras]] table."""
+    from data.video_codecs import CodecChoice
+
+    cam = next((c for c in config.cameras if c.name == camera), None)
+    settings = cam.settings if cam is not None else {}
+    if "codec" not in settings:
+        return CodecChoice()
+    if "jpeg_quality" in settings:
+        return CodecChoice(str(settings["codec"]), int(settings["jpeg_quality"]))
+    return CodecChoice(str(settings["codec"]))
 
 
 def _check_new_file(path: Path) -> None:

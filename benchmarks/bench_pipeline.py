@@ -1,0 +1,262 @@
+"""The whole live pipeline in real time: what this machine sustains.
+
+Run: ``python benchmarks/bench_pipeline.py`` (a short run of both workloads, ~1 minute in all).
+The 10-minute run: ``python benchmarks/bench_pipeline.py --minutes 10 --workload 500``.
+Options: ``--minutes M``, ``--workload 500|240|both``, ``--fps`` and ``--size WxH`` (override the
+workload), ``--codec lossless|none|jpeg``, ``--json PATH``.
+
+Workloads: two cameras at 500 fps 640×480 with a 2 kHz DAQ (16 channels), and two cameras at
+240 fps 1280×1024 with a 2.4 kHz DAQ (2 kHz is not a multiple of 240 fps; 2400 Hz is the nearest
+valid pair). Everything runs through :class:`app.session_controller.SessionController` at pace
+"realtime": one producer thread per device, the recorder writing HDF5, marker detection and
+tracking on every frame of both cameras, the force analysis and the per-stance join.
+
+The cameras: rendering the simulated runner costs far more than a real camera's transfer (≈ 3 ms
+per 640×480 frame here), so each camera renders a short loop of frames once, before the clock
+starts, and then serves them on the simulated trigger timeline (frame k = loop[k mod n], at its
+exact exposure time). The DAQ is the simulated DAQ itself. Marker tracking re-acquires at each
+loop boundary, which is real work, not skipped work.
+
+Reported (figures, not pass/fail; the machine is shared, run twice): samples and frames delivered
+vs expected, frames the live tracker missed, frames missing from the file, recorder waits (the
+recorder holding acquisition back), per-stance result delay after toe-off (p50/p95, DAQ session
+time at emission − toe-off), CPU seconds per thread and as % of the run, resident memory at start
+and end, file size and write rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import _common  # noqa: F401  (puts the project on sys.path)
+import numpy as np
+
+from app.session_controller import SessionController
+from app.session_setup import registry_factory
+from drivers.base import Chunk, Device, Health, HealthStatus, StreamDescription, StreamKind
+from drivers.config import parse_config
+from drivers.sim.devices import CLOCK_KEY, LAB_KEY
+
+WORKLOADS = {"500": (500.0, (640, 480), 2000.0), "240": (240.0, (1280, 1024), 2400.0)}
+
+
+class LoopedCamera(Device):
+    """A simulated camera whose frames were rendered once (see the module docstring)."""
+
+    kind: ClassVar[str] = "bench.looped-camera"
+
+    def __init__(self, name, settings, shared) -> None:
+        super().__init__(name, settings)
+        self.shared = shared
+
+    @classmethod
+    def probe(cls, name, settings) -> Health:
+        return Health(HealthStatus.SIMULATED, "benchmark camera")
+
+    def _open(self) -> StreamDescription:
+        lab = self.shared[LAB_KEY]
+        self.lab = lab
+        self.view = self.settings["view"]
+        n = int(self.settings.get("loop_frames", 120))
+        width, height = lab.cameras[self.view].size
+        self.loop = np.empty((n, height, width), np.uint8)
+        lab.render_into(self.view, np.arange(n), self.loop)
+        return StreamDescription(
+            device=self.name,
+            kind=StreamKind.FRAMES,
+            source="benchmark loop",
+            dtype="uint8",
+            shape=(height, width),
+            rate_hz=lab.setup.frame_rate_hz,
+            units=("DN",),
+        )
+
+    def _start(self) -> None:
+        self.next = 0
+        self.stopping = threading.Event()
+
+    def _read(self, out, timeout_s) -> Chunk:
+        clock = self.shared[CLOCK_KEY]
+        lab = self.lab
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if clock.daq_started.is_set():
+                elapsed = clock.elapsed(time.monotonic())
+                ready = (
+                    math.floor(
+                        (elapsed - lab.setup.exposure_s - float(lab.frame_time(self.view, 0)))
+                        * lab.setup.frame_rate_hz
+                    )
+                    + 1
+                )
+                if ready > self.next:
+                    break
+            if time.monotonic() > deadline or self.stopping.wait(0.001):
+                return Chunk(0, self.next, time.monotonic())
+        count = min(len(out), ready - self.next)
+        ks = np.arange(self.next, self.next + count)
+        out[:count] = self.loop[ks % len(self.loop)]
+        self.next += count
+        times = lab.camera_time(lab.frame_time(self.view, ks))
+        return Chunk(count, int(ks[0]), time.monotonic(), device_time_s=np.asarray(times))
+
+    def _stop(self) -> None:
+        self.stopping.set()
+
+    def _close(self) -> None:
+        pass
+
+
+def factory(kind, name, settings, shared):
+    if kind == LoopedCamera.kind:
+        return LoopedCamera(name, settings, shared)
+    return registry_factory(kind, name, settings, shared)
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of every live thread of this process, by Python name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        name = names.get(int(task.name), f"native-{task.name}")
+        out[name] = out.get(name, 0.0) + seconds
+    return out
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def run_workload(
+    fps: float, size: tuple[int, int], daq_hz: float, *, minutes: float, codec: str, folder: Path
+) -> dict[str, Any]:
+    seconds = minutes * 60
+    raw = {
+        "lab": {"name": "benchmark"},
+        "sync": {"mode": "hardware"},
+        "daq": {"name": "force", "kind": "sim.daq", "rate_hz": daq_hz},
+        "cameras": [
+            {"name": v, "kind": LoopedCamera.kind, "view": v, "rate_hz": fps, "codec": codec}
+            for v in ("sagittal", "posterior")
+        ],
+        "simulation": {
+            "preset": "healthy",
+            "duration_s": seconds + 30.0,
+            "setup": {"image_width": size[0], "image_height": size[1]},
+        },
+    }
+    rss_start = rss_mb()
+    controller = SessionController(parse_config(raw), pace="realtime", device_factory=factory)
+    delays: list[float] = []
+
+    def on_event(kind: str, payload: dict) -> None:
+        if kind == "stance":
+            delays.append(controller.daq_stream.latest_session_time_s - payload["toe_off_s"])
+
+    controller.add_listener(on_event)
+    path = folder / f"bench-{int(fps)}.midstance.h5"
+    controller.connect()
+    try:
+        controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
+        cpu_before = thread_cpu()
+        wall = time.monotonic()
+        controller.start_recording(path)
+        start = max(0.0, controller.synchronised_time_s())
+        controller.wait_for_session_time(start + seconds, timeout_s=seconds * 3 + 60)
+        elapsed_s = controller.synchronised_time_s() - start
+        cpu_after = thread_cpu()
+        run_wall = time.monotonic() - wall
+        status = controller.status()
+        trackers = {n: (t.frames, t.missed) for n, t in controller.trackers.items()}
+        analysis_missed = controller.force.missed
+        rings = {
+            s.name: s.ring.status()
+            for s in (controller.daq_stream, *controller.camera_streams.values())
+        }
+        stop_wall = time.monotonic()
+        controller.stop_recording()
+        stop_s = time.monotonic() - stop_wall
+        rss_end = rss_mb()
+    finally:
+        controller.close()
+    size_mb = path.stat().st_size / 1e6
+    devices = {d.name: d for d in status.devices}
+    cpu = {k: cpu_after.get(k, 0.0) - cpu_before.get(k, 0.0) for k in cpu_after}
+    cpu = {k: v for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v > 0.05}
+    path.unlink()
+    return {
+        "workload": f"2 cameras {int(fps)} fps {size[0]}x{size[1]}, DAQ 16 ch {daq_hz:g} Hz, "
+        f"codec {codec}, {seconds:g} s",
+        "session_s": elapsed_s,
+        "wall_s": run_wall,
+        "samples": devices["force"].items,
+        "samples_expected": round(elapsed_s * daq_hz),
+        "frames": {n: devices[n].items for n in ("sagittal", "posterior")},
+        "frames_expected": round(elapsed_s * fps),
+        "device_dropped": {n: d.dropped for n, d in devices.items()},
+        "missing_frames": {k: len(v) for k, v in status.dropped_frames.items()},
+        "tracker_frames_and_missed": trackers,
+        "force_analysis_missed_samples": analysis_missed,
+        "recorder_waits": {
+            n: (r.recorder_waits, round(r.recorder_wait_s, 3)) for n, r in rings.items()
+        },
+        "stances": len(delays),
+        "stance_delay_p50_s": float(np.percentile(delays, 50)) if delays else math.nan,
+        "stance_delay_p95_s": float(np.percentile(delays, 95)) if delays else math.nan,
+        "cpu_s_per_thread": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_percent_of_run": {k: round(100 * v / run_wall, 1) for k, v in cpu.items()},
+        "rss_mb_start": round(rss_start, 1),
+        "rss_mb_end": round(rss_end, 1),
+        "file_mb": round(size_mb, 1),
+        "write_mb_per_s": round(size_mb / max(elapsed_s, 1e-9), 1),
+        "stop_recording_s": round(stop_s, 2),
+        "banners": [b.text for b in status.banners],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=0.25)
+    parser.add_argument("--workload", choices=("500", "240", "both"), default="both")
+    parser.add_argument("--fps", type=float, help="override the workload's frame rate")
+    parser.add_argument("--size", help="override the workload's frame size, WxH")
+    parser.add_argument("--codec", choices=("lossless", "none", "jpeg"), default="lossless")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    names = ("500", "240") if args.workload == "both" else (args.workload,)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="midstance-bench-") as folder:
+        for name in names:
+            fps, size, daq_hz = WORKLOADS[name]
+            if args.fps:
+                fps = args.fps
+            if args.size:
+                size = tuple(int(v) for v in args.size.lower().split("x"))
+            result = run_workload(
+                fps, size, daq_hz, minutes=args.minutes, codec=args.codec, folder=Path(folder)
+            )
+            results.append(result)
+            print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
