@@ -1,0 +1,235 @@
+"""Run the whole benchmark suite and write the dated reference table (markdown + JSON).
+
+    python benchmarks/run_all.py --out docs/ [--quick] [--only NAME ...] [--timeout S]
+
+Every benchmark runs in its own subprocess (so one's memory or threads never colour another's
+figures), one after the other. Scripts that accept ``--json PATH`` hand back structured figures
+(value, unit, workload, repeats, ratio against a baseline or peer measured in the same run); the
+others' printed output is kept verbatim in the table. Writes ``benchmarks-YYYY-MM-DD.md`` and
+``.json`` into ``--out`` with the machine description (CPU, cores, RAM, OS, Python, library
+versions) and the load average before and after, so a run on a shared machine says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import ROOT, machine_description, markdown_table
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # the script's stem without "bench_"
+    measures: str
+    args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ()
+
+
+# The suite in running order; the default options keep the whole run under ~15 min on 2 cores.
+STEPS = (
+    Step(
+        "simulator",
+        "simulator speed (2 cameras 640x480 @ 500 fps + 16 ch @ 2 kHz, one core)",
+        ("--seconds", "10"),
+        ("--seconds", "2"),
+    ),
+    Step(
+        "force",
+        "force analysis throughput and streaming toe-off-to-record delay",
+        ("--minutes", "10"),
+        ("--minutes", "1"),
+    ),
+    Step("markers", "marker detection and tracking per frame"),
+    Step(
+        "hdf5",
+        "HDF5 write headroom per codec, size per minute, open and random-read times",
+        ("--seconds", "2", "--open-minutes", "5"),
+        ("--seconds", "0.5", "--open-minutes", "0.5"),
+    ),
+    Step("ring_buffer", "ring buffer vs queue of copies, one producer, 1 or 3 consumers"),
+    Step("pipeline", "whole live pipeline: drops, toe-off-to-metrics delay, CPU, memory growth"),
+    Step("gui", "GUI refresh rate under the full live load"),
+    Step(
+        "peers",
+        "ours vs OpenCV SimpleBlobDetector, trackpy, ezc3d, kineticstoolkit",
+        (),
+        ("--quick",),
+    ),
+    Step("scaling", "time and memory vs session length and frame rate", (), ("--quick",)),
+    Step("reanalysis", "re-analysis of a 5-minute saved session", ("--minutes", "5"), ("--quick",)),
+)
+
+
+def _help(script: Path, env: dict[str, str]) -> str:
+    try:
+        out = subprocess.run(
+            [sys.executable, str(script), "--help"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env=env,
+        )
+        return out.stdout if out.returncode == 0 else ""
+    except subprocess.TimeoutExpired:
+        return ""
+
+
+def _are_figures(data) -> bool:
+    keys = {"group", "name", "value", "unit", "workload"}
+    return isinstance(data, list) and all(isinstance(d, dict) and keys <= set(d) for d in data)
+
+
+def run_step(step: Step, quick: bool, timeout_s: float, env: dict[str, str]) -> dict:
+    script = HERE / f"bench_{step.name}.py"
+    result = {"name": step.name, "script": f"benchmarks/{script.name}", "measures": step.measures}
+    if not script.exists():
+        result.update(status="absent", output="(this script is not in the checkout yet)")
+        return result
+    args = list(step.quick_args if quick else step.args)
+    help_text = _help(script, env)
+    if quick and not step.quick_args and "--quick" in help_text:
+        args.append("--quick")
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = Path(tmp) / "figures.json"
+        if "--json" in help_text:
+            args += ["--json", str(json_path)]
+        command = [sys.executable, str(script), *args]
+        result["command"] = " ".join(["python", f"benchmarks/{script.name}", *args]).replace(
+            str(json_path), "FILE"
+        )
+        print(f"== {result['command']}", flush=True)
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                command,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=ROOT,
+                env=env,
+            )
+            result.update(returncode=proc.returncode, output=proc.stdout.strip())
+            result["status"] = "ok" if proc.returncode == 0 else "failed"
+            if proc.returncode != 0:
+                result["stderr_tail"] = proc.stderr.strip().splitlines()[-15:]
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            result.update(status=f"timed out after {timeout_s:g} s", output=out.strip())
+        result["wall_s"] = round(time.perf_counter() - start, 1)
+        if json_path.exists():
+            data = json.loads(json_path.read_text())
+            if _are_figures(data):
+                result["figures"] = data
+            else:  # the script's own structure: kept as it is, shown as JSON
+                result["data"] = data
+    print(result.get("output", ""), flush=True)
+    print(f"-- {step.name}: {result['status']} in {result.get('wall_s', 0):.0f} s", flush=True)
+    return result
+
+
+def write_report(out_dir: Path, machine: dict, steps: list[dict], quick: bool, load_after) -> Path:
+    day = machine["date_utc"][:10]
+    stem = out_dir / f"benchmarks-{day}{'-quick' if quick else ''}"
+    cores = machine["usable_cores"] or 1
+    load_before = machine["load_average_1_5_15_min"][0]
+    shared = max(load_before, load_after[0]) > 0.5 * cores
+    total = sum(s.get("wall_s", 0) for s in steps)
+    payload = {
+        "machine": machine,
+        "load_average_after": list(load_after),
+        "quick": quick,
+        "machine_shared_with_other_work": shared,
+        "total_wall_s": round(total, 1),
+        "steps": steps,
+    }
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1, ensure_ascii=False))
+    m = machine
+    lines = [
+        f"# Benchmark reference table, {m['date_utc']} UTC",
+        "",
+        "Written by `python benchmarks/run_all.py --out docs/` (see `docs/benchmarks.md` for what "
+        "each figure means). Every ratio is against a baseline or peer measured in the same run "
+        "on the same data; values are medians over the stated repeats.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}; {m['logical_cores']} logical cores, {m['usable_cores']} usable; "
+        f"RAM {m['ram_gb']} GB",
+        f"- OS: {m['os']}; Python {m['python']}",
+        f"- numpy {m['numpy']}, scipy {m['scipy']}, OpenCV {m['opencv']}, h5py {m['h5py']}, "
+        f"hdf5plugin {m['hdf5plugin']}, ezc3d {m['ezc3d']}, trackpy {m['trackpy']}, "
+        f"kineticstoolkit {m['kineticstoolkit']}",
+        f"- load average (1/5/15 min) at start {m['load_average_1_5_15_min']}, at end "
+        f"{[round(x, 2) for x in load_after]}"
+        + (
+            " — **the machine was shared with other work during this run**, so absolute "
+            "times are pessimistic and noisy; the same-run ratios are the figures to compare."
+            if shared
+            else ""
+        ),
+        f"- whole suite: {total / 60:.1f} min" + (" (quick options)" if quick else ""),
+        "",
+        "## Figures with same-run comparisons",
+        "",
+        markdown_table([f for s in steps for f in s.get("figures", [])]),
+        "",
+        "## Each benchmark's own output",
+        "",
+    ]
+    for s in steps:
+        lines += [f"### {s['script']} — {s['measures']}", ""]
+        if s["status"] == "absent":
+            lines += ["Not in the checkout when this table was made: not measured.", ""]
+            continue
+        lines += [
+            f"`{s['command']}` — {s['status']}, {s.get('wall_s', 0):.0f} s",
+            "",
+            "```",
+            s.get("output", ""),
+            "```",
+            "",
+        ]
+        if "data" in s:
+            lines += ["Its JSON output:", "", "```json", json.dumps(s["data"], indent=1), "```", ""]
+        if s.get("stderr_tail"):
+            lines += ["stderr (last lines):", "", "```", *s["stderr_tail"], "```", ""]
+    stem.with_suffix(".md").write_text("\n".join(lines))
+    return stem
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs", help="folder for the dated table")
+    parser.add_argument("--quick", action="store_true", help="small workloads (a smoke run)")
+    parser.add_argument("--only", nargs="*", help="run only these (e.g. force peers)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="per benchmark, seconds")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env.setdefault("TQDM_DISABLE", "1")
+    machine = machine_description()
+    steps = [s for s in STEPS if not args.only or s.name in args.only]
+    results = [run_step(s, args.quick, args.timeout, env) for s in steps]
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = write_report(out_dir, machine, results, args.quick, load_after)
+    print(f"wrote {stem}.md and {stem}.json")
+
+
+if __name__ == "__main__":
+    main()
