@@ -20,7 +20,7 @@ from drivers.sim.cameras import CameraModel
 MARKER_RADIUS_M = 0.0125
 MARKER_LEVEL = 190.0  # peak grey level added by a marker (limbs are ≤ 60, so no saturation)
 STRAY_LEVEL = 170.0
-STRAY_RADIUS_PX = 2.5  # at 640 px wide
+STRAY_RADIUS_PX = 2.0  # at 640 px wide
 SUBPIXEL_STEPS = 16
 SHIFT_BITS = 4
 SHIFT = 1 << SHIFT_BITS
