@@ -314,9 +314,6 @@ class StanceSchedule:
             "Tz": np.where(on, tz, zero),
         }
 
-    def stance_indices_between(self, t0: float, t1: float) -> np.ndarray:
-        return np.flatnonzero((self.onset_s + self.contact_s >= t0) & (self.onset_s <= t1))
-
 
 def _vertical(
     tau: np.ndarray | float,

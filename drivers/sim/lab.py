@@ -25,7 +25,7 @@ from drivers.sim.gait import COP_ROLL_M, StanceSchedule
 from drivers.sim.params import LabSetup, RunnerParams
 from drivers.sim.plates import BELT_SPEED_SCALE, lab_to_volts, plate_layout, wrench_about_origin
 from drivers.sim.render import MARKER_RADIUS_M, FrameRenderer
-from drivers.sim.truth import SIDE_NAMES, FrameTruth, LabTruth, stance_truth
+from drivers.sim.truth import FrameTruth, LabTruth, stance_truth
 
 NOISE_BLOCK = 4096  # samples per independently seeded noise block
 HIGH_V = 5.0
@@ -428,9 +428,6 @@ class SimulatedLab:
                 add_noise=noise,
                 out=out[row],
             )
-
-    def side_name(self, stance_index: int) -> str:
-        return SIDE_NAMES[int(self.schedule.side[stance_index])]
 
 
 def _mix(*values: int) -> int:
