@@ -71,3 +71,28 @@ def test_hardware_sync_frame_times_are_exact_pulse_times():
     np.testing.assert_allclose(
         clock.times(chunk), np.array([0, 1, 5, 1000]) * 0.004 + 20e-6, rtol=0, atol=1e-15
     )
+
+
+def test_software_sync_flags_frames_it_cannot_place_within_half_a_frame():
+    """30 ms mean arrival latency at 1000 fps: no fit can promise half a millisecond."""
+    rng = np.random.default_rng(3)
+    fps, seconds = 1000.0, 20
+    daq = DaqClock(DAQ_HZ)
+    camera = SoftwareFrameClock(fps, daq)
+    n = int(seconds * fps)
+    session = OFFSET_S + np.arange(n) / fps
+    host = session + HOST_OFFSET_S + rng.exponential(0.03, n)
+    blocks = np.arange(1, int(seconds * DAQ_HZ / 50) + 1) * 0.05
+    block_host = blocks + HOST_OFFSET_S + rng.exponential(0.002, blocks.size)
+    b = 0
+    for start in range(0, n, 50):
+        while b < blocks.size and block_host[b] <= host[start + 49]:
+            daq.times(Chunk(50, b * 50, float(block_host[b])))
+            b += 1
+        camera.times(
+            Chunk(
+                50, start, float(host[start + 49]), device_time_s=np.arange(start, start + 50) / fps
+            )
+        )
+    assert camera.latest_standard_error_s > 0.5 / fps
+    assert camera.uncertain_frames > 0.8 * n
