@@ -100,17 +100,19 @@ class MarkerSet:
                 broken.append(c)
         return broken
 
-    def initial_labels(self, xy: np.ndarray, orientation: ImageOrientation) -> np.ndarray | None:
+    def initial_labels(
+        self, xy: np.ndarray, orientation: ImageOrientation, *, allow_missing_optional: bool = True
+    ) -> np.ndarray | None:
         """Label a clean frame from geometry alone; None when the frame cannot be labelled safely.
 
-        A clean frame has exactly one blob per marker (all markers, or all but the optional
-        ones); anything else (a stray reflection, an occlusion) waits for a later frame.
+        A clean frame has exactly one blob per marker (all markers, or — if allowed — all but the
+        optional ones); anything else (a stray reflection, an occlusion) waits for a later frame.
         """
         xy = np.asarray(xy, dtype=float)
         n = len(xy)
         if n == len(self.markers):
             present = set(self.markers)
-        elif n == len(self.required):
+        elif allow_missing_optional and n == len(self.required) and self.optional:
             present = set(self.required)
         else:
             return None

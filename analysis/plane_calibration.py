@@ -59,6 +59,9 @@ class PlaneCalibration:
     near_leg: str = "R"  # the leg in the calibrated plane (sagittal: the camera-side leg)
     intrinsics: CameraIntrinsics | None = None  # lens model applied to pixels first, if known
     checks: tuple[LengthCheck, ...] = ()
+    # marker → its distance (m) from the calibrated plane toward the camera (e.g. the greater
+    # trochanter lies more lateral than the malleolus); needs a homography with intrinsics
+    marker_offsets_m: dict[str, float] = field(default_factory=dict)
     software_version: str = field(default_factory=software_version)
 
     def __post_init__(self) -> None:
@@ -75,18 +78,47 @@ class PlaneCalibration:
                 remedy="say which leg faces the camera",
             )
 
-    def to_plane(self, xy_px: np.ndarray) -> np.ndarray:
-        """Pixel coordinates (…, 2) → plane metres (…, 2) (a, b); NaN stays NaN."""
+    def to_plane(self, xy_px: np.ndarray, offset_m: float = 0.0) -> np.ndarray:
+        """Pixel coordinates (…, 2) → plane metres (…, 2) (a, b); NaN stays NaN.
+
+        ``offset_m``: the points lie that far from the calibrated plane toward the camera (a
+        parallel plane); their rays are intersected with that plane instead.
+        """
         xy = np.asarray(xy_px, dtype=float)
         shape = xy.shape
         flat = xy.reshape(-1, 2)
         if self.intrinsics is not None:
             flat = undistort_points(flat, self.intrinsics.K, np.asarray(self.intrinsics.dist))
-        h = self.homography
+        h = self.homography if offset_m == 0 else self._offset_homography(offset_m)
         w = flat[:, 0] * h[2, 0] + flat[:, 1] * h[2, 1] + h[2, 2]
         a = (flat[:, 0] * h[0, 0] + flat[:, 1] * h[0, 1] + h[0, 2]) / w
         b = (flat[:, 0] * h[1, 0] + flat[:, 1] * h[1, 1] + h[1, 2]) / w
         return np.stack([a, b], axis=-1).reshape(shape)
+
+    def _offset_homography(self, offset_m: float) -> np.ndarray:
+        """The homography of a plane parallel to the calibrated one, ``offset_m`` nearer the
+        camera, from the camera pose implied by the homography and K (Zhang's decomposition)."""
+        if self.method != "homography" or self.intrinsics is None:
+            raise InputError(
+                "marker depth offsets need the camera's pose",
+                subject=f"{self.view} plane calibration",
+                remedy="calibrate with four plane points and the camera intrinsics, or remove"
+                " the marker offsets",
+            )
+        m = np.linalg.inv(self.intrinsics.K) @ np.linalg.inv(self.homography)
+        m = m / np.sqrt(np.linalg.norm(m[:, 0]) * np.linalg.norm(m[:, 1]))
+        if m[2, 2] < 0:  # the plane origin must lie in front of the camera
+            m = -m
+        r1, r2, t = m[:, 0], m[:, 1], m[:, 2]
+        normal = np.cross(r1, r2)
+        normal /= np.linalg.norm(normal)
+        toward_camera = -normal if np.dot(normal, t) > 0 else normal
+        shifted = np.column_stack([r1, r2, t + offset_m * toward_camera])
+        return np.linalg.inv(self.intrinsics.K @ shifted)
+
+    def marker_to_plane(self, name: str, xy_px: np.ndarray) -> np.ndarray:
+        """Like :meth:`to_plane`, with the marker's own depth offset (if one is set)."""
+        return self.to_plane(xy_px, self.marker_offsets_m.get(name, 0.0))
 
     def measure(self, p1_px, p2_px) -> float:
         """Distance in metres between two image points lying in the plane."""
@@ -114,6 +146,7 @@ class PlaneCalibration:
             "near_leg": self.near_leg,
             "intrinsics": self.intrinsics.to_dict() if self.intrinsics else None,
             "checks": [c.to_dict() for c in self.checks],
+            "marker_offsets_m": dict(self.marker_offsets_m),
             "software_version": self.software_version,
         }
 
@@ -133,6 +166,9 @@ class PlaneCalibration:
                     LengthCheck(c["label"], float(c["true_m"]), float(c["measured_m"]))
                     for c in data.get("checks", ())
                 ),
+                marker_offsets_m={
+                    str(k): float(v) for k, v in data.get("marker_offsets_m", {}).items()
+                },
                 software_version=data.get("software_version", "unknown"),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -203,6 +239,7 @@ def from_points(
     orientation: ImageOrientation,
     near_leg: str = "R",
     intrinsics: CameraIntrinsics | None = None,
+    marker_offsets_m: dict[str, float] | None = None,
 ) -> PlaneCalibration:
     """Plane homography from ≥ 4 points known in plane coordinates (a, b) metres, no three on a
     line (least squares when more than four)."""
@@ -232,4 +269,13 @@ def from_points(
             subject="plane calibration points",
             remedy="check that image and plane points are given in the same order",
         )
-    return PlaneCalibration(view, homography, "homography", orientation, near_leg, intrinsics, ())
+    return PlaneCalibration(
+        view,
+        homography,
+        "homography",
+        orientation,
+        near_leg,
+        intrinsics,
+        (),
+        dict(marker_offsets_m or {}),
+    )

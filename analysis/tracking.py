@@ -93,6 +93,12 @@ class MarkerTracker:
         self._unseen = np.zeros(n, dtype=int)  # frames since last measured
         self._initialised = False
         self._lost_frames = 0
+        self._waiting = 0  # frames spent waiting for a clean frame to start labelling
+        self._area = np.full(n, np.nan)  # running blob size of each marker
+        self._residual = np.ones(n)  # running prediction error of each marker (px)
+        self._init_history: list[tuple[int, np.ndarray]] = []  # (frame count, labels)
+        self._repair_history: list[tuple[int, np.ndarray]] = []
+        self._frame = 0
         self._candidate = np.full((n, 2), np.nan)  # re-acquisition of lost markers
         self._candidate_count = np.zeros(n, dtype=int)
 
@@ -108,24 +114,24 @@ class MarkerTracker:
         self._lost_frames = 0
         self._candidate[:] = np.nan
         self._candidate_count[:] = 0
+        self._waiting = 0
+        self._init_history.clear()
 
-    def update(self, blobs_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Label one frame's blobs; return (positions (n_markers, 2), flags (n_markers,))."""
+    def update(
+        self, blobs_xy: np.ndarray, areas: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Label one frame's blobs; return (positions (n_markers, 2), flags (n_markers,)).
+
+        ``areas`` (blob sizes in pixels, from :func:`analysis.markers.detect_markers`) let the
+        tracker refuse a blob of the wrong size when it has to search wide for a marker.
+        """
+        self._frame += 1
         blobs_xy = np.asarray(blobs_xy, dtype=float).reshape(-1, 2)
+        areas = np.full(len(blobs_xy), np.nan) if areas is None else np.asarray(areas, float)
         n = len(self._pos)
         flags = np.zeros(n, dtype=np.uint8)
         if not self._initialised:
-            labels = self.marker_set.initial_labels(blobs_xy, self.orientation)
-            if labels is None:
-                return np.full((n, 2), np.nan), flags
-            self._pos = labels
-            self._vel[:] = 0.0
-            known = np.isfinite(labels[:, 0])
-            self._unseen = np.where(known, 0, self.settings.max_predict_frames + 1)
-            self._initialised = True
-            self._lost_frames = 0
-            flags[known] = MEASURED
-            return labels.copy(), flags
+            return self._try_initialise(blobs_xy, areas, flags)
 
         s = self.settings
         known = np.isfinite(self._pos[:, 0])
@@ -134,42 +140,66 @@ class MarkerTracker:
         prediction = self._pos + self._vel
         new_pos = np.where(active[:, None], prediction, np.nan)
         free = np.ones(len(blobs_xy), dtype=bool)
-        if len(blobs_xy) and active.any():
-            rows = np.flatnonzero(active)
+        rows = np.flatnonzero(active)
+        if len(blobs_xy) and rows.size:
             diff = prediction[rows, None, :] - blobs_xy[None, :, :]
             dist = np.sqrt((diff * diff).sum(axis=2))
-            # a marker unseen for a few frames may have drifted from its prediction: wider gate
-            gate = s.gate_px * (1.0 + 0.25 * np.minimum(self._unseen[rows], 4))
-            cost = np.where(dist <= gate[:, None], dist, _NO_MATCH)
-            r_idx, c_idx = linear_sum_assignment(cost)
-            ok = cost[r_idx, c_idx] < _NO_MATCH
-            r_idx, c_idx = r_idx[ok], c_idx[ok]
-            markers = rows[r_idx]
-            new_pos[markers] = blobs_xy[c_idx]
-            flags[markers] = MEASURED
-            free[c_idx] = False
-            chosen = dist[r_idx, c_idx]
-            # ambiguity: another blob nearly as close to this marker, or another marker's
-            # prediction nearly as close to this blob
-            if dist.shape[1] > 1:
-                alt_blob = dist[r_idx].copy()
-                alt_blob[np.arange(len(r_idx)), c_idx] = np.inf
-                doubt = alt_blob.min(axis=1) - chosen < s.ambiguity_margin_px
-            else:
-                doubt = np.zeros(len(r_idx), dtype=bool)
-            if dist.shape[0] > 1:
-                alt_marker = dist[:, c_idx].copy()
-                alt_marker[r_idx, np.arange(len(r_idx))] = np.inf
-                doubt |= alt_marker.min(axis=0) - chosen < s.ambiguity_margin_px
-            flags[markers[doubt]] |= AMBIGUOUS
+            # pass 1, tight: the gate grows with the marker's speed (prediction errors do) and
+            # with the frames it has been unseen
+            speed = np.hypot(self._vel[rows, 0], self._vel[rows, 1])
+            grow = 1.0 + 0.5 * np.minimum(self._unseen[rows], 4)
+            gate = np.minimum((s.gate_min_px + s.gate_speed_factor * speed) * grow, s.gate_px)
+            self._assign(
+                rows,
+                dist,
+                gate[:, None],
+                blobs_xy=blobs_xy,
+                free=free,
+                new_pos=new_pos,
+                flags=flags,
+            )
+            # pass 2, wide: a marker that jerked off its prediction (or reappears) may take an
+            # unclaimed blob within gate_px of its prediction or last position, if its size fits
+            left = np.flatnonzero((flags[rows] & MEASURED) == 0)
+            if left.size and free.any():
+                behind = self._pos[rows[left], None, :] - blobs_xy[None, :, :]
+                wide = np.minimum(dist[left], np.sqrt((behind * behind).sum(axis=2)))
+                wide[:, ~free] = np.inf
+                expected = self._area[rows[left]][:, None]
+                ratio = areas[None, :] / expected
+                misfit = np.isfinite(ratio) & ((ratio < 0.6) | (ratio > 1.6))
+                wide[misfit] = np.inf
+                before = (flags & MEASURED) > 0
+                self._assign(
+                    rows[left],
+                    wide,
+                    s.gate_px,
+                    blobs_xy=blobs_xy,
+                    free=free,
+                    new_pos=new_pos,
+                    flags=flags,
+                )
+                # found off its prediction: the label is plausible, not certain
+                flags[((flags & MEASURED) > 0) & ~before] |= AMBIGUOUS
         for i in np.flatnonzero(known & lost_before):
             self._reacquire(i, blobs_xy, free, new_pos, flags)
         measured = (flags & MEASURED) > 0
         flags[active & ~measured] = PREDICTED
+        # a jump far beyond this marker's usual prediction error is doubtful even inside the gate
+        hit = measured & active & (self._unseen == 0)
+        residual = np.hypot(*(new_pos[hit] - prediction[hit]).T)
+        scale = self._residual[hit]
+        flags[np.flatnonzero(hit)[(residual > s.gate_min_px) & (residual > 4 * scale)]] |= AMBIGUOUS
+        self._residual[hit] = 0.9 * scale + 0.1 * np.minimum(residual, s.gate_min_px)
+        for i in np.flatnonzero(measured):
+            j = np.argmin(np.hypot(*(blobs_xy - new_pos[i]).T))
+            if np.isfinite(areas[j]):
+                old = self._area[i]
+                self._area[i] = areas[j] if not np.isfinite(old) else 0.9 * old + 0.1 * areas[j]
         # velocity from consecutive measurements; a re-acquired marker restarts at zero velocity
-        fresh = measured & (self._unseen == 0)
+        fresh = measured & (self._unseen == 0) & ((flags & AMBIGUOUS) == 0)
         self._vel[fresh] = new_pos[fresh] - self._pos[fresh]
-        self._vel[measured & ~fresh] = 0.0
+        self._vel[measured & ~fresh & (self._unseen > 0)] = 0.0  # a doubtful one keeps its own
         self._unseen[measured] = 0
         self._unseen[~measured] += 1
         lost = self._unseen > s.max_predict_frames
@@ -178,7 +208,11 @@ class MarkerTracker:
         self._pos = np.where(lost[:, None], self._pos, new_pos)
         new_pos[lost] = np.nan
         flags[lost] = 0
-        for c in self.marker_set.violations(new_pos, self.orientation):
+        broken = self.marker_set.violations(new_pos, self.orientation)
+        if broken or lost.any():
+            new_pos = self._repair(blobs_xy, areas, new_pos, flags, lost)
+            broken = self.marker_set.violations(new_pos, self.orientation)
+        for c in broken:
             flags[self.marker_set.markers.index(c.first)] |= GEOMETRY
             flags[self.marker_set.markers.index(c.second)] |= GEOMETRY
         required_lost = sum(
@@ -188,6 +222,137 @@ class MarkerTracker:
         if self._lost_frames > s.reinitialise_after:
             self.reset()
         return new_pos.copy(), flags
+
+    def _try_initialise(self, blobs_xy, areas, flags) -> tuple[np.ndarray, np.ndarray]:
+        """Start labelling once ``init_frames`` consecutive clean frames agree.
+
+        A clean frame has one blob per marker, blobs of similar size (a stray reflection is
+        rarely the size of a marker) and labels that satisfy the marker set's geometry; the
+        frames must agree (no label moving more than the gate between them), so a stray that
+        happens to replace a hidden marker in one frame cannot start a wrong labelling.
+        """
+        s = self.settings
+        n = len(self._pos)
+        nothing = np.full((n, 2), np.nan)
+        labels = self.marker_set.initial_labels(
+            blobs_xy,
+            self.orientation,
+            allow_missing_optional=self._waiting > s.reinitialise_after,
+        )
+        self._waiting += 1
+        sizes = areas[np.isfinite(areas)]
+        if labels is not None and sizes.size:
+            median = float(np.median(sizes))
+            if ((sizes < 0.5 * median) | (sizes > 2.0 * median)).any():
+                labels = None
+        if labels is None:
+            # a frame with a stray or a hidden marker is skipped; a long run of them restarts
+            if self._init_history and self._waiting - self._init_history[-1][0] > s.init_frames:
+                self._init_history.clear()
+            return nothing, flags
+        if self._init_history:
+            seen_at, previous = self._init_history[-1]
+            same = np.isfinite(previous[:, 0]) == np.isfinite(labels[:, 0])
+            moved = np.hypot(*(labels - previous).T)
+            if not same.all() or np.nanmax(moved) > s.gate_px * (self._waiting - seen_at):
+                self._init_history.clear()
+        self._init_history.append((self._waiting, labels))
+        if len(self._init_history) < s.init_frames:
+            return nothing, flags
+        known = np.isfinite(labels[:, 0])
+        self._pos = labels
+        self._vel[:] = 0.0
+        if len(self._init_history) > 1:
+            seen_at, previous = self._init_history[-2]
+            self._vel = np.nan_to_num((labels - previous) / (self._waiting - seen_at))
+        self._unseen = np.where(known, 0, s.max_predict_frames + 1)
+        self._area[:] = np.nan
+        for i in np.flatnonzero(known):
+            self._area[i] = areas[np.argmin(np.hypot(*(blobs_xy - labels[i]).T))]
+        self._initialised = True
+        self._waiting = 0
+        self._lost_frames = 0
+        self._init_history.clear()
+        flags[known] = MEASURED
+        return labels.copy(), flags
+
+    def _repair(self, blobs_xy, areas, new_pos, flags, lost) -> np.ndarray:
+        """When the labels are in trouble (geometry broken, a marker lost) and this frame is
+        clean, relabel it from geometry; every marker whose label changes is flagged."""
+        ms = self.marker_set
+        optional_unknown = all(np.isnan(new_pos[ms.index(m), 0]) for m in ms.optional)
+        if len(blobs_xy) != len(ms.markers) and not (
+            optional_unknown and len(blobs_xy) == len(ms.required)
+        ):
+            return new_pos
+        sizes = areas[np.isfinite(areas)]
+        if sizes.size and (np.abs(np.log(sizes / np.median(sizes))) > np.log(2.0)).any():
+            return new_pos
+        labels = ms.initial_labels(
+            blobs_xy, self.orientation, allow_missing_optional=optional_unknown
+        )
+        if labels is None:
+            return new_pos
+        # like the first labelling, a relabelling must hold over init_frames clean frames
+        previous = self._repair_history
+        if previous and (
+            self._frame - previous[-1][0] > 2
+            or not (np.hypot(*(labels - previous[-1][1]).T) <= self.settings.gate_px).all()
+        ):
+            previous.clear()
+        previous.append((self._frame, labels))
+        if len(previous) < self.settings.init_frames:
+            return new_pos
+        previous.clear()
+        moved = np.hypot(*(labels - new_pos).T)
+        changed = ~(moved < 0.5)  # NaN (was unknown) counts as changed
+        changed &= np.isfinite(labels[:, 0])
+        if not changed.any():
+            return new_pos
+        self._pos[changed] = labels[changed]
+        self._vel[changed] = 0.0
+        self._unseen[changed] = 0
+        self._candidate[changed] = np.nan
+        self._candidate_count[changed] = 0
+        lost[changed] = False
+        flags[changed] = MEASURED | AMBIGUOUS
+        out = new_pos.copy()
+        out[changed] = labels[changed]
+        return out
+
+    def _assign(self, rows, dist, gate, *, blobs_xy, free, new_pos, flags) -> None:
+        """Optimal assignment of markers ``rows`` to blobs inside ``gate``; flags ambiguity.
+
+        Each marker also has a "not seen" option costing its gate, so hiding one marker does not
+        make its neighbours shift along the chain to keep every marker assigned.
+        """
+        gate = np.broadcast_to(np.asarray(gate, dtype=float).reshape(-1, 1), (len(rows), 1))
+        cost = np.where((dist <= gate) & free[None, :], dist, _NO_MATCH)
+        missing = np.full((len(rows), len(rows)), _NO_MATCH)
+        np.fill_diagonal(missing, gate[:, 0])
+        r_idx, c_idx = linear_sum_assignment(np.hstack([cost, missing]))
+        ok = c_idx < dist.shape[1]
+        r_idx, c_idx = r_idx[ok], c_idx[ok]
+        ok = cost[r_idx, c_idx] < _NO_MATCH
+        r_idx, c_idx = r_idx[ok], c_idx[ok]
+        if not r_idx.size:
+            return
+        markers = rows[r_idx]
+        new_pos[markers] = blobs_xy[c_idx]
+        flags[markers] = MEASURED
+        free[c_idx] = False
+        chosen = dist[r_idx, c_idx]
+        margin = self.settings.ambiguity_margin_px
+        # ambiguity: another blob nearly as close to this marker, or another marker's
+        # prediction nearly as close to this blob
+        alt_blob = dist[r_idx].copy()
+        alt_blob[np.arange(len(r_idx)), c_idx] = np.inf
+        doubt = alt_blob.min(axis=1) - chosen < margin
+        if dist.shape[0] > 1:
+            alt_marker = dist[:, c_idx].copy()
+            alt_marker[r_idx, np.arange(len(r_idx))] = np.inf
+            doubt |= alt_marker.min(axis=0) - chosen < margin
+        flags[markers[doubt]] |= AMBIGUOUS
 
     def _reacquire(self, i, blobs_xy, free, new_pos, flags) -> None:
         """A lost marker comes back only after ``reacquire_frames`` consecutive consistent
@@ -217,20 +382,24 @@ class MarkerTracker:
 
 
 def track_frames(
-    blobs_per_frame: list[np.ndarray],
+    blobs_per_frame: list,
     marker_set: MarkerSet,
     orientation: ImageOrientation,
     settings: TrackingSettings | None = None,
     *,
     fill: bool = True,
 ) -> MarkerTracks:
-    """Offline: label every frame's blobs, then fill short gaps (``settings.max_gap_frames``)."""
+    """Offline: label every frame's blobs (``Blobs`` or (n, 2) arrays), then fill short gaps
+    (``settings.max_gap_frames``)."""
     tracker = MarkerTracker(marker_set, orientation, settings)
     n_frames, n = len(blobs_per_frame), len(marker_set.markers)
     xy = np.full((n_frames, n, 2), np.nan)
     flags = np.zeros((n_frames, n), dtype=np.uint8)
     for k, blobs in enumerate(blobs_per_frame):
-        xy[k], flags[k] = tracker.update(blobs)
+        if hasattr(blobs, "area_px"):  # analysis.markers.Blobs
+            xy[k], flags[k] = tracker.update(blobs.xy, blobs.area_px)
+        else:
+            xy[k], flags[k] = tracker.update(blobs)
     tracks = MarkerTracks(marker_set.markers, xy, flags, tracker.settings)
     return fill_gaps(tracks) if fill else tracks
 

@@ -85,21 +85,24 @@ class TrackingSettings:
     """Frame-to-frame labelling: gating, ambiguity margin, occlusion and gap handling."""
 
     gate_px: float = 25.0  # a blob farther than this from a marker's prediction cannot be it
+    gate_min_px: float = 6.0  # the gate of a still marker; it grows by speed × gate_speed_factor
+    gate_speed_factor: float = 1.0  # (pixels of gate per pixel/frame of marker speed)
     ambiguity_margin_px: float = 4.0  # a second candidate this close to the best one → ambiguous
     max_predict_frames: int = 10  # a marker unseen this long is lost (NaN) until re-acquired
     reacquire_frames: int = 3  # consecutive sightings needed to take a lost marker back
     max_gap_frames: int = 10  # offline: gaps up to this long are interpolated, longer stay NaN
     reinitialise_after: int = 25  # frames with most markers lost before labelling restarts
+    init_frames: int = 3  # consecutive clean, agreeing frames needed to start labelling
 
     def __post_init__(self) -> None:
-        if self.gate_px <= 0 or self.ambiguity_margin_px < 0:
+        if min(self.gate_px, self.gate_min_px) <= 0 or self.ambiguity_margin_px < 0:
             raise InputError(
                 "gate_px must be > 0 and ambiguity_margin_px >= 0",
                 subject="tracking settings",
                 remedy="use e.g. gate_px = 25, ambiguity_margin_px = 4",
             )
         counts = (self.max_predict_frames, self.max_gap_frames, self.reinitialise_after)
-        if min(counts) < 0 or self.reacquire_frames < 1:
+        if min(counts) < 0 or self.reacquire_frames < 1 or self.init_frames < 1:
             raise InputError(
                 "frame counts cannot be negative (reacquire_frames at least 1)",
                 subject="tracking settings",
@@ -118,9 +121,10 @@ class TrackingSettings:
 class EventSettings:
     """Kinematic contact/toe-off (SCIENCE §2): Handsaker peaks inside Zeni windows."""
 
-    lowpass_hz: float = 12.0  # zero-lag Butterworth on marker heights before differentiating
-    search_before_s: float = 0.06  # Handsaker peak searched this long before the Zeni event
-    search_after_s: float = 0.04  # ... and this long after it
+    lowpass_hz: float = 20.0  # zero-lag Butterworth on marker positions before differentiating
+    search_before_s: float = 0.05  # Handsaker peak searched this long before the Zeni event
+    search_after_s: float = 0.12  # ... and this long after it (Zeni contact is early: the heel
+    # is farthest ahead of the pelvis while still descending)
     min_stride_s: float = 0.4  # two contacts of one foot closer than this are one contact
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +142,7 @@ class MetricSettings:
     midstance: str = "knee_flexion"  # SCIENCE §3: M1 (knee_flexion), M2 (pelvis_low), M5 (half)
     lowpass_hz: float = 0.0  # optional zero-lag smoothing of plane coordinates (0 = none)
     min_marker_quality: float = 0.8  # fraction of stance frames measured (not predicted) per marker
+    peak_half_window_s: float = 0.024  # parabola fitted over ±this to time M1/M2 between frames
 
     def __post_init__(self) -> None:
         if self.midstance not in MIDSTANCE_DEFINITIONS:
