@@ -96,3 +96,44 @@ def test_software_sync_flags_frames_it_cannot_place_within_half_a_frame():
         )
     assert camera.latest_standard_error_s > 0.5 / fps
     assert camera.uncertain_frames > 0.8 * n
+
+
+def test_a_software_sync_recording_stores_the_offline_refit(tmp_path):
+    import json
+
+    import h5py
+
+    from app.session_controller import SessionController
+    from drivers.config import parse_config
+
+    raw = {
+        "sync": {"mode": "software"},
+        "daq": {"name": "force", "kind": "sim.daq", "rate_hz": 2000.0},
+        "cameras": [
+            {
+                "name": "sagittal",
+                "kind": "sim.camera",
+                "view": "sagittal",
+                "rate_hz": 250.0,
+                "track_markers": False,
+            }
+        ],
+        "simulation": {"duration_s": 6.0, "setup": {"image_width": 160, "image_height": 120}},
+    }
+    path = tmp_path / "software.midstance.h5"
+    controller = SessionController(parse_config(raw), pace="fast")
+    controller.connect()
+    controller.start_recording(path)
+    assert controller.wait_for_session_time(2.0, timeout_s=60)
+    controller.stop_recording()
+    controller.close()
+    with h5py.File(path, "r") as f:
+        sync = json.loads(f["devices"].attrs["sync_result_json"])
+        assert sync["mode"] == "software"
+        camera = sync["cameras"]["sagittal"]
+        assert camera["kind"] == "software-timestamps" and camera["offline_mapping"]
+        g = f["cameras/sagittal"]
+        stored = json.loads(g.attrs["clock_sync_json"])["offline_mapping"]
+        # the frames' session times are the offline line through their camera timestamps
+        expected = stored["offset_s"] + (1 + stored["drift_ppm"] * 1e-6) * g["camera_time"][:]
+        np.testing.assert_allclose(g["session_time"][:], expected, rtol=0, atol=1e-6)

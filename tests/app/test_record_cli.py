@@ -96,3 +96,16 @@ def test_record_on_hardware_without_the_ni_runtime_says_what_is_missing(tmp_path
     assert code == 3, err
     assert "device 'daq'" in err or "device 'force'" in err
     assert "Traceback" not in err
+
+
+def test_record_refuses_a_force_rate_that_is_not_a_multiple_of_the_frame_rate(tmp_path, capsys):
+    config = tmp_path / "lab.toml"
+    config.write_text(
+        '[sync]\nmode = "hardware"\n[daq]\nkind = "nidaqmx"\nrate_hz = 2000\n'
+        '[[cameras]]\nname = "sagittal"\nkind = "basler"\nview = "sagittal"\nrate_hz = 240\n',
+        encoding="utf-8",
+    )
+    assert main(["record", "--config", str(config), "--duration", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "not an integer multiple" in err
+    assert "1920 Hz with 240 fps" in err and "2000 Hz with 250 fps" in err
