@@ -31,6 +31,7 @@ NOISE_BLOCK = 4096  # samples per independently seeded noise block
 HIGH_V = 5.0
 CAMERA_IDS = {"sagittal": 1, "posterior": 2}
 MAX_DURATION_S = 7200.0
+POINTS_BLOCK = 64  # frames whose body points are computed together
 
 
 class SimulatedLab:
@@ -77,7 +78,8 @@ class SimulatedLab:
         self._renderers: dict[str, FrameRenderer] = {}
         self._noise_cache: dict[int, np.ndarray] = {}
         self._noise_lock = threading.Lock()
-        self._points_cache: tuple[bytes, dict[str, np.ndarray]] = (b"", {})
+        self._points_blocks: dict[int, dict[str, np.ndarray]] = {}
+        self._points_lock = threading.Lock()
         roll = COP_ROLL_M[self.runner.foot_strike]
         self._cop_roll = roll
 
@@ -389,6 +391,27 @@ class SimulatedLab:
         self.render_into(camera, ks, out, markers=markers, noise=noise)
         return out
 
+    def _frame_points(self, ks: np.ndarray, times: np.ndarray) -> dict[str, np.ndarray]:
+        """Body points at the exposure starts of frames ``ks``. Both cameras share the frame
+        clock, so points are computed per block of frames and cached: a device reading a few
+        frames at a time pays the body model's numpy overhead once per block, not per read."""
+        blocks = np.unique(ks // POINTS_BLOCK)
+        if len(blocks) > 1:
+            return self.body.points(times)
+        block = int(blocks[0])
+        with self._points_lock:
+            points = self._points_blocks.get(block)
+        if points is None:
+            first = block * POINTS_BLOCK
+            frames = np.arange(first, min(first + POINTS_BLOCK, self.n_frames("sagittal")))
+            points = self.body.points(np.asarray(self.frame_time("sagittal", frames), dtype=float))
+            with self._points_lock:
+                if len(self._points_blocks) >= 8:
+                    self._points_blocks.pop(next(iter(self._points_blocks)))
+                self._points_blocks[block] = points
+        rows = ks - block * POINTS_BLOCK
+        return {name: value[rows] for name, value in points.items()}
+
     def render_into(
         self,
         camera: str,
@@ -408,12 +431,7 @@ class SimulatedLab:
             self._check_frame(camera, int(ks.min() if ks.min() < 0 else ks.max()))
         times = np.asarray(self.frame_time(camera, ks), dtype=float)
         renderer = self.renderer(camera)
-        key = times.tobytes()
-        cached_key, points = self._points_cache  # one read: camera threads may race here
-        if cached_key != key:  # both cameras of a hardware-synced lab share frame times
-            points = self.body.points(times)
-            self._points_cache = (key, points)
-        batch = renderer.prepare(points)
+        batch = renderer.prepare(self._frame_points(ks, times))
         led = self._led_levels(times)
         for row, k in enumerate(ks.tolist()):
             visible, strays, offset = self._frame_draws(camera, k)
