@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,22 @@ class MarkerSet:
 
     def violations(self, xy: np.ndarray, orientation: ImageOrientation) -> list[Constraint]:
         """The constraints broken by positions ``xy`` (n_markers, 2); NaN markers are skipped."""
-        broken = []
-        tol = self.tolerance_px
-        for c in self.constraints:
-            a, b = xy[self.markers.index(c.first)], xy[self.markers.index(c.second)]
-            if c.kind == "above":
-                gap = b[1] - a[1]  # image y grows downwards
-            elif c.kind == "behind":
-                gap = orientation.forward_x * (b[0] - a[0])
-            else:  # left_of: the runner's left lies toward left_x in the image
-                gap = orientation.left_x * (a[0] - b[0])
-            if gap < -tol:  # NaN compares False: a missing marker breaks nothing
-                broken.append(c)
-        return broken
+        first, second, axis, sign = self._constraint_arrays
+        direction = np.where(axis == 1, 1.0, 0.0)
+        direction += np.where(sign == 2, orientation.forward_x, 0.0)
+        direction += np.where(sign == 3, -orientation.left_x, 0.0)
+        gap = (xy[second, axis] - xy[first, axis]) * direction
+        return [self.constraints[i] for i in np.flatnonzero(gap < -self.tolerance_px)]
+
+    @cached_property
+    def _constraint_arrays(self) -> tuple[np.ndarray, ...]:
+        """Index arrays for a vectorised check: (first, second, image axis, kind code)."""
+        first = np.array([self.markers.index(c.first) for c in self.constraints], dtype=int)
+        second = np.array([self.markers.index(c.second) for c in self.constraints], dtype=int)
+        code = {"above": 1, "behind": 2, "left_of": 3}
+        kind = np.array([code[c.kind] for c in self.constraints], dtype=int)
+        axis = np.where(kind == 1, 1, 0)  # "above" compares image y, the others image x
+        return first, second, axis, kind
 
     def initial_labels(
         self, xy: np.ndarray, orientation: ImageOrientation, *, allow_missing_optional: bool = True

@@ -96,6 +96,8 @@ class MarkerTracker:
         self._waiting = 0  # frames spent waiting for a clean frame to start labelling
         self._area = np.full(n, np.nan)  # running blob size of each marker
         self._residual = np.ones(n)  # running prediction error of each marker (px)
+        self._blob = np.full(n, -1)  # this frame's blob of each marker (-1: none)
+        self._required = np.array([marker_set.index(m) for m in marker_set.required], dtype=int)
         self._init_history: list[tuple[int, np.ndarray]] = []  # (frame count, labels)
         self._repair_history: list[tuple[int, np.ndarray]] = []
         self._frame = 0
@@ -134,6 +136,7 @@ class MarkerTracker:
             return self._try_initialise(blobs_xy, areas, flags)
 
         s = self.settings
+        self._blob[:] = -1
         known = np.isfinite(self._pos[:, 0])
         lost_before = self._unseen > s.max_predict_frames
         active = known & ~lost_before
@@ -191,11 +194,11 @@ class MarkerTracker:
         scale = self._residual[hit]
         flags[np.flatnonzero(hit)[(residual > s.gate_min_px) & (residual > 4 * scale)]] |= AMBIGUOUS
         self._residual[hit] = 0.9 * scale + 0.1 * np.minimum(residual, s.gate_min_px)
-        for i in np.flatnonzero(measured):
-            j = np.argmin(np.hypot(*(blobs_xy - new_pos[i]).T))
-            if np.isfinite(areas[j]):
-                old = self._area[i]
-                self._area[i] = areas[j] if not np.isfinite(old) else 0.9 * old + 0.1 * areas[j]
+        if np.isfinite(areas).any():
+            got = measured & (self._blob >= 0)
+            size = areas[self._blob[got]]
+            old = self._area[got]
+            self._area[got] = np.where(np.isfinite(old), 0.9 * old + 0.1 * size, size)
         # velocity from consecutive measurements; a re-acquired marker restarts at zero velocity
         fresh = measured & (self._unseen == 0) & ((flags & AMBIGUOUS) == 0)
         self._vel[fresh] = new_pos[fresh] - self._pos[fresh]
@@ -215,9 +218,7 @@ class MarkerTracker:
         for c in broken:
             flags[self.marker_set.markers.index(c.first)] |= GEOMETRY
             flags[self.marker_set.markers.index(c.second)] |= GEOMETRY
-        required_lost = sum(
-            lost[self.marker_set.markers.index(m)] for m in self.marker_set.required
-        )
+        required_lost = int(lost[self._required].sum())
         self._lost_frames = self._lost_frames + 1 if required_lost * 2 > n else 0
         if self._lost_frames > s.reinitialise_after:
             self.reset()
@@ -339,6 +340,7 @@ class MarkerTracker:
             return
         markers = rows[r_idx]
         new_pos[markers] = blobs_xy[c_idx]
+        self._blob[markers] = c_idx
         flags[markers] = MEASURED
         free[c_idx] = False
         chosen = dist[r_idx, c_idx]
