@@ -110,6 +110,9 @@ def print_record(record: dict) -> None:
         print(f"smoke check passed: {smoke['version_line']}; components {smoke['components']}")
         for step, seconds in smoke["seconds"].items():
             print(f"  {step:<12} {seconds:5.1f} s")
+        print(f"  session file: {smoke['session_bytes'] / mib:.0f} MiB")
+        print(f"  a lab DAQ here: {smoke['daq_refusal']}")
+        print(f"  a lab camera here: {smoke['camera_refusal']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,8 @@ class SmokeResult:
     session_bytes: int = 0
     preview_files: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
-    missing_driver_message: str = ""
+    daq_refusal: str = ""
+    camera_refusal: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -83,8 +84,9 @@ def run_bundle(
     return done.stdout, seconds
 
 
-# The NI-DAQmx + Basler example of docs/ni-daqmx.md, trimmed to what a probe needs.
-LAB_CONFIG = """
+# The NI-DAQmx + Basler example of docs/ni-daqmx.md, trimmed to what a probe needs: the NI DAQ is
+# probed first, so the refusal is about NI-DAQmx.
+DAQ_CONFIG = """
 [sync]
 mode = "hardware"
 
@@ -110,19 +112,40 @@ view = "sagittal"
 rate_hz = 250
 serial = "40012345"
 """
+# The simulated DAQ with a Basler camera: the refusal is about the camera (pylon runtime loaded
+# and found no camera, or pypylon absent).
+CAMERA_CONFIG = """
+[sync]
+mode = "software"
+
+[daq]
+name = "force"
+kind = "sim.daq"
+rate_hz = 2000
+
+[[cameras]]
+name = "sagittal"
+kind = "basler"
+view = "sagittal"
+rate_hz = 100
+serial = "40012345"
+"""
 EXIT_INTERNAL_ERROR = 70  # app.cli: an unexpected exception (a crash with a log entry)
 
 
-def missing_driver_message(bundle_dir: Path, env: dict[str, str], cwd: Path) -> str:
-    """Record with a real lab's configuration where its drivers are missing; the error sentence.
+def hardware_refusal(
+    bundle_dir: Path, env: dict[str, str], cwd: Path, name: str, config_text: str
+) -> str:
+    """Record with a lab configuration whose hardware is not here; the error sentence.
 
-    A bundle with nidaqmx but no NI driver, and one built without nidaqmx, must both refuse with
-    a sentence naming the device and what to install (exit code of a MidstanceError), not crash.
+    Whether the vendor package is bundled (and its driver or device is missing) or left out, the
+    bundle must refuse with a sentence naming the device and what to do (the exit code of a
+    MidstanceError), never crash.
     """
-    config = Path(cwd) / "lab.toml"
-    config.write_text(LAB_CONFIG, encoding="utf-8")
+    config = Path(cwd) / f"{name}.toml"
+    config.write_text(config_text, encoding="utf-8")
     command = [str(executable(bundle_dir)), "record", "--config", str(config), "--duration", "1"]
-    command += ["--out", str(Path(cwd) / "hardware.midstance.h5")]
+    command += ["--out", str(Path(cwd) / f"{name}.midstance.h5")]
     done = subprocess.run(
         command,
         env=env,
@@ -134,8 +157,8 @@ def missing_driver_message(bundle_dir: Path, env: dict[str, str], cwd: Path) -> 
     )
     if done.returncode in (0, EXIT_INTERNAL_ERROR) or not done.stderr.startswith("midstance: "):
         raise SmokeFailure(
-            f"`{' '.join(command)}` without vendor drivers exited {done.returncode}; expected a "
-            f"one-sentence refusal\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+            f"`{' '.join(command)}` without the lab's hardware exited {done.returncode}; "
+            f"expected a one-sentence refusal\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
         )
     return done.stderr.strip()
 
@@ -192,8 +215,9 @@ def smoke_check(bundle_dir: Path, work_dir: Path, *, duration_s: float = 3.0) ->
         bundle_dir, ["inspect", "--json", str(session)], env, work_dir
     )
 
-    # A lab configuration on a PC without the vendor drivers: one sentence, not a crash.
-    result.missing_driver_message = missing_driver_message(bundle_dir, env, work_dir)
+    # Lab configurations on a PC without the vendor drivers or devices: one sentence, no crash.
+    result.daq_refusal = hardware_refusal(bundle_dir, env, work_dir, "daq", DAQ_CONFIG)
+    result.camera_refusal = hardware_refusal(bundle_dir, env, work_dir, "camera", CAMERA_CONFIG)
 
     if "screenshot" in commands:
         # The window itself, offscreen, on the simulated lab: proves the Qt plugins are bundled.

@@ -183,3 +183,20 @@ def test_build_report_groups_space_by_owning_package(build_module, tmp_path):
         ("libpython3.11.so.1.0", 7),
     ]
     assert build_module.folder_bytes(tmp_path / "midstance") == 195
+
+
+def test_bundle_keeps_every_hdf5_filter_the_session_writer_uses(installer_dir):
+    import ast
+
+    import hdf5plugin
+
+    from data.video_codecs import blosc_lossless_filter, blosc_padding_filter
+
+    spec = (installer_dir / "midstance.spec").read_text(encoding="utf-8")
+    kept = ast.literal_eval(re.search(r"^HDF5_FILTERS_KEPT = (.+)$", spec, flags=re.M).group(1))
+    name_of = {filter_id: name for name, filter_id in hdf5plugin.FILTERS.items()}
+    used = {
+        name_of[codec()["compression"]] for codec in (blosc_lossless_filter, blosc_padding_filter)
+    }
+    assert used == {"blosc"}
+    assert used <= set(kept)
