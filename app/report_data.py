@@ -141,12 +141,19 @@ def device_lines(session: Session, settings: Mapping[str, Any]) -> list[str]:
     """Devices and their calibration status, one sentence each."""
     devices = session.devices
     lines = []
+    zeroing = ((settings.get("zeroing") or {}).get("plates")) or {}
     for plate in devices.get("plates", []):
-        noise = plate.get("noise_floor")
-        zero = "zeroed" if plate.get("offsets_V") is not None else "not zeroed"
-        text = f"force plate '{plate.get('name', '?')}' ({plate.get('type', '?')}), {zero}"
-        if noise is not None and len(noise) >= 3 and math.isfinite(float(noise[2])):
-            text += f", Fz noise floor {float(noise[2]):.1f} N"
+        name = plate.get("name", "?")
+        text = f"force plate '{name}' ({plate.get('type', '?')})"
+        floor = (zeroing.get(name) or {}).get("noise_floor")
+        if floor:
+            verdict = "clears" if floor.get("threshold_ok") else "does NOT clear"
+            text += (
+                f", zeroed in this session: noise floor {floor.get('sd_N', math.nan):.2f} N SD, "
+                f"the stance threshold {verdict} it"
+            )
+        else:
+            text += ", no zeroing recorded in this session (offsets as configured)"
         lines.append(text)
     for name, cal in (settings.get("calibrations") or {}).items():
         checks = cal.get("checks") or []

@@ -276,7 +276,7 @@ def comparison_document(
 
 
 SHORT_VERDICTS = {
-    WITHIN_ERROR: "within measurement error (< SDD)",
+    WITHIN_ERROR: "within measurement error",
     EXCEEDS_SDD: "exceeds the SDD",
 }
 
@@ -285,9 +285,9 @@ def short_verdict(verdict: str) -> str:
     if verdict in SHORT_VERDICTS:
         return SHORT_VERDICTS[verdict]
     if verdict.startswith("changed"):
-        return "changed (beyond step scatter; no SDD known)"
+        return "changed (no SDD known)"
     if verdict.startswith("no clear change"):
-        return "no clear change (no SDD known)"
+        return "no clear change"
     return verdict
 
 
@@ -376,8 +376,8 @@ def write_comparison_pdf(
             [
                 "metric",
                 "side",
-                "before mean ± SD (n)",
-                "after mean ± SD (n)",
+                "before ± SD (n)",
+                "after ± SD (n)",
                 "change [95 % CI]",
                 "SDD",
                 "unit",
@@ -385,7 +385,7 @@ def write_comparison_pdf(
             ],
             rows,
             size=6.5,
-            widths=[0.21, 0.04, 0.14, 0.14, 0.15, 0.04, 0.05, 0.23],
+            widths=[0.27, 0.035, 0.13, 0.13, 0.15, 0.04, 0.045, 0.20],
             colours=colours,
         )
         figs.text_block(
@@ -395,7 +395,8 @@ def write_comparison_pdf(
                 "SDD: smallest detectable difference (see Definitions). A change smaller than the "
                 "SDD is within measurement error even when its interval excludes zero. Metrics "
                 "without a published SDD are judged only against the step-to-step scatter of these "
-                "two sessions, which does not include the error of re-placing markers and cameras "
+                "two sessions ('changed': the 95 % interval of the change excludes zero), which "
+                "does not include the error of re-placing markers and cameras "
                 "on another day: read such changes with that in mind."
             ),
             size=8,

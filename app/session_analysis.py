@@ -339,9 +339,10 @@ def swap_labels(
 
 def plane_tracks_by_view(
     session: Session, setup: StoredSetup, vision: VisionSettings, corrections: Sequence[Correction],
-    *, retrack: bool, progress: Callable[[float, str], None],
+    *, retrack: bool | set[str], progress: Callable[[float, str], None],
 ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
-    """PlaneTracks per view ("sagittal"/"posterior"), and where each camera's markers came from."""
+    """PlaneTracks per view ("sagittal"/"posterior"), and where each camera's markers came from.
+    ``retrack``: True (every camera) or the cameras whose markers are re-detected."""
     from analysis.video_metrics import plane_tracks
 
     out, sources = {}, {}
@@ -352,7 +353,8 @@ def plane_tracks_by_view(
         def report(f: float, number=number, camera=camera) -> None:
             progress((number + f) / max(1, len(cameras)), f"tracking markers: {camera}")
 
-        stored = None if retrack else _stored_tracks(session, camera)
+        again = retrack is True or (isinstance(retrack, set) and camera in retrack)
+        stored = None if again else _stored_tracks(session, camera)
         if stored is not None:
             tracks, times = stored
             sources[camera] = "recorded live (gaps filled offline)"
@@ -477,6 +479,7 @@ def analyse_session(
     force: ForceSettings | None = None,
     vision: VisionSettings | None = None,
     corrections: Sequence[Correction] | None = None,
+    marker_sets: Mapping[str, str] | None = None,
     retrack: bool = False,
     note: str = "",
     base_revision: str | None = None,
@@ -486,6 +489,8 @@ def analyse_session(
 
     ``force``/``vision`` default to the settings of ``base_revision`` (default: the latest);
     ``corrections`` default to the base revision's corrections (pass ``[]`` to drop them).
+    ``marker_sets`` (camera → marker set name) re-detects the markers of every camera whose set
+    changes; ``retrack`` re-detects all of them from the frames.
     """
     path = Path(path)
     say = progress or (lambda fraction, message: None)
@@ -498,6 +503,14 @@ def analyse_session(
                 remedy="Wait for the recording to finish, or run `midstance repair` first.",
             )
         setup = stored_setup(session, base_revision)
+        changed_sets = {
+            cam: name
+            for cam, name in (marker_sets or {}).items()
+            if name != setup.marker_sets.get(cam, cam)
+        }
+        for name in changed_sets.values():
+            marker_set(name)  # an unknown name is an InputError naming it
+        setup.marker_sets.update(changed_sets)
         force = force or setup.force
         vision = vision or setup.vision
         corrections = list(setup.corrections if corrections is None else corrections)
@@ -505,7 +518,7 @@ def analyse_session(
         stances, facts, forces = force_stances(session, setup, force)
         say(0.2, "force done")
         tracks, sources = plane_tracks_by_view(
-            session, setup, vision, corrections, retrack=retrack,
+            session, setup, vision, corrections, retrack=retrack or set(changed_sets),
             progress=lambda f, message: say(0.2 + 0.7 * f, message),
         )  # fmt: skip
         stances, notes = apply_stance_corrections(stances, corrections)

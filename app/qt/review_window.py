@@ -218,6 +218,8 @@ class ReviewWindow(QMainWindow):
         self.video_midstance = QComboBox()
         self.video_midstance.addItems(list(VIDEO_MIDSTANCES))
         form.addRow("Video midstance", self.video_midstance)
+        self.marker_set_form = form
+        self.marker_set_boxes: dict[str, QComboBox] = {}
         self.rerun_button = QPushButton("Re-run analysis (new revision)")
         self.rerun_button.setObjectName("rerun")
         self.rerun_button.clicked.connect(lambda: self.rerun())  # noqa: PLW0108 (drops `checked`)
@@ -266,6 +268,7 @@ class ReviewWindow(QMainWindow):
             self.video_row.addWidget(pane)
         self.swap_camera.clear()
         self.swap_camera.addItems(list(state.session.camera_names))
+        self._marker_set_choices()
         self._show_revision_data()
         self.seek(state.stances[0]["contact_s"] if state.stances else 0.0)
 
@@ -301,6 +304,25 @@ class ReviewWindow(QMainWindow):
         vision = ((settings or {}).get("vision") or {}).get("metrics") or {}
         self.video_midstance.setCurrentText(str(vision.get("midstance", "knee_flexion")))
         self._show_pending()
+
+    def _marker_set_choices(self) -> None:
+        """One marker-set choice per camera (a change re-detects that camera's markers)."""
+        from analysis.marker_sets import load_marker_sets
+
+        for box in self.marker_set_boxes.values():
+            self.marker_set_form.removeRow(box)
+        self.marker_set_boxes = {}
+        sets = load_marker_sets()
+        stored = (self.state.session.analysis(self.state.revision).settings or {}).get(
+            "marker_sets", {}
+        ) if self.state.revision else {}  # fmt: skip
+        for camera in self.state.session.camera_names:
+            view = self.state.session.camera(camera).view
+            box = QComboBox()
+            box.addItems([name for name, s in sets.items() if s.view == view])
+            box.setCurrentText(str(stored.get(camera, view)))
+            self.marker_set_form.insertRow(5, f"Marker set: {camera}", box)
+            self.marker_set_boxes[camera] = box
 
     def _revision_chosen(self, index: int) -> None:
         if self.state is not None:
@@ -469,6 +491,8 @@ class ReviewWindow(QMainWindow):
         vision = replace(setup.vision, metrics=replace(
             setup.vision.metrics, midstance=self.video_midstance.currentText()))  # fmt: skip
         corrections = state.corrections_for_rerun()
+        marker_sets = {cam: box.currentText() for cam, box in self.marker_set_boxes.items()
+                       if box.currentText()}  # fmt: skip
         base, path = state.revision or None, state.path
         note = note or (f"review: {len(state.pending)} correction(s)" if state.pending
                         else "review: settings changed")  # fmt: skip
@@ -476,7 +500,8 @@ class ReviewWindow(QMainWindow):
 
         def job(progress):
             return analyse_session(path, force=force, vision=vision, corrections=corrections,
-                                   note=note, base_revision=base, progress=progress)  # fmt: skip
+                                   marker_sets=marker_sets, note=note, base_revision=base,
+                                   progress=progress)  # fmt: skip
 
         self._start(job, self._rerun_done, reopen=True)
 

@@ -23,6 +23,7 @@ from app.session_analysis import analyse_session
 from data import open_session
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow  # simulated sessions rendered, tracked and written (~10 s each)
 
 
 def helper():

@@ -18,6 +18,7 @@ from app.cli import main
 from app.reports import SESSION_SECTIONS
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow  # simulated sessions rendered, tracked and written (~10 s each)
 
 
 def helper():

@@ -15,6 +15,7 @@ import pytest
 from app.cli import main
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow  # simulated sessions rendered, tracked and written (~10 s each)
 
 
 def helper():

@@ -17,6 +17,7 @@ from app.session_analysis import Correction, analyse_session
 from data import open_session
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow  # simulated sessions rendered, tracked and written (~10 s each)
 
 
 def _helper():
@@ -150,6 +151,8 @@ def test_a_bad_correction_or_unfinished_file_is_refused(before, tmp_path):
         Correction("move_event", 1.0, event="heel_s", time_s=1.0)
     with pytest.raises(InputError, match="does not name a stance"):
         Correction("exclude")
+    with pytest.raises(InputError, match="no marker set named 'hexapod'"):
+        analyse_session(before, marker_sets={"posterior": "hexapod"})
     with h5py.File(before, "r+") as f:
         f.attrs["recording_state"] = "recording"
     with pytest.raises(InputError, match="still being recorded"):

@@ -20,7 +20,7 @@ from PySide6.QtGui import QDropEvent
 
 from app.qt.review_window import ReviewWindow, main
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]  # simulated sessions rendered and written
 HELPER = Path(__file__).parent.parent / "app" / "review_sessions.py"
 
 
@@ -137,7 +137,7 @@ def test_compare_from_the_window(window, cache, qtbot, tmp_path):
     hip = next(r for r in doc["metrics"] if r["metric"] == "hip_ankle_midstance_m")
     assert hip["difference"]["difference"] < -3.0
     texts = [dialog.table.item(r, 6).text() for r in range(dialog.table.rowCount())]
-    assert "within measurement error (< SDD)" in texts
+    assert "within measurement error" in texts
     out = tmp_path / "from-window.pdf"
     dialog.save_pdf(str(out))
     assert out.read_bytes()[:4] == b"%PDF"
