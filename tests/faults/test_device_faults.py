@@ -1,0 +1,122 @@
+"""Device faults injected under the real session controller, pipeline, recorder and writer
+(simulated lab, pace "fast"). Each test says what the user sees and proves that nothing recorded
+before the fault is lost and that the file is valid (``data.open_session``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from app.session_controller import SessionController
+from data import open_session
+
+
+def _record(controller: SessionController, path: Path, seconds: float) -> Path:
+    events: list[tuple[str, dict]] = []
+    controller.add_listener(lambda kind, payload: events.append((kind, payload)))
+    controller.connect()
+    controller.set_subject({"id": "F-1", "body_mass_kg": 70.0})
+    controller.start_recording(path)
+    assert controller.wait_for_session_time(seconds, timeout_s=180)
+    controller.events = events
+    return controller
+
+
+def test_camera_unplugged_mid_trial_then_reconnected(fault_lab, session_path, tmp_path):
+    """User sees: a red banner "device 'posterior' failed at <t> s: the device stopped
+    responding (cable pulled). Check its cable and power, then connect again."; the force and the
+    sagittal camera keep recording. After stopping, the file is complete and holds every posterior
+    frame delivered before the cable was pulled; connecting again records from both cameras."""
+    plan = fault_lab.FaultPlan("posterior", "lost", after_items=400)
+    controller = SessionController(fault_lab.sim_config(), pace="fast", device_factory=plan.factory)
+    _record(controller, session_path, 3.0)
+    status = controller.status()
+    path = controller.stop_recording()
+    controller.close()
+    assert plan.fired.is_set()
+    banner = next(b for b in status.banners if "posterior" in b.text)
+    assert banner.level == "error" and "stopped responding" in banner.text
+    assert "cable" in banner.remedy
+    assert any(k == "device-error" and p["device"] == "posterior" for k, p in controller.events)
+    with open_session(path) as s:
+        assert s.is_complete
+        post = s.camera("posterior")
+        sag = s.camera("sagittal")
+        first = int(post.frame_index[0])
+        # every frame the camera delivered before the fault is in the file, in order, none lost
+        np.testing.assert_array_equal(post.frame_index, np.arange(first, 400))
+        assert sag.n_frames > post.n_frames + 250  # the other camera kept going
+        assert s.analog.n_samples >= 3.0 * fault_lab.RATE_HZ - 2 * 40
+        assert not np.isnan(s.analog.read()).any()
+
+    again = SessionController(fault_lab.sim_config(), pace="fast")  # the camera plugged back in
+    _record(again, tmp_path / "again.midstance.h5", 1.0)
+    path2 = again.stop_recording()
+    again.close()
+    with open_session(path2) as s:
+        assert s.is_complete and s.camera("posterior").n_frames >= 200
+
+
+def test_daq_buffer_overflow_leaves_a_named_gap_not_shifted_samples(fault_lab, session_path):
+    """The NI driver reports overwritten samples as a jump of its sample counter with
+    ``Chunk.dropped`` (tests/drivers/daq cover that against the DAQmx fake). User sees: the force
+    device's dropped count in the status; the file keeps the timeline — the lost samples are NaN
+    rows listed in /daq/gaps, every sample before and after sits at its true index — and no
+    stance is computed across the hole."""
+    plan = fault_lab.FaultPlan("force", "gap", after_items=3000, gap_items=600)
+    controller = SessionController(fault_lab.sim_config(), pace="fast", device_factory=plan.factory)
+    _record(controller, session_path, 3.0)
+    status = controller.status()
+    lab = controller.shared["sim.lab"]
+    path = controller.stop_recording()
+    stances = [s.to_dict() for s in controller.stances()]
+    controller.close()
+    assert plan.fired.is_set()
+    assert next(d for d in status.devices if d.name == "force").dropped == 600
+    with open_session(path) as s:
+        assert s.is_complete
+        assert s.gaps.tolist() == [[3000, 3600]]
+        analog = s.analog.read()
+        start = int(s.analog.start_index)  # row i holds sample start + i
+        assert 0 <= start < 3000
+        assert np.isnan(analog[3000 - start : 3600 - start]).all()
+        np.testing.assert_array_equal(analog[: 3000 - start], lab.analog(start, 3000 - start))
+        np.testing.assert_array_equal(analog[3600 - start : 4000 - start], lab.analog(3600, 400))
+        assert not np.isnan(analog[3600 - start :]).any()
+    hole = (3000 / fault_lab.RATE_HZ, 3600 / fault_lab.RATE_HZ)
+    for d in stances:  # nothing invented inside the hole
+        assert not (d["contact_s"] < hole[1] and d["toe_off_s"] > hole[0]), d
+
+
+def test_a_camera_that_stalls_for_one_second_loses_only_that_second(fault_lab, session_path):
+    """A hardware-triggered camera that stops delivering for 1 s (250 triggers missed, e.g. a
+    USB/GigE hiccup) and then recovers. User sees: the camera's dropped count in the status and
+    the recording note "camera 'sagittal' is missing 250 frame(s)"; the file has every other frame
+    at its exact trigger time, the missing ones listed by index, and stances whose video fell in
+    the stall get no sagittal metrics instead of interpolated ones."""
+    stalled = list(range(250, 500))
+    config = fault_lab.sim_config(dropped_frames={"sagittal": stalled})
+    controller = SessionController(config, pace="fast")
+    _record(controller, session_path, 3.0)
+    lab = controller.shared["sim.lab"]
+    path = controller.stop_recording()
+    status = controller.status()
+    stances = [s.to_dict() for s in controller.stances()]
+    controller.close()
+    assert status.dropped_frames["sagittal"] == tuple(stalled)
+    with open_session(path) as s:
+        assert s.is_complete and "missing 250 frame(s)" in s.recording_note
+        sag = s.camera("sagittal")
+        index = np.asarray(sag.frame_index)
+        assert not set(stalled) & set(index.tolist())
+        np.testing.assert_array_equal(
+            index, np.setdiff1d(np.arange(index[0], index[-1] + 1), stalled)
+        )
+        np.testing.assert_allclose(sag.session_time, lab.frame_time("sagittal", index), atol=1e-12)
+        assert s.camera("posterior").n_frames > sag.n_frames + 200
+    t0, t1 = lab.frame_time("sagittal", np.array([250, 499]))
+    inside = [d for d in stances if d["contact_s"] > t0 + 0.02 and d["toe_off_s"] < t1 - 0.02]
+    assert inside, "the stall should cover at least one stance"
+    for d in inside:
+        assert d.get("hip_ankle_midstance_m") is None, d
