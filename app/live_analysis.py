@@ -322,6 +322,11 @@ class ForceAnalysis(_Consumer):
         self._join_ready(final=True)
 
     def _feed(self, index: np.ndarray, volts: np.ndarray) -> None:
+        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        if breaks.size:  # a gap inside the batch: each contiguous stretch on its own
+            for part, block in zip(np.split(index, breaks), np.split(volts, breaks), strict=True):
+                self._feed(part, block)
+            return
         first = int(index[0])
         if self._expected is None or first != self._expected:
             # the first block, or samples were lost (device gap or analysis fell behind):
