@@ -33,6 +33,8 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "compare",
     "open",
+    "gui",
+    "screenshot",
 )
 
 EXIT_INTERNAL_ERROR = 70
@@ -56,9 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "run", None):  # plain `midstance` opens the live window
+        args = parser.parse_args(["gui"])
     try:
         return int(args.run(args) or 0)
     except MidstanceError as exc:

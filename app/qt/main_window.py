@@ -46,6 +46,17 @@ SUMMARY_LAST_N = 20
 WEIGH_SECONDS = 2.0
 
 
+def attach_log_file() -> logging.Handler:
+    """Log the window's errors to ``midstance.log`` in the user's data folder (as the CLI does)."""
+    from data.paths import logs_dir
+
+    handler = logging.FileHandler(logs_dir() / "midstance.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
 def error_sentence(exc: BaseException) -> str:
     if isinstance(exc, MidstanceError):
         return exc.sentence()
@@ -73,6 +84,7 @@ class MainWindow(QMainWindow):
         self.ask = ask or self._ask_with_dialog
         self.owns_controller = owns_controller
         self.setWindowTitle("Midstance — live session")
+        self.log_handler = attach_log_file()
         if procedures is None:
             from protocols.loader import scan_library
 
@@ -178,7 +190,7 @@ class MainWindow(QMainWindow):
             (self.mark_action, self.mark),
             (self.zero_action, self.zero_plates),
         ):
-            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(slot)
             session.addAction(action)
         view = self.menuBar().addMenu("&View")
@@ -458,11 +470,9 @@ class MainWindow(QMainWindow):
         results = self.stance_results
         if self.recording_started_s is not None:
             results = [r for r in results if r.contact_s >= self.recording_started_s]
-            self.numbers.set_caption(
-                f"This recording: mean ± SD of the last {SUMMARY_LAST_N} steps"
-            )
+            self.numbers.set_caption(f"This recording · last {SUMMARY_LAST_N} steps")
         else:
-            self.numbers.set_caption(f"Live: mean ± SD of the last {SUMMARY_LAST_N} steps")
+            self.numbers.set_caption(f"Live · last {SUMMARY_LAST_N} steps")
         self.numbers.show_summary(summarise_stances(results, SUMMARY_LAST_N), self._hints())
 
     def _show_saved_numbers(self, path: str) -> None:
@@ -481,7 +491,7 @@ class MainWindow(QMainWindow):
             for r in rows
         ]
         self.saved_summary = summarise_stances(results, SUMMARY_LAST_N)
-        self.numbers.set_caption(f"Saved recording: mean ± SD of its last {SUMMARY_LAST_N} steps")
+        self.numbers.set_caption(f"Saved file · last {SUMMARY_LAST_N} steps")
         self.numbers.show_summary(self.saved_summary, self._hints())
 
     def _hints(self) -> dict[str, str]:
@@ -565,6 +575,8 @@ class MainWindow(QMainWindow):
             log.error("while closing: %s", exc.sentence())
         self.save_layout()
         self.closed = True
+        log.removeHandler(self.log_handler)
+        self.log_handler.close()
         event.accept()
 
     def _ask_with_dialog(self, title: str, text: str) -> bool:

@@ -2,12 +2,14 @@
 
 PySide6 6.12.0 returns ``True`` from ``SignalInstance.emit`` without taking a reference, so
 every signal emitted from Python (pyqtgraph emits several per plot update) drops one reference
-to ``True``. On Python 3.12+ ``True`` is immortal and nothing happens; on Python 3.11 the count
-reaches zero after a few thousand emits and the interpreter aborts ("bool_dealloc"), minutes
-into a session. PySide6 6.11.0 does not have the defect (measured here; pin ``!=6.12.0``).
+to ``True``; the same binding also drops references to ``None`` on the paint path (Python
+overrides of C++ virtuals). On Python 3.12+ these singletons are immortal and nothing happens; on
+Python 3.11 a count reaches zero after a few thousand calls and the interpreter aborts
+("bool_dealloc", "none_dealloc") minutes into a session. PySide6 6.11.0 does not drop the
+``True`` references (measured here); pin ``PySide6-Essentials!=6.12.0``.
 
 :func:`guard_bool_refcounts` measures the defect on the installed binding and, only if it is
-present on an interpreter where ``True``/``False`` are mortal, gives both singletons a reserve of
+present on an interpreter where singletons are mortal, gives True, False and None a reserve of
 references so large that no session can exhaust it — what Python 3.12 does for all singletons.
 """
 
@@ -44,7 +46,7 @@ def guard_bool_refcounts() -> bool:
         return _state["guarded"]
     if not emit_drops_true_references():
         return False
-    for singleton in (True, False):
+    for singleton in (True, False, None):
         # ob_refcnt is the first field of every CPython object (Py_ssize_t)
         ctypes.c_ssize_t.from_address(id(singleton)).value += RESERVE
     _state["guarded"] = True

@@ -153,7 +153,7 @@ class FreezeFrameView(CameraView):
         self.value = pg.TextItem(
             anchor=(0.5, 1.0), color="#000000", fill=pg.mkBrush(MEASURE_COLOUR)
         )
-        self.value.setFont(pg.QtGui.QFont("", LABEL_POINT_SIZE + 1, pg.QtGui.QFont.Weight.Bold))
+        self.value.setFont(pg.QtGui.QFont("", LABEL_POINT_SIZE, pg.QtGui.QFont.Weight.Bold))
         self.box.addItem(self.value)
         self.shown_stance: int | None = None
         self.show_nothing("no midstance yet")
@@ -244,8 +244,11 @@ class FreezeFrameView(CameraView):
         self.value.setText(f" {reason} ")
 
     def _place_value(self, pos: tuple[float, float], anchor: tuple[float, float]) -> None:
-        self.value.setAnchor(anchor)
-        self.value.setPos(*pos)
+        """The number always sits in the image's bottom-left corner, so it is never cut off
+        however small the view is (``pos``/``anchor`` are where a larger view could put it)."""
+        h = self._shape[0] if self._shape else 480
+        self.value.setAnchor((0.0, 1.0))
+        self.value.setPos(4.0, h - 4.0)
 
 
 def _arc_points(centre: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
