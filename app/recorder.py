@@ -142,8 +142,10 @@ class Recorder:
                 self.writer = self.make_writer(int(batch.index[0]))
                 self.created.set()
                 self._write(daq, batch)
-            elif self._stop_requested.is_set():
-                raise RuntimeError("the recording was stopped before the first sample arrived")
+            else:
+                daq.reader.release(batch)
+                if self._stop_requested.is_set():
+                    raise RuntimeError("the recording was stopped before the first sample arrived")
         while True:
             moved = 0
             for progress in self.streams.values():
@@ -152,37 +154,44 @@ class Recorder:
             self._drain_queue()
             if all(p.finished for p in self.streams.values()):
                 break
-        if self.before_close is not None:
-            last = max((p.last_time_s for p in self.streams.values()), default=-math.inf)
-            self.before_close(last)
             if not moved:
-                daq = self.streams[self.daq_name]
                 if not daq.finished:
                     # wait for the DAQ (the most regular stream) instead of spinning
                     batch = daq.reader.read(1, timeout_s=0.02)
                     if batch is None:
-                        daq.finished = True
+                        self._finish(daq)
                     elif batch.count:
                         self._write(daq, batch)
+                    else:
+                        daq.reader.release(batch)
                 else:
                     self._stop_requested.wait(0.005)
+        if self.before_close is not None:
+            last = max((p.last_time_s for p in self.streams.values()), default=-math.inf)
+            self.before_close(last)
         self._drain_queue()
+
+    def _finish(self, progress: _StreamProgress) -> None:
+        """This stream is complete in the file: stop holding its producer back."""
+        progress.finished = True
+        progress.reader.detach()
 
     def _pump(self, progress: _StreamProgress) -> int:
         is_daq = progress.stream.name == self.daq_name
         if not is_daq and self._stop_requested.is_set() and time.monotonic() > self._stop_deadline:
             # still short of the stop time after the grace period (a camera lagging behind
             # real time): end its stream here rather than hold the stop
-            progress.finished = True
+            self._finish(progress)
             self.cut_short.append(progress.stream.name)
             return 0
         batch = progress.reader.read(READ_ITEMS_DAQ if is_daq else READ_ITEMS_FRAMES, timeout_s=0)
         if batch is None:
-            progress.finished = True
+            self._finish(progress)
             return 0
         if batch.count == 0:
+            progress.reader.release(batch)
             if self._stop_requested.is_set() and progress.stream.fault is not None:
-                progress.finished = True  # a failed device will send nothing more
+                self._finish(progress)  # a failed device will send nothing more
             return 0
         self._write(progress, batch)
         return batch.count
@@ -191,9 +200,9 @@ class Recorder:
         stop = self._stop_at_s
         times = batch.session_time_s
         n = batch.count
-        if times[n - 1] >= stop:
+        done = bool(times[n - 1] >= stop)
+        if done:
             n = int(np.searchsorted(times, stop, side="left"))
-            progress.finished = True
         index = batch.index
         if n:
             if progress.stream.name == self.daq_name:
@@ -203,6 +212,8 @@ class Recorder:
             progress.last_time_s = float(times[n - 1])
             progress.written += n
         progress.reader.release(batch)
+        if done:
+            self._finish(progress)
 
     def _write_daq(self, progress: _StreamProgress, index: np.ndarray, data: np.ndarray) -> None:
         if progress.first_index is None:

@@ -725,7 +725,13 @@ class SessionController:
             10.0,
         )
         deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and force._pending and not force.done:
+
+        def waiting() -> (
+            bool
+        ):  # stances inside the recording not joined yet (later ones don't count)
+            return any(rec.toe_off_s <= last_time_s for rec, _ in list(force._pending))
+
+        while time.monotonic() < deadline and waiting() and not force.done:
             time.sleep(0.01)
         for tracker in self.trackers.values():
             cut = last_time_s - 2.0 / tracker.stream.rate_hz
