@@ -131,3 +131,49 @@ def detect_foot_events(
             toe_offs.append(float(nxt) if nxt - contact < settings.min_stride_s else np.nan)
             methods.append(HANDSAKER if found is not None else ZENI)
     return FootEvents(np.asarray(contacts), np.asarray(toe_offs), tuple(methods), settings)
+
+
+@dataclass(frozen=True)
+class ContactBias:
+    """Kinematic minus force contact times, paired within a tolerance (a synchronisation check:
+    the bias should be constant over a session, SCIENCE §2)."""
+
+    differences_s: np.ndarray
+    mean_s: float
+    sd_s: float
+    n: int
+    unpaired_force: int  # force contacts with no kinematic contact within the tolerance
+
+    def to_dict(self) -> dict:
+        return {
+            "differences_s": self.differences_s.tolist(),
+            "mean_s": self.mean_s,
+            "sd_s": self.sd_s,
+            "n": self.n,
+            "unpaired_force": self.unpaired_force,
+        }
+
+
+def contact_bias(
+    kinematic_contact_s: np.ndarray, force_contact_s: np.ndarray, tolerance_s: float = 0.05
+) -> ContactBias:
+    """Pair each force contact with the nearest kinematic contact of the same foot."""
+    kin = np.sort(np.asarray(kinematic_contact_s, dtype=float))
+    force = np.asarray(force_contact_s, dtype=float)
+    if not len(kin) or not len(force):
+        raise AnalysisError(
+            "no contacts to compare",
+            subject="kinematic/force contact check",
+            remedy="record at least one stance of the camera-side foot with both systems",
+        )
+    nearest = kin[np.argmin(np.abs(kin[None, :] - force[:, None]), axis=1)]
+    diff = nearest - force
+    paired = np.abs(diff) <= tolerance_s
+    d = diff[paired]
+    return ContactBias(
+        differences_s=d,
+        mean_s=float(d.mean()) if len(d) else float("nan"),
+        sd_s=float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+        n=len(d),
+        unpaired_force=int((~paired).sum()),
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analysis.errors import AnalysisError, InputError
-from analysis.kinematic_events import detect_foot_events
+from analysis.kinematic_events import contact_bias, detect_foot_events
 from analysis.tracking import MEASURED
 from analysis.video_metrics import PlaneTracks, stance_video_records, summarise
 from analysis.vision_settings import MetricSettings, VisionSettings
@@ -96,3 +96,14 @@ def test_kinematic_contact_on_a_synthetic_heel_strike():
     found = np.array([events.contact_s[np.argmin(np.abs(events.contact_s - c))] for c in inner])
     assert np.abs(found - inner).max() < 0.5 / rate
     assert set(events.method) == {"handsaker"}
+
+
+def test_contact_bias_pairs_within_tolerance():
+    force = np.array([1.0, 1.7, 2.4, 3.1])
+    kinematic = np.array([0.2, 1.012, 1.709, 2.411, 3.6])  # +12, +9, +11 ms; 3.1 unmatched
+    bias = contact_bias(kinematic, force)
+    assert bias.n == 3 and bias.unpaired_force == 1
+    assert bias.mean_s == pytest.approx(0.010667, abs=1e-6)
+    assert bias.sd_s == pytest.approx(np.std([0.012, 0.009, 0.011], ddof=1))
+    with pytest.raises(AnalysisError, match="no contacts"):
+        contact_bias([], force)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.camera_calibration import CameraIntrinsics
-from analysis.kinematic_events import detect_foot_events
+from analysis.kinematic_events import contact_bias, detect_foot_events
 from analysis.marker_sets import ImageOrientation, marker_set
 from analysis.markers import detect_markers
 from analysis.plane_calibration import from_points
@@ -182,6 +182,10 @@ def test_kinematic_contact_within_one_frame(session):
         assert abs(nearest - stance.contact_s) < FRAME_S  # measured ≤ 0.15 frame
         toe_off = events.toe_off_s[np.nanargmin(np.abs(events.toe_off_s - stance.toe_off_s))]
         assert abs(toe_off - stance.toe_off_s) < 10 * FRAME_S  # the simulated toe barely lifts
+    # as a synchronisation check against the force contacts: no bias, tiny spread
+    bias = contact_bias(events.contact_s, [s.contact_s for s in right])
+    assert bias.n == len(right) and bias.unpaired_force == 0
+    assert abs(bias.mean_s) < FRAME_S / 4 and bias.sd_s < FRAME_S / 4
 
 
 @pytest.mark.slow
