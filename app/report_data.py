@@ -181,18 +181,26 @@ def device_lines(session: Session, settings: Mapping[str, Any]) -> list[str]:
 
 
 def _curves(session: Session, revision, stances, body_weight_N) -> StanceCurves | None:
-    plates = revision.force_plates
-    if not plates:
-        return None
-    parts = [revision.forces(p) for p in plates]
-    total = sum(np.nan_to_num(p["force"]) for p in parts)
+    """From the revision's derived forces; a revision without them (the one journaled live)
+    gets the force from the raw volts through the stored plate calibration."""
     usable = [s for s in stances if not is_excluded(s)]
+    plates = revision.force_plates
+    if plates:
+        parts = [revision.forces(p) for p in plates]
+        total = sum(np.nan_to_num(p["force"]) for p in parts)
+        start = parts[0]["start_index"]
+    else:
+        from analysis.errors import MidstanceError
+        from app.session_analysis import plate_wrenches, stored_setup
+
+        try:
+            wrenches = plate_wrenches(session, stored_setup(session, revision.name).plates)
+        except MidstanceError:
+            return None
+        total = sum(np.nan_to_num(w[:, :3]) for w in wrenches.values())
+        start = session.analog.start_index
     return stance_curves(
-        total,
-        session.analog.rate_hz,
-        usable,
-        start_index=parts[0]["start_index"],
-        body_weight_N=body_weight_N,
+        total, session.analog.rate_hz, usable, start_index=start, body_weight_N=body_weight_N
     )
 
 

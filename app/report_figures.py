@@ -111,9 +111,12 @@ def draw_curves(fig: Figure, sessions: Sequence[tuple[str, SessionReportData]]) 
     axes = fig.subplots(
         2, 2, sharex=True, gridspec_kw={"top": 0.9, "bottom": 0.45, "hspace": 0.25, "wspace": 0.3}
     )
+    unit = next((d.curves.unit for _, d in sessions if d.curves is not None), "")
     for row, (component, name) in enumerate(CURVE_PANELS):
         for col, side in enumerate(("L", "R")):
             ax: Axes = axes[row, col]
+            if not unit:
+                ax.text(0.5, 0.5, "no force data", ha="center", transform=ax.transAxes)
             for when, data in sessions:
                 if data.curves is None:
                     continue
@@ -132,12 +135,12 @@ def draw_curves(fig: Figure, sessions: Sequence[tuple[str, SessionReportData]]) 
                     alpha=0.18,
                     lw=0,
                 )
-                unit = data.curves.unit
             ax.set_title(f"{name} — {'left' if side == 'L' else 'right'}", fontsize=9)
             ax.axhline(0, color="black", lw=0.5)
-            ax.set_ylabel(f"force ({unit if sessions else ''})", fontsize=8)
+            ax.set_ylabel(f"force ({unit})", fontsize=8)
             ax.tick_params(labelsize=7)
-            ax.legend(fontsize=7, loc="best")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="best")
             if row == 1:
                 ax.set_xlabel("% of stance (contact → toe-off)", fontsize=8)
     text_block(

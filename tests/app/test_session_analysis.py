@@ -157,3 +157,37 @@ def test_a_bad_correction_or_unfinished_file_is_refused(before, tmp_path):
         f.attrs["recording_state"] = "recording"
     with pytest.raises(InputError, match="still being recorded"):
         analyse_session(before)
+
+
+def test_a_recorded_session_is_re_analysed_exactly_like_the_live_run(tmp_path, capsys):
+    """`midstance record --simulate` writes rev_0001 from the live pipeline; the offline
+    re-analysis from the same raw volts and recorded markers gives the same stances, and the
+    report reads a revision without derived forces (curves from the raw volts)."""
+    from app.cli import main
+
+    path = tmp_path / "recorded.midstance.h5"
+    args = ["record", "--simulate", "--preset", "overstrider", "--size", "320x240",
+            "--duration", "4", "--out", str(path), "--subject", "P-009", "--json"]  # fmt: skip
+    code = main(args)
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    name = analyse_session(path, note="offline")
+    with open_session(path) as s:
+        live, offline = s.analysis("rev_0001").stances(), s.analysis(name).stances()
+        filmed = min(s.camera(c).session_time[-1] for c in s.camera_names)
+    assert len(live) == len(offline) >= 8
+    # only stances whose frames are in the file (the recording may end a camera early)
+    both = [(a, b) for a, b in zip(live, offline, strict=True) if a["toe_off_s"] < filmed - 0.1]
+    assert len(both) >= 2
+    for a, b in both:
+        assert b["contact_s"] == pytest.approx(a["contact_s"], abs=1e-9)
+        assert b["side"] == a["side"]
+        assert b["valr_BW_s"] == pytest.approx(a["valr_BW_s"], rel=1e-9)
+        for field in ("fppa_midstance_deg", "pelvic_drop_deg", "hip_ankle_midstance_m"):
+            # markers are stored as float32: angles agree to 0.01° (measured 3e-5°)
+            assert b[field] == pytest.approx(a[field], abs=0.01, nan_ok=True), field
+    assert main(["report", str(path), "--revision", "rev_0001", "--json"]) == 0
+    doc = __import__("json").loads(capsys.readouterr().out)
+    assert (
+        doc["stance_curves"]["L"]["n"] >= 3 and doc["session"]["subject"]["subject_id"] == "P-009"
+    )
