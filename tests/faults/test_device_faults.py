@@ -4,10 +4,16 @@ before the fault is lost and that the file is valid (``data.open_session``)."""
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from analysis.errors import MidstanceError
 from app.session_controller import SessionController
 from data import open_session
 
@@ -120,3 +126,78 @@ def test_a_camera_that_stalls_for_one_second_loses_only_that_second(fault_lab, s
     assert inside, "the stall should cover at least one stance"
     for d in inside:
         assert d.get("hip_ankle_midstance_m") is None, d
+
+
+def test_kill_9_of_the_recording_process_keeps_everything_flushed(fault_lab, session_path):
+    """``kill -9`` of the process recording through the session controller (power cut, OOM
+    killer). User sees, on reopening: the session listed as interrupted (``recording_state``
+    "recording", not being recorded by anyone); ``midstance repair`` closes it. Every sample and
+    frame the writer had committed before the kill is in the file, and the repaired file is
+    re-analysed into stances."""
+    from app.session_analysis import analyse_session
+    from data.repair import repair_session
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": str(here.parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, str(here / "recording_process.py"), str(session_path)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        line = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert line, proc.stderr.read()
+    samples, frames = (int(v) for v in line.split())
+    assert samples >= 1.5 * fault_lab.RATE_HZ and frames >= 0.5 * fault_lab.FPS
+    with open_session(session_path) as s:
+        assert s.recording_state == "recording" and not s.is_complete and not s.being_recorded
+        analog = s.analog.read()
+        assert len(analog) >= samples and np.isfinite(analog[:samples]).all()
+        sag = s.camera("sagittal")
+        assert sag.n_frames >= frames
+        np.testing.assert_array_equal(np.diff(sag.frame_index[:frames]), 1)
+        assert sag.frame(frames - 1).shape == (240, 320)
+    report = repair_session(session_path)
+    assert report.state_after == "repaired"
+    analyse_session(session_path)
+    with open_session(session_path) as s:
+        assert s.is_complete and len(s.analysis().stances()) >= 4
+
+
+def test_disk_full_stops_the_recording_not_the_session(fault_lab, session_path, monkeypatch):
+    """The disk fills 1.5 s into a recording. User sees: a red banner "recording stopped: ... the
+    disk is full ... free disk space" while the live view keeps running; the file is closed as
+    "aborted" with everything up to the last flush readable."""
+    import h5py
+
+    controller = SessionController(fault_lab.sim_config(), pace="fast")
+    _record(controller, session_path, 1.5)
+    lab = controller.shared["sim.lab"]
+
+    def no_space(self, key, value):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", no_space)
+    assert controller.wait_for_session_time(3.0, timeout_s=120)
+    status = controller.status()
+    monkeypatch.undo()
+    banner = next(b for b in status.banners if "recording stopped" in b.text)
+    assert banner.level == "error" and "disk is full" in banner.text
+    assert any(k == "device-error" and p["device"] == "recorder" for k, p in controller.events)
+    assert controller.force_window(1.0).t[-1] > 2.5  # the live view goes on
+    try:
+        controller.stop_recording()
+    except MidstanceError as exc:  # the recording had already stopped: said as a sentence
+        assert str(session_path) in exc.sentence() or "recording" in exc.sentence()
+    controller.close()
+    with open_session(session_path) as s:
+        assert s.recording_state == "aborted" and "disk is full" in s.recording_note
+        analog, start = s.analog.read(), int(s.analog.start_index)
+        # everything up to the last flush (every 0.5 s) before the disk filled at 1.5 s
+        assert len(analog) >= (1.5 - 0.5) * fault_lab.RATE_HZ - start - 100
+        np.testing.assert_array_equal(analog, lab.analog(start, len(analog)))
