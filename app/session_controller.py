@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from analysis.force_settings import ForceSettings
-from analysis.plate_checks import noise_floor_check, zeroing_statistics
 from analysis.vision_settings import VisionSettings
 from app import session_setup as setup_mod
 from app.live_analysis import CameraTracker, ForceAnalysis, WitnessLog
+from app.live_views import force_window_from, freeze_frame_from, summarise_stances, zeroed_plates
 from app.pipeline import (
     DAQ_RING_SECONDS,
     DeviceFault,
@@ -49,20 +49,6 @@ from app.session_types import (
 from drivers.config import LabConfig, simulated_config
 
 G = 9.80665
-SUMMARY_METRICS = (
-    "hip_ankle_contact_m",
-    "hip_ankle_midstance_m",
-    "fppa_midstance_deg",
-    "pelvic_drop_deg",
-    "valr_BW_s",
-    "vilr_BW_s",
-    "valr_N_s",
-    "vilr_N_s",
-    "contact_time_s",
-    "cadence_spm",
-)
-LOADED_RANGE_N = 50.0  # Fz varying more than this while zeroing: someone is on the plate
-LOADED_ABS_N = 200.0  # |Fz| beyond this with the old offsets: a load is standing on the plate
 # after the stop, how long (wall clock) a camera may take to deliver the frames up to the stop
 STOP_GRACE_S = {"realtime": 3.0, "fast": 120.0}
 SUBJECT_KEYS = ("id", "body_mass_kg", "leg_length_m", "height_m", "pain_side", "notes")
@@ -108,6 +94,7 @@ class SessionController:
         self._last_recording: dict[str, Any] = {}
         self._listeners: list[Listener] = []
         self._banners: dict[str, Banner] = {}
+        self._banner_lock = threading.Lock()
         self._lock = threading.RLock()
         self._progress = threading.Condition()
         self._zeroed_at: float | None = None
@@ -318,32 +305,13 @@ class SessionController:
             )
         batch = stream.ring.latest_reader(need).latest(need)
         volts = batch.data.copy()
-        names = stream.description.channel_names
-        result: dict[str, Any] = {"seconds": need / rate, "plates": {}}
-        new_plates = []
-        for plate in self.setup.plates:
-            cols = [names.index(c) for c in plate.channels]
-            fz = plate.lab_wrench(volts[:, cols])[:, 2]
-            spread = float(np.ptp(fz))
-            level = float(np.median(fz))
-            if spread > LOADED_RANGE_N or abs(level) > LOADED_ABS_N:
-                raise ControllerError(
-                    f"plate '{plate.name}' is loaded (Fz {level:.0f} N, varying by {spread:.0f} N)"
-                    ", so it cannot be zeroed",
-                    subject=f"plate '{plate.name}'",
-                    remedy="Ask the runner to step off the treadmill, stop the belt, and zero "
-                    "again.",
-                )
-            stats = zeroing_statistics(volts[:, cols], rate)
-            zeroed = plate.with_offsets(stats.offsets_V)
-            floor = noise_floor_check(
-                zeroed.lab_wrench(volts[:, cols])[:, 2], self.setup.force.threshold_off_N
-            )
-            new_plates.append(zeroed)
-            result["plates"][plate.name] = {
-                "zeroing": stats.to_dict(),
-                "noise_floor": floor.to_dict(),
-            }
+        new_plates, result = zeroed_plates(
+            volts,
+            stream.description.channel_names,
+            self.setup.plates,
+            rate,
+            self.setup.force.threshold_off_N,
+        )
         with self._lock:
             if self.state != "connected":
                 raise ControllerError("the session changed state while zeroing", subject="session")
@@ -397,12 +365,12 @@ class SessionController:
                     if s.name in self.trackers
                     else (),
                     marker_settings=self.setup.vision.to_dict(),
-                    codec=_codec(self.config, s.name),
+                    codec=setup_mod.camera_codec(self.config, s.name),
                 )
                 for s in cameras
             ]
             subject = {("subject_id" if k == "id" else k): v for k, v in self.subject.items()}
-            _check_new_file(path)
+            setup_mod.check_new_file(path)
             arguments = {
                 "channel_names": self.daq_stream.description.channel_names,
                 "daq_rate_hz": self.daq_stream.rate_hz,
@@ -533,7 +501,7 @@ class SessionController:
             recording_path=str(self.recording_path) if self.state == "recording" else None,
             devices=tuple(devices),
             recorder_behind=behind,
-            banners=tuple(self._banners.values()),
+            banners=self._banner_list(),
             simulated=self.config.simulated,
             plate_zero_age_s=None
             if self._zeroed_at is None
@@ -570,21 +538,12 @@ class SessionController:
         if batch is None:
             empty = np.empty(0)
             return ForceWindow(empty, np.empty((0, 3)), np.empty((0, 2)), {})
-        names = stream.description.channel_names
-        total = np.zeros((batch.count, 3))
-        moment_weight = np.zeros((batch.count, 2))
-        plate_fz = {}
-        threshold = self.setup.force.cop_threshold_N
-        for plate in self.setup.plates:
-            w = plate.lab_wrench(batch.data[:, [names.index(c) for c in plate.channels]])
-            total += w[:, :3]
-            plate_fz[plate.name] = w[:, 2].copy()
-            cop, _ = plate.cop_and_free_moment(w, threshold)
-            loaded = np.isfinite(cop[:, 0])
-            moment_weight[loaded] += cop[loaded, :2] * w[loaded, 2:3]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cop = np.where(total[:, 2:3] >= threshold, moment_weight / total[:, 2:3], np.nan)
-        return ForceWindow(batch.session_time_s.copy(), total, cop, plate_fz)
+        return force_window_from(
+            batch,
+            stream.description.channel_names,
+            self.setup.plates,
+            self.setup.force.cop_threshold_N,
+        )
 
     def latest_frame(self, camera: str) -> LiveFrame | None:
         """The newest frame of a camera with its labelled markers (None before the first)."""
@@ -745,19 +704,11 @@ class SessionController:
         if t is None:
             return
         for name, stream in self.camera_streams.items():
-            ring = stream.ring
-            slot = int(np.nanargmin(np.abs(ring.session_time_s - t))) if ring.written else -1
-            if slot < 0 or not np.isfinite(ring.session_time_s[slot]):
-                continue
-            index = int(ring.index[slot])
-            image = ring.data[slot].copy()
-            if int(ring.index[slot]) != index:  # overwritten while copying: skip this one
-                continue
             tracker = self.trackers.get(name)
-            markers = tracker.store.markers_of(index) if tracker else {}
-            self._freeze[name] = FreezeFrame(
-                name, image, index, float(ring.session_time_s[slot]), markers, result
-            )
+            lookup = tracker.store.markers_of if tracker else None
+            frame = freeze_frame_from(name, stream.ring, t, lookup, result)
+            if frame is not None:
+                self._freeze[name] = frame
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -767,10 +718,15 @@ class SessionController:
                 fn(kind, payload)
 
     def _banner(self, key: str, level: str, text: str, remedy: str = "") -> None:
-        new = key not in self._banners
-        self._banners[key] = Banner(level, text, remedy, key)
+        with self._banner_lock:  # set from worker threads, read by status()
+            new = key not in self._banners
+            self._banners[key] = Banner(level, text, remedy, key)
         if new:
             self._notify("status", {"banner": text, "level": level})
+
+    def _banner_list(self) -> tuple[Banner, ...]:
+        with self._banner_lock:
+            return tuple(self._banners.values())
 
     def _sync_banner(self) -> None:
         for name, s in self.camera_streams.items():
@@ -807,69 +763,6 @@ class SessionController:
             raise ControllerError(
                 "the session is not connected", subject="session", remedy="Connect first."
             )
-
-
-def _codec(config: LabConfig, camera: str):
-    """The camera's storage codec: ``codec`` (and ``jpeg_quality``) in its [[cameras]] table."""
-    from data.video_codecs import CodecChoice
-
-    cam = next((c for c in config.cameras if c.name == camera), None)
-    settings = cam.settings if cam is not None else {}
-    if "codec" not in settings:
-        return CodecChoice()
-    if "jpeg_quality" in settings:
-        return CodecChoice(str(settings["codec"]), int(settings["jpeg_quality"]))
-    return CodecChoice(str(settings["codec"]))
-
-
-def _check_new_file(path: Path) -> None:
-    """Refuse before recording starts what the writer would refuse on its thread."""
-    from analysis.errors import InputError
-
-    if path.exists():
-        raise InputError(
-            "the file already exists",
-            subject=str(path),
-            remedy="Choose a new file name: recordings are not overwritten.",
-        )
-    if not path.parent.is_dir():
-        raise InputError(
-            "the folder does not exist",
-            subject=str(path.parent),
-            remedy="Create it or choose another folder.",
-        )
-
-
-def summarise_stances(stances: list[StanceResult], last_n: int = 20) -> dict:
-    """``{"L": {metric: {"mean", "sd", "n"}}, "R": ...}`` over the last ``last_n`` usable
-    stances of each side."""
-    from analysis.force_metrics import EXCLUDING_FLAGS
-
-    out: dict[str, dict] = {}
-    for side in ("L", "R"):
-        mine = (
-            [
-                s.to_dict()
-                for s in stances
-                if s.side == side and not EXCLUDING_FLAGS.intersection(s.flags)
-            ][-last_n:]
-            if last_n > 0
-            else []
-        )
-        metrics = {}
-        for name in SUMMARY_METRICS:
-            if name == "cadence_spm":
-                values = [60.0 / d["step_time_s"] for d in mine if d.get("step_time_s")]
-            else:
-                values = [d.get(name) for d in mine]
-            x = np.array([v for v in values if v is not None and math.isfinite(v)], float)
-            metrics[name] = {
-                "mean": float(x.mean()) if x.size else math.nan,
-                "sd": float(x.std(ddof=1)) if x.size > 1 else math.nan,
-                "n": int(x.size),
-            }
-        out[side] = metrics
-    return out
 
 
 __all__ = ["ControllerError", "SessionController", "summarise_stances"]

@@ -11,6 +11,7 @@ import contextlib
 import math
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from analysis.errors import InputError
@@ -219,3 +220,34 @@ def build_streams(
             else math.inf
         )
     return daq_stream, camera_streams, daq_clock
+
+
+def camera_codec(config: LabConfig, camera: str):
+    """The camera's storage codec: ``codec`` (and ``jpeg_quality``) in its [[cameras]] table."""
+    from data.video_codecs import CodecChoice
+
+    cam = next((c for c in config.cameras if c.name == camera), None)
+    settings = cam.settings if cam is not None else {}
+    if "codec" not in settings:
+        return CodecChoice()
+    if "jpeg_quality" in settings:
+        return CodecChoice(str(settings["codec"]), int(settings["jpeg_quality"]))
+    return CodecChoice(str(settings["codec"]))
+
+
+def check_new_file(path: Path) -> None:
+    """Refuse before recording starts what the writer would refuse on its thread."""
+    from analysis.errors import InputError
+
+    if path.exists():
+        raise InputError(
+            "the file already exists",
+            subject=str(path),
+            remedy="Choose a new file name: recordings are not overwritten.",
+        )
+    if not path.parent.is_dir():
+        raise InputError(
+            "the folder does not exist",
+            subject=str(path.parent),
+            remedy="Create it or choose another folder.",
+        )
