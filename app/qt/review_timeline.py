@@ -41,6 +41,8 @@ class ReviewState:
     time_s: float = 0.0
     pending: list[Correction] = field(default_factory=list)
     selected: int | None = None  # the stance corrections apply to (table row)
+    _times: dict[str, np.ndarray] = field(default_factory=dict)  # camera → frame times
+    _marker_rows: dict[str, dict[int, int]] = field(default_factory=dict)  # frame row → marker row
 
     @classmethod
     def open(cls, path: str | Path) -> ReviewState:
@@ -63,8 +65,16 @@ class ReviewState:
                 s.setdefault("toe_off_s", s["contact_s"])
         self.selected = None
 
+    def frame_times(self, camera: str) -> np.ndarray:
+        """Session time of every frame (read once; refreshed while recording)."""
+        if camera not in self._times or self.session.recording_state == "recording":
+            self._times[camera] = self.session.camera(camera).session_time
+        return self._times[camera]
+
     def reload(self) -> None:
         """Re-open after a revision was added (another handle wrote to the file)."""
+        self._times.clear()
+        self._marker_rows.clear()
         self.session.close()
         self.session = open_session(self.path)
         self.show_revision(self.session.revisions[-1] if self.session.revisions else "")
@@ -97,10 +107,9 @@ class ReviewState:
             self.selected = row
 
     def frame_index(self, camera: str) -> int | None:
-        cam = self.session.camera(camera)
-        if cam.n_frames == 0:
+        times = self.frame_times(camera)
+        if len(times) == 0:
             return None
-        times = cam.session_time
         k = int(np.searchsorted(times, self.time_s))
         if k >= len(times) or (k > 0 and self.time_s - times[k - 1] < times[k] - self.time_s):
             k -= 1
@@ -111,7 +120,7 @@ class ReviewState:
         k = self.frame_index(camera)
         if k is None:
             return self.time_s
-        times = self.session.camera(camera).session_time
+        times = self.frame_times(camera)
         return self.seek(float(times[int(np.clip(k + n, 0, len(times) - 1))]))
 
     def jump(self, what: str, direction: int) -> float:
@@ -165,16 +174,21 @@ class ReviewState:
         return ForceTrace(t, total[:, 2], total[:, 0], source)
 
     def markers(self, camera: str, k: int) -> dict[str, tuple[float, float]]:
+        """The recorded markers (image px) of frame row ``k``; only that row is read."""
         cam = self.session.camera(camera)
         if "markers" not in cam.h5_group:
             return {}
         m = cam.h5_group["markers"]
-        index = m["frame_index"][:]
-        rows = np.nonzero(index == cam.frame_index[k])[0]
-        if not rows.size:
+        rows = self._marker_rows.get(camera)
+        if rows is None or self.session.recording_state == "recording":
+            by_counter = {int(c): i for i, c in enumerate(m["frame_index"][:])}
+            rows = {i: by_counter[int(c)] for i, c in enumerate(cam.frame_index)
+                    if int(c) in by_counter}  # fmt: skip
+            self._marker_rows[camera] = rows
+        if k not in rows:
             return {}
         labels = [v.decode() if isinstance(v, bytes) else str(v) for v in m.attrs["labels"]]
-        xy = m["xy"][int(rows[0])]
+        xy = m["xy"][rows[k]]
         return {n: (float(xy[i, 0]), float(xy[i, 1])) for i, n in enumerate(labels)
                 if np.isfinite(xy[i]).all()}  # fmt: skip
 

@@ -376,7 +376,7 @@ class ReviewWindow(QMainWindow):
             if k is not None:
                 cam = self.state.session.camera(name)
                 pane.show_frame(cam.frame(k), self.state.markers(name, k), k,
-                                float(cam.session_time[k]))  # fmt: skip
+                                float(self.state.frame_times(name)[k]))  # fmt: skip
         if self.state.selected is not None:
             self.table.highlight(self.state.selected)
         self.time_label.setText(f"{t:.3f} s")

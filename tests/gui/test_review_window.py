@@ -201,3 +201,27 @@ def test_midstance_open_command_starts_the_window(cache, tmp_path):
     assert cli(["open", str(path), "--screenshot", str(png)]) == 0
     assert png.stat().st_size > 20_000
     assert cli(["open", str(tmp_path / "nothing.midstance.h5")]) == 2
+
+
+def test_library_dialog_finds_sessions_by_subject(cache, isolated_user_data, qtbot):
+    import shutil
+
+    from app.qt.review_library import LibraryDialog
+
+    folder = isolated_user_data / "sessions" / "P-007"
+    folder.mkdir(parents=True)
+    target = folder / "2026-10-03_091200_standard-run.midstance.h5"
+    shutil.move(helper().cached_session(cache, "before"), target)
+    other = isolated_user_data / "sessions" / "Q-100"
+    other.mkdir()
+    (other / "2026-10-04_080000_standard-run.midstance.h5").write_bytes(b"damaged")
+    dialog = LibraryDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == 2
+    dialog.filter.setText("p-00")
+    assert dialog.table.rowCount() == 1
+    assert dialog.table.item(0, 0).text() == "P-007" and dialog.table.item(0, 1).text() == (
+        "2026-10-03 09:12"
+    )
+    dialog.table.cellDoubleClicked.emit(0, 0)
+    assert dialog.chosen == str(target)
