@@ -51,6 +51,7 @@ class Constraint:
     kind: str  # "above", "behind", "left_of"
     first: str  # upper / rear / left
     second: str  # lower / front / right
+    initialise_only: bool = False  # usually true, not always: only to pick a frame to label
 
     def describe(self) -> str:
         words = {"above": "above", "behind": "behind", "left_of": "left of"}[self.kind]
@@ -67,8 +68,9 @@ class MarkerSet:
     optional: tuple[str, ...]
     init_method: str
     init_groups: tuple[tuple[str, ...], ...]
-    constraints: tuple[Constraint, ...]
+    constraints: tuple[Constraint, ...]  # checked on every frame
     tolerance_px: float
+    all_constraints: tuple[Constraint, ...] = ()  # including those used only to start labelling
 
     def index(self, name: str) -> int:
         try:
@@ -83,6 +85,43 @@ class MarkerSet:
     @property
     def required(self) -> tuple[str, ...]:
         return tuple(m for m in self.markers if m not in self.optional)
+
+    def _follow_limb_lines(self, out: np.ndarray, groups: list[list[str]]) -> None:
+        """Columns split by image side put a crossed-over ankle (or knee) on the wrong leg.
+        From the third level down, swap a left/right pair when the swapped pair lies closer to
+        the lines extrapolated from the two markers above on each side (thigh → knee → ankle)."""
+        left, right = groups
+        if len(left) != len(right):
+            return
+        idx_l = [self.markers.index(m) for m in left]
+        idx_r = [self.markers.index(m) for m in right]
+        for level in range(2, len(left)):
+            predicted = []
+            for idx in (idx_l, idx_r):
+                a, b, c = out[idx[level - 2]], out[idx[level - 1]], out[idx[level]]
+                step = (b[0] - a[0]) / (b[1] - a[1]) if b[1] != a[1] else 0.0
+                predicted.append(b[0] + step * (c[1] - b[1]))
+            xl, xr = out[idx_l[level], 0], out[idx_r[level], 0]
+            same = abs(xl - predicted[0]) + abs(xr - predicted[1])
+            swapped = abs(xr - predicted[0]) + abs(xl - predicted[1])
+            if swapped < same:
+                out[[idx_l[level], idx_r[level]]] = out[[idx_r[level], idx_l[level]]]
+
+    @cached_property
+    def init_constraints(self) -> tuple[Constraint, ...]:
+        return tuple(c for c in self.all_constraints if c.initialise_only)
+
+    def _broken(self, constraints, xy: np.ndarray, orientation: ImageOrientation) -> bool:
+        for c in constraints:
+            a, b = xy[self.markers.index(c.first)], xy[self.markers.index(c.second)]
+            gap = {
+                "above": b[1] - a[1],
+                "behind": orientation.forward_x * (b[0] - a[0]),
+                "left_of": orientation.left_x * (a[0] - b[0]),
+            }[c.kind]
+            if gap < -self.tolerance_px:
+                return True
+        return False
 
     def violations(self, xy: np.ndarray, orientation: ImageOrientation) -> list[Constraint]:
         """The constraints broken by positions ``xy`` (n_markers, 2); NaN markers are skipped."""
@@ -139,7 +178,10 @@ class MarkerSet:
                 start += len(group)
                 for name, blob in zip(group, chosen[np.argsort(xy[chosen, 1])], strict=True):
                     out[self.markers.index(name)] = xy[blob]
-        if self.violations(out, orientation):
+            self._follow_limb_lines(out, groups)
+        if self.violations(out, orientation) or self._broken(
+            self.init_constraints, out, orientation
+        ):
             return None
         return out
 
@@ -171,7 +213,14 @@ def _parse_set(name: str, raw: dict[str, Any], source: Path) -> MarkerSet:
                     remedy=f"use one of {', '.join(CONSTRAINT_KINDS)}",
                 )
             first, second = (c[key] for key in CONSTRAINT_KINDS[kind])
-            constraints.append(Constraint(kind, first, second))
+            when = c.get("when", "always")
+            if when not in ("always", "initialise"):
+                raise InputError(
+                    f"unknown constraint 'when' {when!r}",
+                    subject=subject,
+                    remedy='use "always" (default) or "initialise"',
+                )
+            constraints.append(Constraint(kind, first, second, when == "initialise"))
     except KeyError as exc:
         raise InputError(
             f"missing field {exc.args[0]!r}",
@@ -199,8 +248,9 @@ def _parse_set(name: str, raw: dict[str, Any], source: Path) -> MarkerSet:
         optional=optional,
         init_method=method,
         init_groups=groups,
-        constraints=tuple(constraints),
+        constraints=tuple(c for c in constraints if not c.initialise_only),
         tolerance_px=float(raw.get("tolerance_px", 0.0)),
+        all_constraints=tuple(constraints),
     )
 
 
