@@ -151,6 +151,9 @@ class SessionController:
             trigger_delays_s={
                 cam.name: setup_mod.trigger_delay_s(cam, self.shared) for _, cam in cameras
             },
+            floor_latencies_s={
+                cam.name: setup_mod.floor_latency_s(cam, self.shared) for _, cam in cameras
+            },
         )
 
     def _build(self, daq, cameras) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.clock_sync import ClockSyncSettings
 from analysis.errors import InputError
 from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig, parse_plates
@@ -53,6 +54,7 @@ class AnalysisSetup:
     calibrations: dict[str, PlaneCalibration] = field(default_factory=dict)  # by camera name
     marker_sets: dict[str, MarkerSet] = field(default_factory=dict)  # by camera name
     trigger_delays_s: dict[str, float] = field(default_factory=dict)  # by camera name
+    floor_latencies_s: dict[str, float] = field(default_factory=dict)  # software sync, by camera
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class AnalysisSetup:
             "calibrations": {k: v.to_dict() for k, v in self.calibrations.items()},
             "marker_sets": {k: v.name for k, v in self.marker_sets.items()},
             "trigger_delays_s": dict(self.trigger_delays_s),
+            "floor_latencies_s": dict(self.floor_latencies_s),
         }
 
 
@@ -161,15 +164,31 @@ def trigger_delay_s(cam: DeviceConfig, shared: Mapping[str, Any]) -> float:
     return 0.0
 
 
+def floor_latency_s(cam: DeviceConfig, shared: Mapping[str, Any]) -> float:
+    """Software sync: the least time from a frame's timestamp to its arrival that no fit can see
+    (``floor_latency_s`` in the camera's table, measured with the LED check). A frame cannot
+    arrive before its exposure ends, so the simulated lab's is its exposure time."""
+    if "floor_latency_s" in cam.settings:
+        return float(cam.settings["floor_latency_s"])
+    if "sim.lab" in shared:
+        return float(shared["sim.lab"].setup.exposure_s)
+    return 0.0
+
+
 def frame_clock(
-    config: LabConfig, cam: DeviceConfig, daq_clock: DaqClock, delay_s: float
+    config: LabConfig,
+    cam: DeviceConfig,
+    daq_clock: DaqClock,
+    delay_s: float,
+    floor_s: float = 0.0,
 ) -> FrameClock:
     if config.sync_mode == "hardware":
         ratio = check_rate_pair(
             config.daq.rate_hz, cam.rate_hz, subject=f"{config.source}: cameras '{cam.name}'"
         )
         return HardwareFrameClock(config.daq.rate_hz, ratio, delay_s)
-    return SoftwareFrameClock(cam.rate_hz, daq_clock)
+    settings = ClockSyncSettings(frame_period_s=1.0 / cam.rate_hz, camera_floor_latency_s=floor_s)
+    return SoftwareFrameClock(cam.rate_hz, daq_clock, settings)
 
 
 def marker_set_for(cam: DeviceConfig) -> MarkerSet:
@@ -197,7 +216,13 @@ def build_streams(
         if clock is None and hasattr(device, "session_times"):  # a replay: the stored times
             clock = RecordedFrameClock(device.session_times)
         if clock is None:
-            clock = frame_clock(config, cam, daq_clock, setup.trigger_delays_s.get(cam.name, 0.0))
+            clock = frame_clock(
+                config,
+                cam,
+                daq_clock,
+                setup.trigger_delays_s.get(cam.name, 0.0),
+                setup.floor_latencies_s.get(cam.name, 0.0),
+            )
         camera_streams.append(
             DeviceStream(
                 device,
@@ -237,8 +262,6 @@ def camera_codec(config: LabConfig, camera: str):
 
 def check_new_file(path: Path) -> None:
     """Refuse before recording starts what the writer would refuse on its thread."""
-    from analysis.errors import InputError
-
     if path.exists():
         raise InputError(
             "the file already exists",
