@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     from app.session_controller import SessionController
 
     config = _config(args)
-    pace = "fast" if config.simulated else "realtime"
+    # software sync rests on arrival times, so even the simulated lab must run in real time
+    pace = "fast" if config.simulated and config.sync_mode == "hardware" else "realtime"
     controller = SessionController(config, pace=pace)
     with tempfile.TemporaryDirectory(prefix="midstance-sync-") as folder:
         path = args.keep or Path(folder) / "sync-check.midstance.h5"
@@ -228,6 +229,8 @@ def _result(check, args, config) -> dict[str, Any]:
     }
     if config.sync_mode == "hardware":
         out["trigger_delay_estimate_s"] = -check.mean_s
+    else:  # frames placed too late by a latency floor the timestamp fit cannot see
+        out["floor_latency_correction_s"] = check.mean_s
     if config.simulated:
         out["injected_trigger_delay_s"] = args.trigger_delay_ms * 1e-3
     return out
@@ -280,6 +283,11 @@ def _text(result: dict[str, Any]) -> str:
         lines.append(
             f"the camera exposes {delay * 1e3:.2f} ms after its trigger; set "
             f"trigger_delay_s = {delay:.5f} in its [[cameras]] table"
+        )
+    if "floor_latency_correction_s" in result:
+        lines.append(
+            f"add {result['floor_latency_correction_s']:.5f} s to the camera's floor_latency_s "
+            "(software sync)"
         )
     if result["simulated"]:
         lines.append(
