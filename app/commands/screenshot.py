@@ -17,12 +17,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR", required=True, help="folder for the PNG files")
     parser.add_argument("--preset", default="valgus-left", help="simulated runner")
     parser.add_argument("--theme", choices=("dark", "light"), default="dark")
+    parser.add_argument("--width", type=int, help="scale whole-window shots to this width (px)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from app.qt.screenshots import take_screenshots
 
-    for path in take_screenshots(Path(args.out), args.preset, args.theme):
+    for path in take_screenshots(Path(args.out), args.preset, args.theme, args.width):
         print(path)
     return 0

@@ -39,13 +39,14 @@ class NumberCell(QFrame):
         self.detail = QLabel(f"{spec.unit} · n = 0")
         self.detail.setFont(font(SMALL_POINT_SIZE))
         self.detail.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.detail.setWordWrap(True)
         self.flag = QLabel("")
         self.flag.setFont(font(SMALL_POINT_SIZE, bold=True))
         self.flag.setAlignment(Qt.AlignmentFlag.AlignRight)
         layout.addWidget(self.number)
         layout.addWidget(self.detail)
-        layout.addWidget(self.flag)
-        self.flag.setVisible(False)
+        self.flag.setVisible(False)  # its text is shown on the unit line (see show_value)
+        self.flag_style = ""
         self.mean = math.nan
         self.sd = math.nan
         self.n = 0
@@ -67,9 +68,12 @@ class NumberCell(QFrame):
         if self.outside:
             arrow = "▲" if self.outside == "above" else "▼"
             self.flag.setText(f"{arrow} {self.outside} lab range ({lab_range.describe()})")
+            # on the unit line (the range itself on hover), so a cell stays compact
+            self.detail.setText(f"{self.detail.text()} · {arrow} {self.outside} lab range")
+            self.detail.setToolTip(f"{self.flag.text()}; {lab_range.source}")
         else:
             self.flag.setText("")
-        self.flag.setVisible(bool(self.outside))
+        self.detail.setStyleSheet(self.flag_style if self.outside else "")
 
 
 class BigNumbers(QWidget):
@@ -116,7 +120,7 @@ class BigNumbers(QWidget):
                 f"QFrame#{cell.objectName()} {{ border-left: 5px solid {SIDE_COLOURS[side]};"
                 f" background: {theme.surface}; }}"
             )
-            cell.flag.setStyleSheet(f"color: {theme.text}; background: {theme.warning};")
+            cell.flag_style = f"color: {theme.text}; background: {theme.warning};"
 
     def set_caption(self, text: str) -> None:
         self.caption.setText(text)

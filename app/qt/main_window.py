@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
             grid.addWidget(self.freeze[view], row, 1)
         numbers_box = QGroupBox("Headline numbers")
         QVBoxLayout(numbers_box).addWidget(self.numbers)
+        numbers_box.setMinimumHeight(260)  # three rows of large numbers stay readable
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.addWidget(numbers_box)
         self.right.addWidget(self.grf)
@@ -434,7 +435,7 @@ class MainWindow(QMainWindow):
                 continue
             if camera in faulted:
                 if self.shown_frame.get(camera) != -1:
-                    widget.show_nothing(f"camera stopped ({faulted[camera]})")
+                    widget.show_nothing("camera stopped, see the red banner")
                     self.shown_frame[camera] = -1
                 continue
             frame = self.controller.latest_frame(camera)

@@ -39,8 +39,12 @@ def unplug_camera(controller, camera: str) -> None:
     device._read = lost
 
 
-def take_screenshots(out_dir: Path, preset: str = "valgus-left", theme: str = "dark") -> list[Path]:
-    from PySide6.QtCore import QSettings
+def take_screenshots(
+    out_dir: Path, preset: str = "valgus-left", theme: str = "dark", width: int | None = None
+) -> list[Path]:
+    """Write the PNGs into ``out_dir``; ``width`` scales the whole-window shots down (docs)."""
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtGui import QImage
 
     from app.qt.launch import application
     from app.qt.main_window import MainWindow
@@ -62,7 +66,13 @@ def take_screenshots(out_dir: Path, preset: str = "valgus-left", theme: str = "d
         def shoot(name: str, widget=None) -> None:
             _pump(app, 0.3)
             path = out_dir / f"{name}.png"
-            (widget or window).grab().save(str(path))
+            pixmap = (widget or window).grab()
+            image = pixmap.toImage()
+            if width and widget is None and image.width() > width:
+                image = image.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+                # documentation copies: 256 colours keep a whole-window shot under 300 KB
+                image = image.convertToFormat(QImage.Format.Format_Indexed8)
+            image.save(str(path))
             written.append(path)
 
         _pump(app, 2.0)

@@ -9,6 +9,7 @@ recording started on it carries the procedure and step names into the file.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -133,6 +135,9 @@ class SessionBar(QWidget):
         self.file = QLabel("")
         self.file.setProperty("role", "muted")
         self.file.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long path must not widen the window: the name is shown, the full path on hover
+        self.file.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.instructions.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         controls = QHBoxLayout()
         for widget in (self.zero, self.record, self.stop, self.mark):
             controls.addWidget(widget)
@@ -212,7 +217,8 @@ class SessionBar(QWidget):
         }
         self.state.setText(words.get(state, state))
         self.elapsed.setText(clock_text(recorded_s) if recorded_s is not None else "")
-        self.file.setText(f"Writing {path}" if path else "")
+        self.file.setText(f"Writing {Path(path).name}" if path else "")
+        self.file.setToolTip(str(path) if path else "")
         self.step_timer.setText(self._planned_text(recorded_s))
 
     def advance_step(self) -> None:

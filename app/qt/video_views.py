@@ -93,6 +93,7 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.placeholder.setText(f"{self.title}: {reason}")
         self.placeholder.setPos(320, 240)
         self.caption.setText("")
+        self.caption.hide()
         self.box.setRange(xRange=(0, 640), yRange=(0, 480), padding=0)
         self._shape = None
 
@@ -111,6 +112,7 @@ class CameraView(pg.GraphicsLayoutWidget):
             self.caption.setPos(4, 4)
         self.draw_markers(markers)
         self.caption.setText(caption or self.title)
+        self.caption.show()
         self.frames_shown += 1
 
     def draw_markers(self, markers: Mapping[str, Sequence[float]]) -> None:
@@ -174,9 +176,7 @@ class FreezeFrameView(CameraView):
     ) -> None:
         side = stance.get("side") or ""
         time_s = stance.get("midstance_used_s") or stance.get("midstance_s")
-        caption = (
-            f"{self.title} · {SIDE_NAMES.get(side, 'unknown side')} stance {stance.get('index')}"
-        )
+        caption = f"Midstance · {SIDE_NAMES.get(side, 'unknown side')} stance {stance.get('index')}"
         if isinstance(time_s, (int, float)) and math.isfinite(time_s):
             caption += f" · {time_s:.2f} s"
         self.show_frame(image, markers, caption)
@@ -192,8 +192,7 @@ class FreezeFrameView(CameraView):
     ) -> None:
         d = stance.get("hip_ankle_midstance_m")
         if d is None or not math.isfinite(d):
-            side = SIDE_NAMES.get(stance.get("side") or "", "this")
-            self._no_measure(f"{side} stance: hip–ankle is measured on the camera-side leg")
+            self._no_measure("no hip–ankle value for this stance (far-side leg, or markers unseen)")
             return
         if "hip" not in markers or "ankle" not in markers:
             self._no_measure("hip–ankle: markers not seen at midstance")
@@ -206,6 +205,7 @@ class FreezeFrameView(CameraView):
         )
         self.guides.setData([uh, uh], [vh, y])
         self._place_value(((uh + ua) / 2.0, y + 6.0), (0.5, 0.0))
+        self.value.textItem.setTextWidth(-1)
         self.value.setText(f" {d * 100:+.1f} cm · {signed_hip_ankle_words(d)} ")
 
     def _draw_fppa(
@@ -234,6 +234,7 @@ class FreezeFrameView(CameraView):
         right_of_knee = knee[0] < width / 2  # the label goes where there is room
         offset = 0.35 * shank_len if right_of_knee else -0.35 * shank_len
         self._place_value((knee[0] + offset, knee[1]), (0.0 if right_of_knee else 1.0, 0.5))
+        self.value.textItem.setTextWidth(-1)
         self.value.setText(f" {SIDE_NAMES.get(side, '')} FPPA {abs(angle):.1f}° {words} ")
 
     def _no_measure(self, reason: str) -> None:
@@ -242,6 +243,7 @@ class FreezeFrameView(CameraView):
         h, w = self._shape[:2] if self._shape else (480, 640)
         self._place_value((w / 2.0, h - 6.0), (0.5, 1.0))
         self.value.setText(f" {reason} ")
+        self.value.textItem.setTextWidth(max(120.0, 0.85 * self.width()))  # wrap, never cut off
 
     def _place_value(self, pos: tuple[float, float], anchor: tuple[float, float]) -> None:
         """The number always sits in the image's bottom-left corner, so it is never cut off

@@ -90,7 +90,7 @@ def test_freeze_frame_explains_a_stance_the_camera_cannot_measure(qtbot, lab):
     qtbot.addWidget(view)
     stance = {**stance_dicts(lab)[0], "side": "L", "hip_ankle_midstance_m": None}
     view.show_freeze(lab.frame("sagittal", 50), markers_of(lab, "sagittal", 50), stance)
-    assert "camera-side leg" in view.value.textItem.toPlainText()
+    assert "no hip–ankle value" in view.value.textItem.toPlainText()
     assert view.measure.xData is None or len(view.measure.xData) == 0
 
 
@@ -184,11 +184,12 @@ def test_big_numbers_show_mean_sd_n_and_flag_values_outside_the_lab_range(qtbot,
     view.show_summary(summary, {"hip_ankle_midstance_m": "needs the sagittal camera"})
     cell = view.cells[("L", VALR.key)]
     assert cell.number.text() == f"{np.mean(left):.0f} ± {np.std(left, ddof=1):.0f}"
-    assert cell.detail.text() == f"BW/s · n = {len(left)}"
     assert cell.outside == "above" and "above lab range (≤ 40)" in cell.flag.text()
+    assert cell.detail.text() == f"BW/s · n = {len(left)} · ▲ above lab range"
+    assert "(≤ 40)" in cell.detail.toolTip()
     assert view.cells[("R", FPPA.key)].number.text() == "3.2"  # one value: no SD
     assert view.cells[("R", HIP_ANKLE.key)].detail.text() == "cm · needs the sagittal camera"
-    assert view.cells[("R", FPPA.key)].flag.isHidden()
+    assert view.cells[("R", FPPA.key)].outside == ""
 
 
 def test_lab_reference_ranges_file_is_read_and_a_bad_one_is_named(tmp_path):
@@ -233,3 +234,42 @@ def test_calibration_snapshot_banners_plate_zero_unless_zeroed_this_session():
     assert last == "2026-11-10 09:30 UTC"
     banners, _ = calibration_banners(snapshot, 12.0)
     assert [b.key for b in banners] == ["calibration-sync"]
+
+
+class StandingOnThePlate:
+    """A controller double whose plate reads a person standing still (or moving)."""
+
+    def __init__(self, fz_N: np.ndarray) -> None:
+        self.fz_N = fz_N
+
+    def add_listener(self, fn) -> None:
+        pass
+
+    def set_subject(self, subject: dict) -> None:
+        self.subject = subject
+
+    def close(self) -> None:
+        pass
+
+    def force_window(self, seconds: float):
+        from app.session_types import ForceWindow
+
+        n = len(self.fz_N)
+        F = np.column_stack([np.zeros(n), np.zeros(n), self.fz_N])
+        return ForceWindow(np.arange(n) / 2000.0, F, np.full((n, 2), np.nan), {})
+
+
+def test_weighing_on_the_plate_takes_the_mass_only_from_a_steady_load(qtbot, gui_settings):
+    from app.qt.main_window import MainWindow
+
+    rng = np.random.default_rng(3)
+    standing = 686.0 + rng.normal(0.0, 4.0, 4000)  # 70 kg standing still, 4 N noise
+    window = MainWindow(StandingOnThePlate(standing), settings=gui_settings, procedures={})
+    qtbot.addWidget(window)
+    window.weigh_on_plate()
+    assert window.bar.mass.value() == pytest.approx(np.mean(standing) / 9.80665, abs=0.05)
+    assert window.action_error is None
+    window.controller = StandingOnThePlate(np.abs(np.sin(np.arange(4000) / 100.0)) * 1600)
+    window.weigh_on_plate()  # running: refused, the typed mass is kept
+    assert window.bar.mass.value() == pytest.approx(np.mean(standing) / 9.80665, abs=0.05)
+    assert "not steady" in window.action_error.text and "stand still" in window.action_error.text
