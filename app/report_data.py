@@ -40,6 +40,7 @@ class SessionReportData:
     operator: str
     shoes: str
     recording_state: str
+    recording_note: str
     software_version: str
     revision: str
     revision_note: str
@@ -82,6 +83,7 @@ class SessionReportData:
             "operator": self.operator,
             "shoes": self.shoes,
             "recording_state": self.recording_state,
+            "recording_note": self.recording_note,
             "recorded_with": self.software_version,
             "analysis_revision": self.revision,
             "revision_note": self.revision_note,
@@ -298,6 +300,7 @@ def load_session(
             operator=str(info.get("operator", "")),
             shoes=str(info.get("shoes", "")),
             recording_state=session.recording_state,
+            recording_note=session.recording_note,
             software_version=session.software_version,
             revision=rev.name,
             revision_note=rev.note,

@@ -123,15 +123,22 @@ def _header_lines(data: SessionReportData) -> list[str]:
     s = data.subject
     mass = s.get("body_mass_kg")
     speed = f"{data.speed_m_s:.2f} m/s" if data.speed_m_s is not None else "not recorded"
+    leg = s.get("leg_length_m")
+    leg_cm = 100 * leg if _num(leg) else None
     return [
         f"Runner: {data.subject_id}   body mass: {figs.fmt(mass, 1)} kg   leg length: "
-        f"{figs.fmt(_num(s.get('leg_length_m')) and 100 * s['leg_length_m'], 0)} cm   "
+        f"{figs.fmt(leg_cm, 0)} cm   "
         f"pain side: {s.get('pain_side') or '—'}",
         f"Date: {data.date} (recorded {data.created_utc})   protocol: {data.protocol or '—'}   "
         f"treadmill: {speed}",
         f"Operator: {data.operator or '—'}   shoes: {data.shoes or '—'}   file: {data.path.name}",
         f"Analysis: {data.revision} ({data.revision_note or 'no note'}), "
         f"{len(data.revision_history)} revision(s) in the file",
+        *(
+            _wrap(f"Recording {data.recording_state}: {data.recording_note}")
+            if data.recording_note or data.recording_state != "complete"
+            else []
+        ),
     ]
 
 

@@ -259,6 +259,10 @@ class ReviewWindow(QMainWindow):
             f"{state.session.session_info.get('protocol_name', '')} — {state.path.name}"
             + ("  (being recorded)" if state.session.recording_state == "recording" else "")
         )
+        note = state.session.recording_note
+        self.title.setToolTip(note)
+        if note:
+            self.status.setText(f"Recording note: {note}")
         for pane in self.video.values():
             pane.setParent(None)
         self.video = {}
