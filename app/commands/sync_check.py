@@ -35,11 +35,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--simulate", action="store_true", help="use the simulated lab")
     source.add_argument("--config", type=Path, metavar="FILE", help="hardware configuration")
+    source.add_argument(
+        "--file",
+        type=Path,
+        metavar="FILE",
+        help="analyse a session already recorded during the check instead of recording one",
+    )
     parser.add_argument(
         "--method",
-        choices=("led",),
+        choices=("led", "tap"),
         default="led",
-        help="the physical event: led (a DAQ output drives an LED in the camera's view)",
+        help="the physical event: led (a DAQ output drives an LED in the camera's view) or tap "
+        "(a marked tool tapped on the belt; needs --file and --tap-marker)",
+    )
+    parser.add_argument(
+        "--tap-marker", metavar="NAME", help="tap: the tracked marker on the tapping tool"
     )
     parser.add_argument(
         "--repetitions",
@@ -144,7 +154,10 @@ def _duration_s(repetitions: int) -> float:
 def run(args: argparse.Namespace) -> int:
     from app.session_controller import SessionController
 
+    if args.file is not None or args.method == "tap":
+        return _run_on_file(args)
     config = _config(args)
+    _require_operator(args, simulated=config.simulated)
     # software sync rests on arrival times, so even the simulated lab must run in real time
     pace = "fast" if config.simulated and config.sync_mode == "hardware" else "realtime"
     controller = SessionController(config, pace=pace)
@@ -168,6 +181,129 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_text(result))
     return 0 if result["passed"] else 1
+
+
+def _run_on_file(args: argparse.Namespace) -> int:
+    """The check on a session recorded while the LED blinked or the tool tapped."""
+    from analysis.errors import InputError
+    from data.session_reader import open_session
+
+    if args.file is None:
+        raise InputError(
+            "the belt tap is checked on a recording of the taps",
+            subject="--method tap",
+            remedy="Record a session while tapping the belt with the marked tool, then run "
+            "midstance sync-check --method tap --file FILE --tap-marker NAME. (The simulated "
+            "lab has no tapping tool; use --method led with --simulate.)",
+        )
+    _require_operator(args, simulated=False)
+    with open_session(args.file) as session:
+        if args.camera not in session.camera_names:
+            raise InputError(
+                f"no camera '{args.camera}' in the recording",
+                subject=str(args.file),
+                remedy=f"Use one of: {', '.join(session.camera_names)}.",
+            )
+        sync_mode = session.devices["sync"]["mode"] or "hardware"
+        rate = session.camera(args.camera).rate_hz
+        config = json.loads(session.h5["devices"].attrs.get("config_json", "{}"))
+    if args.method == "tap":
+        if not args.tap_marker:
+            raise InputError(
+                "which marker is on the tool?",
+                subject="--tap-marker",
+                remedy="Name the tracked marker on the tapping tool.",
+            )
+        check = tap_check(args.file, args.camera, args.tap_marker)
+    else:
+        cam = next((c for c in config.get("cameras", []) if c.get("name") == args.camera), {})
+        if "led_roi" not in cam or "exposure_s" not in cam:
+            raise InputError(
+                f"camera '{args.camera}' has no led_roi and exposure_s in the stored configuration",
+                subject=str(args.file),
+                remedy="Add led_roi and exposure_s to the camera's [[cameras]] table and record "
+                "the check again.",
+            )
+        roi = tuple(int(v) for v in cam["led_roi"])
+        check = led_check(args.file, args.camera, roi, float(cam["exposure_s"]))
+    info = _FileInfo(sync_mode=sync_mode, simulated=False, rate_hz=rate, camera=args.camera)
+    result = _result(check, args, info)
+    if not args.no_log:
+        result["log"] = _log(result, args, info)
+    print(json.dumps(_finite(result), allow_nan=False) if args.json else _text(result))
+    return 0 if result["passed"] else 1
+
+
+def _require_operator(args: argparse.Namespace, *, simulated: bool) -> None:
+    from analysis.errors import InputError
+
+    if not (args.no_log or simulated or args.operator.strip()):
+        raise InputError(
+            "every calibration entry names who made it",
+            subject="--operator",
+            remedy="Give --operator NAME (or --no-log to skip the calibration log).",
+        )
+
+
+class _FileInfo:
+    """What _result/_log need from a configuration, for a check made on a recorded file."""
+
+    def __init__(self, *, sync_mode: str, simulated: bool, rate_hz: float, camera: str) -> None:
+        self.sync_mode = sync_mode
+        self.simulated = simulated
+        self.cameras = [_Camera(camera, rate_hz)]
+
+
+class _Camera:
+    def __init__(self, name: str, rate_hz: float) -> None:
+        self.name = name
+        self.rate_hz = rate_hz
+
+
+def tap_check(path: Path, camera: str, marker: str):
+    """Belt taps: Fz transients (all plates summed) paired with the tool marker's acceleration
+    peaks, over every unbroken run of tracked frames."""
+    import numpy as np
+
+    from analysis.errors import InputError
+    from analysis.forceplate import parse_plates
+    from analysis.sync_events import acceleration_peak_times, pair_events, tap_times_force
+    from data.session_reader import open_session
+
+    with open_session(path) as session:
+        live = json.loads(session.h5["live"].attrs.get("settings_json", "{}"))
+        if not live.get("plates"):
+            raise InputError(
+                "the recording has no plates in its live settings",
+                subject=str(path),
+                remedy="Record the check with Midstance.",
+            )
+        plates = parse_plates(live["plates"], source=str(path))
+        analog = session.analog
+        volts = analog.read()
+        names = analog.channel_names
+        fz = sum(p.lab_wrench(volts[:, [names.index(c) for c in p.channels]])[:, 2] for p in plates)
+        daq = tap_times_force(fz, analog.rate_hz) + analog.start_index / analog.rate_hz
+        cam = session.camera(camera)
+        markers = cam.markers
+        if marker not in markers["labels"]:
+            raise InputError(
+                f"no marker '{marker}' was tracked in camera '{camera}'",
+                subject=str(path),
+                remedy=f"Tracked markers: {', '.join(markers['labels']) or 'none'}.",
+            )
+        xy = markers["xy"][:, markers["labels"].index(marker)]
+        rows = np.searchsorted(cam.frame_index, markers["frame_index"])
+        times = cam.session_time[np.clip(rows, 0, cam.n_frames - 1)]
+    ok = np.isfinite(xy).all(axis=1)
+    breaks = np.flatnonzero(np.diff(markers["frame_index"]) != 1) + 1
+    video = []
+    for piece in np.split(np.arange(len(xy)), breaks):
+        run = piece[ok[piece]]
+        if run.size >= 5 and np.all(np.diff(markers["frame_index"][run]) == 1):
+            video.append(acceleration_peak_times(xy[run], times[run]))
+    video_s = np.concatenate(video) if video else np.empty(0)
+    return pair_events(daq, video_s, "belt_tap")
 
 
 def _led_geometry(controller, camera: str) -> tuple[tuple[int, int, int, int], float]:
@@ -214,12 +350,13 @@ def led_check(path: Path, camera: str, roi, exposure_s: float):
 
 def _result(check, args, config) -> dict[str, Any]:
     frame_period = 1.0 / next(c.rate_hz for c in config.cameras if c.name == args.camera)
+    method = "belt_tap" if args.method == "tap" else "led"
     passed = not check.flags and check.n >= args.repetitions
     passed = passed and math.isfinite(check.sd_s) and check.sd_s <= 0.25 * frame_period
     out = {
         "camera": args.camera,
         "sync_mode": config.sync_mode,
-        "method": "led",
+        "method": method,
         "n": check.n,
         "mean_s": check.mean_s,
         "sd_s": check.sd_s,
@@ -233,6 +370,8 @@ def _result(check, args, config) -> dict[str, Any]:
         out["floor_latency_correction_s"] = check.mean_s
     if config.simulated:
         out["injected_trigger_delay_s"] = args.trigger_delay_ms * 1e-3
+    if args.file is not None:
+        out["file"] = str(args.file)
     return out
 
 
@@ -252,7 +391,7 @@ def _log(result: dict[str, Any], args, config) -> str:
         result["passed"],
         values=values,
         settings={
-            "method": "led",
+            "method": result["method"],
             "sync_mode": config.sync_mode,
             "events": result["check"]["settings"],
             "simulated": config.simulated,
@@ -274,7 +413,8 @@ def _finite(value: Any) -> Any:
 
 def _text(result: dict[str, Any]) -> str:
     lines = [
-        f"LED check, camera {result['camera']} ({result['sync_mode']} sync): video − DAQ = "
+        f"{'LED' if result['method'] == 'led' else 'belt-tap'} check, camera {result['camera']} "
+        f"({result['sync_mode']} sync): video − DAQ = "
         f"{result['mean_s'] * 1e3:.2f} ± {result['sd_s'] * 1e3:.2f} ms over {result['n']} "
         f"flashes — {'PASS' if result['passed'] else 'FAIL'}"
     ]
