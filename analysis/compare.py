@@ -30,6 +30,7 @@ from analysis.statistics import (
 )
 
 ANALYST_EXCLUDED = "excluded_by_analyst"  # flag set by the review window's "exclude step"
+DAQ_GAP = "daq_gap"  # the force samples of the stance are partly missing (re-analysis flags it)
 SIDES = ("L", "R")
 SPEED_TOLERANCE_M_S = 0.05
 WITHIN_ERROR = "within measurement error"
@@ -251,7 +252,7 @@ def is_excluded(stance: Mapping[str, Any]) -> bool:
     if isinstance(flags, str):
         flags = tuple(f for f in flags.split(",") if f)
     return stance.get("side") not in SIDES or bool(
-        (EXCLUDING_FLAGS | {ANALYST_EXCLUDED}).intersection(flags)
+        (EXCLUDING_FLAGS | {ANALYST_EXCLUDED, DAQ_GAP}).intersection(flags)
     )
 
 

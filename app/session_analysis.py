@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.compare import ANALYST_EXCLUDED, METRICS, is_excluded
+from analysis.compare import ANALYST_EXCLUDED, DAQ_GAP, METRICS, is_excluded
 from analysis.errors import InputError
 from analysis.force_settings import ForceSettings
 from analysis.force_summary import SUMMARY_METRICS, describe
@@ -245,7 +245,7 @@ def force_stances(
         first = max(0, math.floor(rec.contact_s * rate) - 1)
         last = min(n, math.ceil(rec.toe_off_s * rate) + 1)
         if missing[first:last].any():
-            row["flags"] = [*row["flags"], "daq_gap"]
+            row["flags"] = [*row["flags"], DAQ_GAP]
         stances.append(row)
     forces = {}
     for plate in setup.plates:

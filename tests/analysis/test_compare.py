@@ -132,13 +132,14 @@ def test_excluded_and_flagged_steps_do_not_count(labs):
     rows = truth_rows(labs[0])
     flagged = [dict(r, flags=(ANALYST_EXCLUDED,)) if i < 6 else r for i, r in enumerate(rows)]
     flagged[10] = dict(flagged[10], flags=("side_conflict",))
+    flagged[12] = dict(flagged[12], flags=("daq_gap",))
     result = compare_sessions(
         records("before", rows), records("after", flagged),
         bootstrap=BootstrapSettings(n_resamples=500),
     )  # fmt: skip
     n_after = sum(result.row("pelvic_drop_deg", side).after.n for side in ("L", "R"))
-    assert n_after == len(rows) - 7
-    assert result.excluded == {"before": 0, "after": 7}
+    assert n_after == len(rows) - 8
+    assert result.excluded == {"before": 0, "after": 8}
 
 
 def test_symmetry_reports_left_minus_right(labs):
