@@ -191,3 +191,31 @@ def test_a_recorded_session_is_re_analysed_exactly_like_the_live_run(tmp_path, c
     assert (
         doc["stance_curves"]["L"]["n"] >= 3 and doc["session"]["subject"]["subject_id"] == "P-009"
     )
+
+
+def test_stances_touching_a_daq_gap_are_flagged_and_left_out(before):
+    """Samples that never arrived are NaN rows listed in /daq/gaps; the stance over them is
+    flagged and kept out of the summaries, the others are analysed as before."""
+    with open_session(before) as s:
+        first = s.analysis("rev_0001").stances()
+        rate = s.analog.rate_hz
+    hit = first[7]
+    a = round((hit["contact_s"] + 0.05) * rate)
+    with h5py.File(before, "r+") as f:
+        f["daq/analog"][a : a + 40] = np.nan
+        gaps = f["daq/gaps"]
+        gaps.resize((gaps.shape[0] + 1, 2))
+        gaps[-1] = (a, a + 40)
+    name = analyse_session(before, corrections=[], note="after a DAQ gap")
+    with open_session(before) as s:
+        rows = s.analysis(name).stances()
+        summary = {r["side"]: r for r in s.analysis(name).summaries()}
+    flagged = [r for r in rows if "daq_gap" in r["flags"]]
+    # the part of the stance after the gap is what remains of it (the part before is too short)
+    assert len(flagged) == 1
+    assert hit["contact_s"] <= flagged[0]["contact_s"] < hit["toe_off_s"]
+    assert is_excluded(flagged[0])
+    side = hit["side"]
+    assert summary[side]["n_stances"] == sum(r["side"] == side and not is_excluded(r) for r in rows)
+    others = [r for r in rows if "daq_gap" not in r["flags"]]
+    assert len(others) >= len(first) - 2
