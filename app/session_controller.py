@@ -485,14 +485,7 @@ class SessionController:
             )
         # at pace "fast" producers wait for every lossless reader by design; in real time only
         # the recorder reads losslessly, so a wait means the recorder held up acquisition
-        behind = self.pace == "realtime" and any("recorder_behind" in s.ring.flags for s in streams)
-        if behind:
-            self._banner(
-                "recorder-behind",
-                "warning",
-                "the recorder fell behind and held up acquisition; the file is flagged",
-                "Use a faster disk or a lighter video codec.",
-            )
+        behind = self._check_recorder_behind()
         self._sync_banner()
         errors = {c.name: c.error for c in self._consumers() if c.error}
         if self.recorder is not None and self.recorder.error is not None:
@@ -633,8 +626,26 @@ class SessionController:
     # -- callbacks from worker threads -------------------------------------------------------
 
     def _on_progress(self, stream: DeviceStream) -> None:
+        if stream is self.daq_stream and self.recorder is not None:
+            self._check_recorder_behind()  # ~20 times a second, on the DAQ's producer thread
         with self._progress:
             self._progress.notify_all()
+
+    def _check_recorder_behind(self) -> bool:
+        """True once the recorder has held acquisition up (real time); says so once."""
+        if self.pace != "realtime" or self.daq_stream is None:
+            return False
+        streams = (self.daq_stream, *self.camera_streams.values())
+        behind = any("recorder_behind" in s.ring.flags for s in streams)
+        if behind and "recorder-behind" not in self._banners:
+            self._banner(
+                "recorder-behind",
+                "warning",
+                "the recorder fell behind and held up acquisition; the file is flagged",
+                "Use a faster disk or a lighter video codec.",
+            )
+            self._notify("recorder-behind", {"path": str(self.recording_path)})
+        return behind
 
     def _on_fault(self, stream: DeviceStream, fault: DeviceFault) -> None:
         at = f" at {fault.session_time_s:.2f} s" if math.isfinite(fault.session_time_s) else ""
