@@ -125,7 +125,7 @@ class CopView(pg.PlotWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setAspectLocked(True)
+        # not aspect-locked: the long narrow belt would shrink to a sliver in a wide panel
         self.plot.setLabel("bottom", "← left · right →  (cm)")
         self.plot.setLabel("left", "running direction ↑ (cm)")
         self.outline = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=2))

@@ -192,7 +192,7 @@ class FreezeFrameView(CameraView):
     ) -> None:
         d = stance.get("hip_ankle_midstance_m")
         if d is None or not math.isfinite(d):
-            self._no_measure("no hip–ankle value for this stance (far-side leg, or markers unseen)")
+            self._no_measure("no hip–ankle value (far leg, or markers unseen)")
             return
         if "hip" not in markers or "ankle" not in markers:
             self._no_measure("hip–ankle: markers not seen at midstance")
@@ -243,14 +243,15 @@ class FreezeFrameView(CameraView):
         h, w = self._shape[:2] if self._shape else (480, 640)
         self._place_value((w / 2.0, h - 6.0), (0.5, 1.0))
         self.value.setText(f" {reason} ")
-        self.value.textItem.setTextWidth(max(120.0, 0.85 * self.width()))  # wrap, never cut off
+        self.value.textItem.setTextWidth(max(120.0, 0.6 * self.width()))  # wrap, never cut off
 
     def _place_value(self, pos: tuple[float, float], anchor: tuple[float, float]) -> None:
-        """The number always sits in the image's bottom-left corner, so it is never cut off
-        however small the view is (``pos``/``anchor`` are where a larger view could put it)."""
+        """The number always sits at the image's top left, under the caption and above the
+        runner's head, so it never hides the drawing nor is cut off however small the view is
+        (``pos``/``anchor`` are where a larger view could put it)."""
         h = self._shape[0] if self._shape else 480
-        self.value.setAnchor((0.0, 1.0))
-        self.value.setPos(4.0, h - 4.0)
+        self.value.setAnchor((0.0, 0.0))
+        self.value.setPos(4.0, 0.14 * h)
 
 
 def _arc_points(centre: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:

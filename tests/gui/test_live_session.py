@@ -78,7 +78,7 @@ def test_a_full_session_from_the_window(qtbot, make_window, sim_config):
 
     start = record_for(qtbot, window, controller, RECORD_S)
     assert window.action_error is None  # a successful action clears the old error
-    assert bar.file.text().startswith("Writing ") and "P-042" in bar.file.text()
+    assert bar.file.text().startswith("Writing ") and "P-042" in bar.file.toolTip()
     press(qtbot, window, Qt.Key.Key_F7)  # mark
     press(qtbot, window, Qt.Key.Key_F6)  # stop
     wait_state(qtbot, window, "connected")
