@@ -26,6 +26,7 @@ from analysis.compare import (
     compare_sessions,
     side_values,
 )
+from analysis.errors import InputError
 from analysis.provenance import software_version
 from analysis.statistics import BootstrapSettings, mean_interval
 from app import report_figures as figs
@@ -312,153 +313,162 @@ def write_comparison_pdf(
     comparison: Comparison, before: SessionReportData, after: SessionReportData, out: str | Path
 ) -> list[str]:
     """Write the before/after report; return the section titles, one page each."""
-    out = Path(out)
+    return write_comparisons_pdf([(comparison, before, after)], out)
+
+
+def write_comparisons_pdf(
+    items: Sequence[tuple[Comparison, SessionReportData, SessionReportData]], out: str | Path
+) -> list[str]:
+    """One PDF with the pages of every comparison (a baseline against each follow-up)."""
+    first = items[0][1]
     with PdfPages(
-        out,
+        Path(out),
         metadata={
-            "Title": f"Midstance comparison {before.subject_id}",
+            "Title": f"Midstance comparison {first.subject_id}",
             "Creator": f"Midstance {software_version()}",
         },
     ) as pdf:
-        fig = figs.new_page(COMPARISON_SECTIONS[0])
-        y = figs.text_block(fig, 0.94, ["Before"], size=10, weight="bold")
-        y = figs.text_block(fig, y, _header_lines(before) + before.devices, size=8)
-        y = figs.text_block(fig, y, ["After"], size=10, weight="bold")
-        y = figs.text_block(fig, y, _header_lines(after) + after.devices, size=8)
-        y = figs.text_block(fig, y, ["Like with like?"], size=10, weight="bold")
-        if comparison.mismatches:
-            lines = [
-                "WARNING — COMPARED DESPITE THESE DIFFERENCES (numbers may not be comparable):"
-            ] + [f"  {m.what}: {m.detail}" for m in comparison.mismatches]
-            y = figs.text_block(fig, y, lines, size=9, colour="#c00000", weight="bold")
-        else:
-            y = figs.text_block(
-                fig,
-                y,
-                [
-                    "Same runner, analysis settings, treadmill speed and "
-                    "camera set-up in both sessions."
-                ],
-                size=8,
-            )
-        y = figs.text_block(fig, y, ["How the intervals were computed"], size=10, weight="bold")
-        stat = comparison.bootstrap
+        for comparison, before, after in items:
+            _comparison_pages(pdf, comparison, before, after)
+    return list(COMPARISON_SECTIONS) * len(items)
+
+
+def _comparison_pages(
+    pdf: PdfPages, comparison: Comparison, before: SessionReportData, after: SessionReportData
+) -> None:
+    fig = figs.new_page(COMPARISON_SECTIONS[0])
+    y = figs.text_block(fig, 0.94, ["Before"], size=10, weight="bold")
+    y = figs.text_block(fig, y, _header_lines(before) + before.devices, size=8)
+    y = figs.text_block(fig, y, ["After"], size=10, weight="bold")
+    y = figs.text_block(fig, y, _header_lines(after) + after.devices, size=8)
+    y = figs.text_block(fig, y, ["Like with like?"], size=10, weight="bold")
+    if comparison.mismatches:
+        lines = [
+            "WARNING — COMPARED DESPITE THESE DIFFERENCES (numbers may not be comparable):"
+        ] + [f"  {m.what}: {m.detail}" for m in comparison.mismatches]
+        y = figs.text_block(fig, y, lines, size=9, colour="#c00000", weight="bold")
+    else:
         y = figs.text_block(
             fig,
             y,
-            _wrap(
-                f"Steps within a session are not independent (stride-to-stride correlation, "
-                "fatigue drift), so the 95 % intervals come from a "
-                f"{stat.to_dict()['description']}, {stat.n_resamples} resamples, each session "
-                "resampled on its own; the block length (strides) is printed in the JSON. "
-                "Excluded steps: "
-                + ", ".join(f"{k} {v}" for k, v in comparison.excluded.items())
-                + "."
-            ),
+            ["Same runner, analysis settings, treadmill speed and camera set-up in both sessions."],
             size=8,
         )
-        figs.text_block(fig, y, _wrap(WITHIN_ERROR_MEANING), size=8)
-        pdf.savefig(fig)
+    y = figs.text_block(fig, y, ["How the intervals were computed"], size=10, weight="bold")
+    stat = comparison.bootstrap
+    y = figs.text_block(
+        fig,
+        y,
+        _wrap(
+            f"Steps within a session are not independent (stride-to-stride correlation, "
+            "fatigue drift), so the 95 % intervals come from a "
+            f"{stat.to_dict()['description']}, {stat.n_resamples} resamples, each session "
+            "resampled on its own; the block length (strides) is printed in the JSON. "
+            "Excluded steps: " + ", ".join(f"{k} {v}" for k, v in comparison.excluded.items()) + "."
+        ),
+        size=8,
+    )
+    figs.text_block(fig, y, _wrap(WITHIN_ERROR_MEANING), size=8)
+    pdf.savefig(fig)
 
-        fig = figs.new_page(COMPARISON_SECTIONS[1])
-        rows, colours = [], []
-        for r in comparison.rows:
-            d, k = r.difference, figs.digits_for(r.metric.unit)
-            rows.append(
-                [
-                    r.metric.label,
-                    r.side,
-                    figs.mean_sd_text(r.before.mean, r.before.sd, r.before.n, k),
-                    figs.mean_sd_text(r.after.mean, r.after.sd, r.after.n, k),
-                    f"{figs.fmt(d.difference, k)} [{figs.fmt(d.low, k)}, {figs.fmt(d.high, k)}]",
-                    f"{r.metric.sdd:g}" if r.metric.sdd else "—",
-                    r.metric.unit,
-                    short_verdict(r.verdict),
-                ]
-            )
-            colours.append(_verdict_colour(r.verdict))
-        figs.table(
-            fig,
-            [0.02, 0.3, 0.96, 0.62],
+    fig = figs.new_page(COMPARISON_SECTIONS[1])
+    rows, colours = [], []
+    for r in comparison.rows:
+        d, k = r.difference, figs.digits_for(r.metric.unit)
+        rows.append(
             [
-                "metric",
-                "side",
-                "before ± SD (n)",
-                "after ± SD (n)",
-                "change [95 % CI]",
-                "SDD",
-                "unit",
-                "verdict",
-            ],
-            rows,
-            size=6.5,
-            widths=[0.27, 0.035, 0.13, 0.13, 0.15, 0.04, 0.045, 0.20],
-            colours=colours,
-        )
-        figs.text_block(
-            fig,
-            0.27,
-            _wrap(
-                "SDD: smallest detectable difference (see Definitions). A change smaller than the "
-                "SDD is within measurement error even when its interval excludes zero. Metrics "
-                "without a published SDD are judged only against the step-to-step scatter of these "
-                "two sessions ('changed': the 95 % interval of the change excludes zero), which "
-                "does not include the error of re-placing markers and cameras "
-                "on another day: read such changes with that in mind."
-            ),
-            size=8,
-        )
-        pdf.savefig(fig)
-
-        pairs = [("before", before), ("after", after)]
-        fig = figs.new_page(COMPARISON_SECTIONS[2])
-        figs.draw_curves(fig, pairs)
-        pdf.savefig(fig)
-        fig = figs.new_page(COMPARISON_SECTIONS[3])
-        figs.draw_distributions(fig, pairs)
-        pdf.savefig(fig)
-        fig = figs.new_page(COMPARISON_SECTIONS[4])
-        figs.draw_frames(fig, pairs)
-        pdf.savefig(fig)
-
-        fig = figs.new_page(COMPARISON_SECTIONS[5])
-        rows = [
-            [
-                s["label"],
-                s["unit"],
-                f"{figs.fmt(s['before_left'])} / {figs.fmt(s['before_right'])}",
-                figs.fmt(s["before_left_minus_right"]),
-                f"{figs.fmt(s['after_left'])} / {figs.fmt(s['after_right'])}",
-                figs.fmt(s["after_left_minus_right"]),
+                r.metric.label,
+                r.side,
+                figs.mean_sd_text(r.before.mean, r.before.sd, r.before.n, k),
+                figs.mean_sd_text(r.after.mean, r.after.sd, r.after.n, k),
+                f"{figs.fmt(d.difference, k)} [{figs.fmt(d.low, k)}, {figs.fmt(d.high, k)}]",
+                f"{r.metric.sdd:g}" if r.metric.sdd else "—",
+                r.metric.unit,
+                short_verdict(r.verdict),
             ]
-            for s in comparison.symmetry
+        )
+        colours.append(_verdict_colour(r.verdict))
+    figs.table(
+        fig,
+        [0.02, 0.3, 0.96, 0.62],
+        [
+            "metric",
+            "side",
+            "before ± SD (n)",
+            "after ± SD (n)",
+            "change [95 % CI]",
+            "SDD",
+            "unit",
+            "verdict",
+        ],
+        rows,
+        size=6.5,
+        widths=[0.27, 0.035, 0.13, 0.13, 0.15, 0.04, 0.045, 0.20],
+        colours=colours,
+    )
+    figs.text_block(
+        fig,
+        0.27,
+        _wrap(
+            "SDD: smallest detectable difference (see Definitions). A change smaller than the "
+            "SDD is within measurement error even when its interval excludes zero. Metrics "
+            "without a published SDD are judged only against the step-to-step scatter of these "
+            "two sessions ('changed': the 95 % interval of the change excludes zero), which "
+            "does not include the error of re-placing markers and cameras "
+            "on another day: read such changes with that in mind."
+        ),
+        size=8,
+    )
+    pdf.savefig(fig)
+
+    pairs = [("before", before), ("after", after)]
+    fig = figs.new_page(COMPARISON_SECTIONS[2])
+    figs.draw_curves(fig, pairs)
+    pdf.savefig(fig)
+    fig = figs.new_page(COMPARISON_SECTIONS[3])
+    figs.draw_distributions(fig, pairs)
+    pdf.savefig(fig)
+    fig = figs.new_page(COMPARISON_SECTIONS[4])
+    figs.draw_frames(fig, pairs)
+    pdf.savefig(fig)
+
+    fig = figs.new_page(COMPARISON_SECTIONS[5])
+    rows = [
+        [
+            s["label"],
+            s["unit"],
+            f"{figs.fmt(s['before_left'])} / {figs.fmt(s['before_right'])}",
+            figs.fmt(s["before_left_minus_right"]),
+            f"{figs.fmt(s['after_left'])} / {figs.fmt(s['after_right'])}",
+            figs.fmt(s["after_left_minus_right"]),
         ]
-        figs.table(
-            fig,
-            [0.04, 0.45, 0.92, 0.47],
-            ["metric", "unit", "before L / R", "before L − R", "after L / R", "after L − R"],
-            rows,
-            size=7,
-            widths=[0.3, 0.08, 0.18, 0.12, 0.18, 0.12],
-        )
-        figs.text_block(
-            fig,
-            0.42,
-            _wrap(
-                "Left minus right of the side means. The sagittal camera sees one leg only, so "
-                "hip–ankle distances exist for that side only."
-            ),
-            size=8,
-        )
-        pdf.savefig(fig)
-        _definitions_page(
-            pdf,
-            [
-                (f"before {before.date} ({before.revision})", before.settings),
-                (f"after {after.date} ({after.revision})", after.settings),
-            ],
-        )
-    return list(COMPARISON_SECTIONS)
+        for s in comparison.symmetry
+    ]
+    figs.table(
+        fig,
+        [0.04, 0.45, 0.92, 0.47],
+        ["metric", "unit", "before L / R", "before L − R", "after L / R", "after L − R"],
+        rows,
+        size=7,
+        widths=[0.3, 0.08, 0.18, 0.12, 0.18, 0.12],
+    )
+    figs.text_block(
+        fig,
+        0.42,
+        _wrap(
+            "Left minus right of the side means. The sagittal camera sees one leg only, so "
+            "hip–ankle distances exist for that side only."
+        ),
+        size=8,
+    )
+    pdf.savefig(fig)
+    _definitions_page(
+        pdf,
+        [
+            (f"before {before.date} ({before.revision})", before.settings),
+            (f"after {after.date} ({after.revision})", after.settings),
+        ],
+    )
 
 
 def comparison_report(
@@ -482,3 +492,35 @@ def comparison_report(
     if out is not None:
         write_comparison_pdf(comparison, before, after, out)
     return comparison_document(comparison, before, after)
+
+
+def comparison_series(
+    paths: Sequence[str | Path],
+    out: str | Path | None = None,
+    *,
+    force: bool = False,
+    bootstrap: BootstrapSettings | None = None,
+) -> dict[str, Any]:
+    """The first session (baseline) against each later one; one PDF with every comparison.
+    Refuses if any pair is incomparable, unless ``force``."""
+    if len(paths) < 2:
+        raise InputError("a comparison needs at least two sessions", subject="compare")
+    frames = out is not None
+    baseline = load_session(paths[0], with_frames=frames)
+    items = []
+    for path in paths[1:]:
+        later = load_session(path, with_frames=frames)
+        comparison = compare_sessions(
+            baseline.records(f"baseline {baseline.date}"),
+            later.records(f"follow-up {later.date} ({Path(path).name})"),
+            bootstrap=bootstrap,
+            force=force,
+        )
+        items.append((comparison, baseline, later))
+    if out is not None:
+        write_comparisons_pdf(items, out)
+    return {
+        "kind": "midstance-comparison-series",
+        "baseline": str(paths[0]),
+        "comparisons": [comparison_document(*item) for item in items],
+    }

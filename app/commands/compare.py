@@ -23,6 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("before", type=Path, help="the earlier session file")
     parser.add_argument("after", type=Path, help="the later session file")
+    parser.add_argument(
+        "more",
+        type=Path,
+        nargs="*",
+        metavar="LATER",
+        help="further follow-ups: each is compared with BEFORE (the baseline), one PDF for all",
+    )
     parser.add_argument("--pdf", type=Path, metavar="OUT", help="write the PDF report here")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
@@ -42,19 +49,27 @@ def run(args: argparse.Namespace) -> int:
     from analysis.statistics import BootstrapSettings
     from app.commands.analyze import _finite
     from app.commands.report import _output
-    from app.reports import comparison_report, short_verdict
+    from app.reports import comparison_report, comparison_series, short_verdict
 
     pdf = _output(args.pdf)
-    doc = comparison_report(
-        args.before, args.after, pdf, force=args.force,
-        bootstrap=BootstrapSettings(n_resamples=args.resamples),
-    )  # fmt: skip
-    for m in doc["mismatches"]:
-        print(f"midstance: WARNING, compared despite: {m['what']} — {m['detail']}", file=sys.stderr)
+    bootstrap = BootstrapSettings(n_resamples=args.resamples)
+    if args.more:
+        series = comparison_series(
+            [args.before, args.after, *args.more], pdf, force=args.force, bootstrap=bootstrap
+        )
+        docs = series["comparisons"]
+    else:
+        docs = [comparison_report(args.before, args.after, pdf, force=args.force,
+                                  bootstrap=bootstrap)]  # fmt: skip
+        series = docs[0]
+    for doc in docs:
+        for m in doc["mismatches"]:
+            print(f"midstance: WARNING, compared despite: {m['what']} — {m['detail']}",
+                  file=sys.stderr)  # fmt: skip
     if args.json:
-        print(json.dumps(_finite(doc), allow_nan=False))
+        print(json.dumps(_finite(series), allow_nan=False))
         return 0
-    print(table(doc, short_verdict))
+    print("\n\n".join(table(doc, short_verdict) for doc in docs))
     if pdf is not None:
         print(f"report written to {pdf}")
     return 0

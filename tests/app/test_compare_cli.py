@@ -101,3 +101,22 @@ def test_mismatched_settings_are_refused_unless_forced(pair, tmp_path, capsys):
             assert section in text
         assert "COMPARED DESPITE THESE DIFFERENCES" in text and "cutoff_hz" in text
         assert "within measurement error" in text and "2026-10-03" in text and "2026-11-14" in text
+
+
+def test_a_baseline_against_two_follow_ups(pair, tmp_path, capsys):
+    before, after = pair
+    later = tmp_path / "third.midstance.h5"
+    shutil.copyfile(after, later)
+    out = tmp_path / "series.pdf"
+    args = ["compare", str(before), str(after), str(later), "--json", "--pdf", str(out),
+            "--resamples", "500"]  # fmt: skip
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "midstance-comparison-series" and doc["baseline"] == str(before)
+    first, second = doc["comparisons"]
+    assert first["after"]["file"] == str(after) and second["after"]["file"] == str(later)
+    a = {(r["metric"], r["side"]): r["difference"]["difference"] for r in first["metrics"]}
+    b = {(r["metric"], r["side"]): r["difference"]["difference"] for r in second["metrics"]}
+    assert a == pytest.approx(b)  # the same follow-up twice: the same changes
+    pages = len(re.findall(rb"/Type /Page\b", out.read_bytes()))
+    assert pages == 2 * len(COMPARISON_SECTIONS)
