@@ -120,7 +120,7 @@ def test_an_unplugged_camera_is_reported_and_the_file_keeps_everything_before(fa
 
 
 def test_a_slow_recorder_holds_acquisition_up_loses_nothing_and_says_so(tmp_path, monkeypatch):
-    """A disk too slow for the frames (20 ms a frame for 250 fps): the camera's producer waits
+    """A disk too slow for the frames (40 ms a frame for 250 fps): the camera's producer waits
     for the recorder, the session is flagged, and every recorded frame is there, in order."""
     import time
 
@@ -129,7 +129,7 @@ def test_a_slow_recorder_holds_acquisition_up_loses_nothing_and_says_so(tmp_path
     original = SessionWriter.append_frame
 
     def slow_append(self, *args, **kwargs):
-        time.sleep(0.02)  # stands for a slow disk, not for waiting on something
+        time.sleep(0.04)  # stands for a slow disk, not for waiting on something
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SessionWriter, "append_frame", slow_append)
