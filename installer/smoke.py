@@ -155,12 +155,15 @@ def hardware_refusal(
         timeout=COMMAND_TIMEOUT_S,
         check=False,
     )
-    if done.returncode in (0, EXIT_INTERNAL_ERROR) or not done.stderr.startswith("midstance: "):
+    # Vendor runtimes may print their own lines first; the app's sentence is the last line.
+    lines = done.stderr.strip().splitlines()
+    sentence = lines[-1] if lines else ""
+    if done.returncode in (0, EXIT_INTERNAL_ERROR) or not sentence.startswith("midstance: "):
         raise SmokeFailure(
             f"`{' '.join(command)}` without the lab's hardware exited {done.returncode}; "
             f"expected a one-sentence refusal\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
         )
-    return done.stderr.strip()
+    return sentence
 
 
 def has_command(bundle_dir: Path, name: str, env: dict[str, str], cwd: Path) -> bool:
