@@ -71,6 +71,52 @@ def run_session(seconds: float, with_window: bool, refresh_hz: float) -> dict:
     return out
 
 
+def views_only(frames: int = 120) -> dict:
+    """Update and synchronously repaint the per-tick views (two live cameras, GRF, COP) from
+    simulated-lab data with no acquisition running: the display's own cost per refresh."""
+    import numpy as np
+
+    from app.qt.force_views import CopView, GrfView
+    from app.qt.launch import application
+    from app.qt.theme import DARK
+    from app.qt.video_views import CameraView
+    from drivers.sim import LabSetup, SimulatedLab, preset
+
+    app = application()
+    lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=12)
+    cams = {v: CameraView(v, v, DARK) for v in ("sagittal", "posterior")}
+    grf, cop = GrfView(DARK), CopView(DARK)
+    for widget, size in ((cams["sagittal"], (480, 360)), (cams["posterior"], (480, 360)),
+                         (grf, (620, 260)), (cop, (620, 260))):  # fmt: skip
+        widget.resize(*size)
+        widget.show()
+    cop.set_outline([lab.plate_configs()[0]["corners_m"]])
+    rate = lab.setup.daq_rate_hz
+    images = {v: [lab.frame(v, k) for k in range(0, 250, 2)] for v in cams}
+    markers = {
+        v: [dict(zip(t.names, map(tuple, t.pixels), strict=True))
+            for t in (lab.frame_truth(v, k) for k in range(0, 250, 2))]
+        for v in cams
+    }  # fmt: skip
+    app.processEvents()
+    started = time.perf_counter()
+    for i in range(frames):
+        start = int((5.0 + i / 40.0) * rate)
+        t = (start + np.arange(int(5 * rate))) / rate
+        fz = lab.true_forces(start, len(t))["belt"][:, 2]
+        xy = lab.true_cop(start, len(t))[:, :2]
+        for v, view in cams.items():
+            j = i % len(images[v])
+            view.show_frame(images[v][j], markers[v][j])
+            view.repaint()
+        grf.show_force(t, fz, [], 700.0)
+        grf.repaint()
+        cop.show_cop(t, xy, [])
+        cop.repaint()
+    per_frame = (time.perf_counter() - started) / frames
+    return {"ms": 1000.0 * per_frame, "fps": 1.0 / per_frame}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -91,6 +137,10 @@ def main() -> None:
     print(f"time inside one refresh       {gui['refresh_ms']:.1f} ms")
     for view, hz in gui["frames_drawn_hz"].items():
         print(f"{view + ' frames drawn':28}  {hz:.1f} /s")
+    views = views_only()
+    print(
+        f"views only: update + paint    {views['ms']:.1f} ms per refresh (≤ {views['fps']:.0f} fps)"
+    )
     ratio = gui["cpu_pct"] / max(peer["cpu_pct"], 1e-9)
     print(f"CPU with window / without     ×{ratio:.2f}")
     print(f"banners with window: {gui['banners'] or 'none'}")

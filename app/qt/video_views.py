@@ -65,6 +65,7 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.box.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLevels(LEVELS)
+        self.image.setAutoDownsample(True)  # draw at screen resolution, not the camera's
         self.box.addItem(self.image)
         self.lines = pg.PlotCurveItem(pen=pg.mkPen(MARKER_COLOUR, width=3))
         self.box.addItem(self.lines)
