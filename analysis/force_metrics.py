@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.belt_vibration import VibrationEstimate
 from analysis.drift import window_flight_model, window_flight_offsets
 from analysis.filters import lowpass_zero_lag
 from analysis.force_settings import ForceSettings
@@ -73,6 +74,8 @@ class StanceRecord:
     flight_time_s: float | None = None
     step_length_m: float | None = None
     flags: tuple[str, ...] = ()
+    belt_vibration_hz: float | None = None
+    belt_vibration_N: float | None = None
 
     @property
     def usable(self) -> bool:
@@ -108,23 +111,29 @@ def analyse_window(
     rate_hz: float,
     settings: ForceSettings,
     body_weight_N: float | None,
+    vibration: VibrationEstimate | None = None,
 ) -> StanceRecord | Rejected:
     """Analyse the contact ``candidate`` found in the raw lab wrench window ``raw`` (m, 6) that
-    starts at absolute sample ``window_start``."""
+    starts at absolute sample ``window_start``. ``vibration`` is the belt vibration measured
+    before it (used when ``settings.belt_vibration_hz`` is not set)."""
     flags: list[str] = []
     loaded_from = candidate.start - window_start
     loaded_to = candidate.end - window_start
     data = raw
+    vibration_hz, vibration_N = None, None  # what was measured and removed (stored)
     if settings.flight_drift_correction:
+        vibration_hz = settings.belt_vibration_hz
+        if vibration_hz is None and vibration is not None:
+            vibration_hz, vibration_N = vibration.frequency_hz, vibration.amplitude_N
         found = False
-        if settings.belt_vibration_hz is not None:
+        if vibration_hz is not None:
             offsets, found = window_flight_model(
                 raw,
                 loaded_from,
                 loaded_to,
                 settings.threshold_off_N,
                 rate_hz=rate_hz,
-                vibration_hz=settings.belt_vibration_hz,
+                vibration_hz=vibration_hz,
             )
             if not found:
                 flags.append("vibration_not_removed")
@@ -239,4 +248,6 @@ def analyse_window(
         cop_midstance_m=cop_mid,
         cop_mean_y_m=cop_mean_y,
         flags=tuple(flags),
+        belt_vibration_hz=vibration_hz,
+        belt_vibration_N=vibration_N,
     )

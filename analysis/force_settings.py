@@ -29,6 +29,11 @@ class ForceSettings:
     filtered at ``metrics_cutoff_hz``, because a 50 Hz filter blunts a rearfoot impact transient
     (about −7 % VALR on a 22 ms impact rise) while 150 Hz keeps VALR within ~1 % (measured on
     the simulated lab, docs/force-analysis.md).
+
+    Belt vibration: with ``belt_vibration_hz`` set, that frequency is removed in every stance
+    window; otherwise, with ``belt_vibration_auto``, each stance's frequency is measured in the
+    flight phases of the ``vibration_history_s`` of raw force ending where its window ends
+    (:mod:`analysis.belt_vibration`) and removed only when a line clearly stands out.
     """
 
     cutoff_hz: float = 50.0
@@ -47,6 +52,8 @@ class ForceSettings:
     cop_threshold_N: float = 50.0
     flight_drift_correction: bool = True
     belt_vibration_hz: float | None = None
+    belt_vibration_auto: bool = True
+    vibration_history_s: float = 2.0
     impact_window_fraction: float = 0.30
     impact_min_prominence_BW: float = 0.10
     impact_min_prominence_N: float = 60.0
@@ -75,6 +82,7 @@ class ForceSettings:
             "impact_window_fraction",
             "stance_fraction_13pct",
             "summary_window_s",
+            "vibration_history_s",
         )
         for name in positive:
             value = getattr(self, name)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.belt_vibration import vibration_before
 from analysis.errors import AnalysisError, InputError
 from analysis.force_metrics import Rejected, StanceRecord, analyse_window
 from analysis.force_settings import ForceSettings
@@ -91,12 +92,21 @@ def analyse_candidates(
 ) -> tuple[list[StanceRecord], list[Rejected]]:
     """Analyse completed candidates in completion order; ``window(plate_index, start, stop)``
     returns the raw lab wrench of that plate for absolute samples ``[start, stop)`` (clipped)
-    and the first sample it actually starts at."""
+    and the first sample it actually starts at. The belt vibration of each stance is measured on
+    the ``vibration_history_s`` of raw Fz ending where its window ends (same samples live and
+    offline)."""
     pad = settings.samples(settings.padding_s, rate_hz)
+    history = settings.samples(settings.vibration_history_s, rate_hz)
+    measure = settings.belt_vibration_auto and settings.belt_vibration_hz is None
     records, rejected = [], []
     for _, plate_index, candidate in sorted(items, key=lambda item: (item[0], item[1])):
         plate = plates[plate_index]
         raw, start = window(plate_index, candidate.start - pad, candidate.end + pad)
+        vibration = None
+        if measure:
+            stop = start + raw.shape[0]
+            before, _ = window(plate_index, stop - history, stop)
+            vibration = vibration_before(before[:, 2], rate_hz, settings.threshold_off_N)
         result = analyse_window(
             plate,
             raw,
@@ -105,6 +115,7 @@ def analyse_candidates(
             rate_hz=rate_hz,
             settings=settings,
             body_weight_N=body_weight_N,
+            vibration=vibration,
         )
         if isinstance(result, Rejected):
             rejected.append(result)
@@ -155,6 +166,7 @@ def analyse_force_trial(
         else:
             body_weight_source = "unknown (no standing trial, mass or whole strides on the plates)"
     notes.extend(_resolution_notes(records, rate_hz, settings))
+    notes.extend(_vibration_notes(records, settings))
     if not records:
         notes.append(f"no stance found in {n} samples above {settings.threshold_on_N:g} N")
     return ForceTrialResult(
@@ -293,4 +305,23 @@ def _resolution_notes(records, rate_hz, settings) -> list[str]:
         f"{low} of {len(records)} stances have fewer than {settings.min_samples_for_vilr} "
         f"samples in the 20–80 % rise at {rate_hz:g} Hz: VILR (the steepest sample-to-sample "
         "slope) is poorly resolved at this rate; VALR is more trustworthy here"
+    ]
+
+
+def _vibration_notes(records, settings) -> list[str]:
+    """What belt vibration was measured and removed, so the reader sees it was (or was not)."""
+    if not records or not settings.flight_drift_correction:
+        return []
+    if settings.belt_vibration_hz is not None:
+        return [f"belt vibration at {settings.belt_vibration_hz:g} Hz (set) removed per stance"]
+    measured = [r for r in records if r.belt_vibration_N is not None]
+    if not settings.belt_vibration_auto or not measured:
+        return []
+    hz = [r.belt_vibration_hz for r in measured]
+    amplitude = [r.belt_vibration_N for r in measured]
+    removed = sum("vibration_not_removed" not in r.flags for r in measured)
+    return [
+        f"belt vibration measured in the flight phases before {len(measured)} of {len(records)} "
+        f"stances ({min(hz):.2f}–{max(hz):.2f} Hz, {min(amplitude):.1f}–{max(amplitude):.1f} N) "
+        f"and removed in {removed}"
     ]

@@ -175,5 +175,7 @@ class StreamingForceAnalyser:
                 keep = min(keep, tracker.open_since)
         for _, _, c in self._pending:
             keep = min(keep, c.start)
+        # the window before a stance, and the stretch its belt vibration is measured on
+        history = self.settings.samples(self.settings.vibration_history_s, self.rate_hz)
         for buffer in self.buffers:
-            buffer.discard_before(keep - self.pad)
+            buffer.discard_before(keep - max(self.pad, history))
