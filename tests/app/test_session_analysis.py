@@ -193,9 +193,10 @@ def test_a_recorded_session_is_re_analysed_exactly_like_the_live_run(tmp_path, c
     )
 
 
-def test_stances_touching_a_daq_gap_are_flagged_and_left_out(before):
+def test_stances_touching_a_daq_gap_are_flagged_and_left_out(tmp_path_factory):
     """Samples that never arrived are NaN rows listed in /daq/gaps; the stance over them is
     flagged and kept out of the summaries, the others are analysed as before."""
+    before = _helper().cached_session(tmp_path_factory.getbasetemp() / "review-cache", "before")
     with open_session(before) as s:
         first = s.analysis("rev_0001").stances()
         rate = s.analog.rate_hz
