@@ -31,11 +31,26 @@ def lab_config(config_path: str | None, preset: str | None) -> Any:
     return simulated_config(preset or "healthy")
 
 
+def has_display() -> bool:
+    """False on a Linux machine with no desktop session (and no platform chosen explicitly)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_window(config_path: str | None = None, preset: str | None = None) -> int:
     """Open the live window and run until it is closed; returns the exit code."""
+    from analysis.errors import MidstanceError
     from app.qt.main_window import MainWindow
     from app.session_controller import SessionController
 
+    if not has_display():
+        raise MidstanceError(
+            "there is no display to open the live window on (no DISPLAY or WAYLAND_DISPLAY)",
+            subject="midstance gui",
+            remedy="Run it in the lab PC's desktop session; for images of the window without a "
+            "display use 'midstance screenshot --out DIR'.",
+        )
     app = application()
     controller = SessionController(lab_config(config_path, preset))
     window = MainWindow(controller)
