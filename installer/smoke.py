@@ -112,8 +112,9 @@ view = "sagittal"
 rate_hz = 250
 serial = "40012345"
 """
-# The simulated DAQ with a Basler camera: the refusal is about the camera (pylon runtime loaded
-# and found no camera, or pypylon absent).
+# The simulated DAQ with a Basler camera, run with pylon's camera emulator switched on: the
+# refusal names the emulated camera it found instead (so the bundled pylon runtime really loads
+# its transport layers), or says that pypylon is absent.
 CAMERA_CONFIG = """
 [sync]
 mode = "software"
@@ -220,7 +221,10 @@ def smoke_check(bundle_dir: Path, work_dir: Path, *, duration_s: float = 3.0) ->
 
     # Lab configurations on a PC without the vendor drivers or devices: one sentence, no crash.
     result.daq_refusal = hardware_refusal(bundle_dir, env, work_dir, "daq", DAQ_CONFIG)
-    result.camera_refusal = hardware_refusal(bundle_dir, env, work_dir, "camera", CAMERA_CONFIG)
+    emulator = {**env, "PYLON_CAMEMU": "1"}
+    result.camera_refusal = hardware_refusal(
+        bundle_dir, emulator, work_dir, "camera", CAMERA_CONFIG
+    )
 
     if "screenshot" in commands:
         # The window itself, offscreen, on the simulated lab: proves the Qt plugins are bundled.
