@@ -83,7 +83,7 @@ def views_only(frames: int = 120) -> dict:
     from drivers.sim import LabSetup, SimulatedLab, preset
 
     app = application()
-    lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=12)
+    lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=20)
     cams = {v: CameraView(v, v, DARK) for v in ("sagittal", "posterior")}
     grf, cop = GrfView(DARK), CopView(DARK)
     for widget, size in ((cams["sagittal"], (480, 360)), (cams["posterior"], (480, 360)),
