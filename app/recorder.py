@@ -43,6 +43,7 @@ class _StreamProgress:
     written: int = 0
     finished: bool = False
     dropped: list[int] = field(default_factory=list)
+    cut_at: int | None = None  # ring sequence number where a lagging camera's stream is cut
 
 
 class Recorder:
@@ -178,13 +179,22 @@ class Recorder:
 
     def _pump(self, progress: _StreamProgress) -> int:
         is_daq = progress.stream.name == self.daq_name
+        reader = progress.reader
         if not is_daq and self._stop_requested.is_set() and time.monotonic() > self._stop_deadline:
-            # still short of the stop time after the grace period (a camera lagging behind
-            # real time): end its stream here rather than hold the stop
-            self._finish(progress)
-            self.cut_short.append(progress.stream.name)
-            return 0
-        batch = progress.reader.read(READ_ITEMS_DAQ if is_daq else READ_ITEMS_FRAMES, timeout_s=0)
+            # Still short of the stop time after the grace period (a camera lagging behind real
+            # time). What the camera delivered is in the ring and is written whatever it takes
+            # (a slow disk must never cost acquired frames); only what the camera has not yet
+            # delivered by now is cut, so the stop is not held by a device.
+            if progress.cut_at is None:
+                progress.cut_at = reader.ring.written
+            if reader.position >= progress.cut_at:
+                self._finish(progress)
+                self.cut_short.append(progress.stream.name)
+                return 0
+        limit = READ_ITEMS_DAQ if is_daq else READ_ITEMS_FRAMES
+        if progress.cut_at is not None:
+            limit = min(limit, progress.cut_at - reader.position)
+        batch = reader.read(limit, timeout_s=0)
         if batch is None:
             self._finish(progress)
             return 0
