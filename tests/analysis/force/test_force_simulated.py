@@ -15,7 +15,9 @@ from drivers.sim import LabSetup, SimulatedLab, noise_free, preset
 DURATION_S = 8.0
 
 
-def _run(name: str, treadmill: str, clean: bool, seed: int = 1, remove_vibration=False):
+def _run(name: str, treadmill: str, clean: bool, seed: int = 1, vibration="auto"):
+    """``vibration``: "auto" (the default settings), "measured" (a technician measures it first
+    and sets belt_vibration_hz) or "off" (no vibration removal)."""
     setup = LabSetup(treadmill=treadmill)
     setup = noise_free(setup) if clean else setup
     lab = SimulatedLab(preset(name), setup, seed=seed, duration_s=DURATION_S)
@@ -24,7 +26,7 @@ def _run(name: str, treadmill: str, clean: bool, seed: int = 1, remove_vibration
     rate = lab.setup.daq_rate_hz
     wrenches = plate_wrenches(plates, volts, lab.channel_names)
     settings = ForceSettings()
-    if remove_vibration:
+    if vibration == "measured":
         # what a technician does: measure the belt's vibration when nobody loads it (here: in
         # the flight phases), then analyse with it
         fz = wrenches[plates[0].name][:, 2]
@@ -33,6 +35,8 @@ def _run(name: str, treadmill: str, clean: bool, seed: int = 1, remove_vibration
         assert hz == pytest.approx(lab.setup.belt_vibration_hz, abs=0.2)
         assert amplitude == pytest.approx(lab.setup.belt_vibration_N, rel=0.1)
         settings = ForceSettings(belt_vibration_hz=hz)
+    elif vibration == "off":
+        settings = ForceSettings(belt_vibration_auto=False)
     result = analyse_force_trial(
         wrenches, plates, rate, settings, body_weight_N=lab.truth.body_weight_N
     )
@@ -48,28 +52,35 @@ def _pairs(lab, result):
     return pairs
 
 
-# (preset, treadmill, noise free, remove belt vibration, toe-off tolerance, VILR tolerance)
+# (preset, treadmill, noise free, vibration removal, toe-off tolerance, VILR tolerance)
 CASES = [
-    ("healthy", "single-belt", True, False, 1.0, 0.02),
-    ("overstrider", "single-belt", True, False, 1.0, 0.02),
-    ("forefoot", "single-belt", True, False, 1.0, 0.02),
-    ("healthy", "split-belt", True, False, 1.0, 0.02),
-    ("forefoot", "split-belt", True, False, 1.0, 0.02),
-    # with the simulated noise (1.5 N white + 3 N belt vibration at 38 Hz), once the measured
-    # vibration is removed in each stance window
-    ("healthy", "single-belt", False, True, 1.0, 0.02),
-    ("overstrider", "single-belt", False, True, 1.0, 0.02),
-    ("forefoot", "split-belt", False, True, 1.0, 0.05),
+    ("healthy", "single-belt", True, "auto", 1.0, 0.02),
+    ("overstrider", "single-belt", True, "auto", 1.0, 0.02),
+    ("forefoot", "single-belt", True, "auto", 1.0, 0.02),
+    ("healthy", "split-belt", True, "auto", 1.0, 0.02),
+    ("forefoot", "split-belt", True, "auto", 1.0, 0.02),
+    # the simulated lab's default noise (1.5 N white + 3 N belt vibration at 38 Hz) with the
+    # default settings: the vibration is measured in the flight phases and removed per stance.
+    # Forefoot VILR (no impact peak, the steepest sample-to-sample slope of a long smooth rise)
+    # is pushed up by the white noise: measured 2.3-2.9 % worst stance over seeds 1-3
+    # (docs/force-analysis.md says why no defensible filter brings it under 2 %)
+    ("healthy", "single-belt", False, "auto", 1.0, 0.02),
+    ("overstrider", "single-belt", False, "auto", 1.0, 0.02),
+    ("forefoot", "single-belt", False, "auto", 1.0, 0.03),
+    ("healthy", "split-belt", False, "auto", 1.0, 0.02),
+    ("forefoot", "split-belt", False, "auto", 1.0, 0.03),
+    # a technician's measured frequency instead of the automatic one
+    ("overstrider", "split-belt", False, "measured", 1.0, 0.02),
     # without removing it: near toe-off Fz falls at only ~3 N/sample, so the vibration alone
     # moves the 20 N crossing by up to ~2 samples
-    ("healthy", "single-belt", False, False, 2.0, 0.03),
+    ("healthy", "single-belt", False, "off", 2.0, 0.03),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c[:4])))
 def test_stances_match_simulated_truth(case):
-    name, treadmill, clean, remove_vibration, toe_tol, vilr_tol = case
-    lab, _, _, result = _run(name, treadmill, clean, remove_vibration=remove_vibration)
+    name, treadmill, clean, vibration, toe_tol, vilr_tol = case
+    lab, _, _, result = _run(name, treadmill, clean, vibration=vibration)
     rate = lab.setup.daq_rate_hz
     truth = lab.truth.stances
     complete = [t for t in truth if t.contact_s > 0.05 and t.toe_off_s < DURATION_S - 0.05]
@@ -92,8 +103,46 @@ def test_stances_match_simulated_truth(case):
         assert s.propulsive_impulse_Ns == pytest.approx(t.propulsive_impulse_Ns, rel=0.02)
         assert s.side == t.side, (s.index, s.flags)
         assert "ambiguous_side" not in s.flags
+        assert "vibration_not_removed" not in s.flags
+        # what was measured and removed is stored with every stance
+        if clean or vibration == "off":
+            assert s.belt_vibration_hz is None and s.belt_vibration_N is None
+        else:
+            assert s.belt_vibration_hz == pytest.approx(lab.setup.belt_vibration_hz, abs=0.1)
+        if vibration == "auto" and not clean:
+            assert s.belt_vibration_N == pytest.approx(lab.setup.belt_vibration_N, rel=0.1)
     summary = result.summary()
     assert summary["L"]["n_stances"] > 5 and summary["R"]["n_stances"] > 5
+
+
+def test_toe_off_misses_by_more_than_a_sample_without_vibration_removal():
+    """The ±1-sample criterion is not met by accident: the same data without the vibration
+    removed has toe-offs more than a sample from the truth."""
+    errors = {}
+    for vibration in ("off", "auto"):
+        lab, _, _, result = _run("healthy", "single-belt", clean=False, vibration=vibration)
+        rate = lab.setup.daq_rate_hz
+        errors[vibration] = max(
+            abs(s.toe_off_s - t.toe_off_s) * rate
+            for s, t in _pairs(lab, result)
+            if "truncated_window" not in s.flags
+        )
+    assert errors["off"] > 1.2
+    assert errors["auto"] < 0.9
+    assert any("belt vibration measured" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+@pytest.mark.parametrize("name", ["healthy", "forefoot"])
+def test_defaults_meet_the_event_criteria_on_other_seeds(name, seed):
+    lab, _, _, result = _run(name, "single-belt", clean=False, seed=seed)
+    rate = lab.setup.daq_rate_hz
+    for s, t in _pairs(lab, result):
+        assert abs(s.contact_s - t.contact_s) * rate <= 1.0
+        if "truncated_window" not in s.flags:
+            assert abs(s.toe_off_s - t.toe_off_s) * rate <= 1.0
+        assert s.valr_N_s == pytest.approx(t.valr_N_s, rel=0.02)
+        assert s.vilr_N_s == pytest.approx(t.vilr_N_s, rel=0.03)
 
 
 def test_crossover_runner_is_flagged_never_silently_mislabelled():

@@ -25,6 +25,8 @@ def _stream(analyser, volts, block):
 @pytest.mark.parametrize("block", [1, 7, 100, 1000, 5003])
 def test_streaming_equals_offline_for_any_block_size(belt_plate, block, make_run, to_volts):
     wrench, truth = make_run(duration_s=6.0, drift_N_per_s=1.5, seed=11)
+    t = np.arange(wrench.shape[0]) / 2000.0
+    wrench[:, 2] += 2.5 * np.sin(2 * np.pi * 52.3 * t)  # a belt vibration, measured per stance
     volts = to_volts(belt_plate, wrench)
     offline = analyse_force_trial(
         {"belt": belt_plate.lab_wrench(volts)}, [belt_plate], 2000.0, body_weight_N=700.0
@@ -34,6 +36,7 @@ def test_streaming_equals_offline_for_any_block_size(belt_plate, block, make_run
     )
     live, _ = _stream(analyser, volts, block)
     assert len(offline.stances) == len(truth.contact_s) == len(live)
+    assert all(s.belt_vibration_hz == pytest.approx(52.3, abs=0.05) for s in offline.stances)
     for a, b in zip(offline.stances, live, strict=True):
         da, db = dataclasses.asdict(a), dataclasses.asdict(b)
         assert da.keys() == db.keys()
