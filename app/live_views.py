@@ -8,7 +8,7 @@ producers keep writing.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,12 +82,17 @@ def freeze_frame_from(
 def summarise_stances(stances: Sequence[StanceResult], last_n: int = 20) -> dict:
     """``{"L": {metric: {"mean", "sd", "n"}}, "R": ...}`` over the last ``last_n`` usable
     stances of each side (flags that exclude a stance from summaries: analysis.force_metrics)."""
+    return summarise_stance_records([s.to_dict() for s in stances], last_n)
+
+
+def summarise_stance_records(records: Sequence[Mapping[str, Any]], last_n: int = 20) -> dict:
+    """The same summary from stance records as dicts (e.g. the rows of a saved session)."""
     out: dict[str, dict] = {}
     for side in ("L", "R"):
         usable = [
-            s.to_dict()
-            for s in stances
-            if s.side == side and not EXCLUDING_FLAGS.intersection(s.flags)
+            d
+            for d in records
+            if d.get("side") == side and not EXCLUDING_FLAGS.intersection(d.get("flags") or ())
         ]
         mine = usable[-last_n:] if last_n > 0 else []
         metrics = {}
@@ -124,8 +129,7 @@ def zeroed_plates(
         level = float(np.median(fz))
         if spread > LOADED_RANGE_N or abs(level) > LOADED_ABS_N:
             raise ControllerError(
-                f"plate '{plate.name}' is loaded (Fz {level:.0f} N, varying by {spread:.0f} N)"
-                ", so it cannot be zeroed",
+                f"is loaded (Fz {level:.0f} N, varying by {spread:.0f} N), so it cannot be zeroed",
                 subject=f"plate '{plate.name}'",
                 remedy="Ask the runner to step off the treadmill, stop the belt, and zero again.",
             )

@@ -186,10 +186,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _document(path, status, stances, summary, controller) -> dict[str, Any]:
+    from app.live_views import summarise_stance_records
     from data.session_reader import open_session
 
     with open_session(path) as session:
-        stored = len(session.analysis().stances()) if session.revisions else 0
+        # the summary is of the stances saved in the file (the live view also saw stances
+        # before the recording started and after it stopped)
+        records = session.analysis().stances() if session.revisions else []
+        stored = len(records)
+        if records:
+            summary = summarise_stance_records(records, last_n=len(records))
         note = session.recording_note
         sync = json.loads(session.h5["devices"].attrs.get("sync_result_json", "{}"))
     return {

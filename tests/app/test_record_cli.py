@@ -48,6 +48,22 @@ def test_record_simulate_writes_the_session_and_prints_the_per_side_summary(tmp_
     assert summary["L"]["fppa_midstance_deg"]["mean"] == pytest.approx(true["L"], abs=1.5)
     assert summary["R"]["fppa_midstance_deg"]["mean"] == pytest.approx(true["R"], abs=1.5)
     assert summary["L"]["valr_BW_s"]["n"] >= 3
+    # the printed summary is of the stances saved in the file, not of everything seen live
+    from analysis.force_metrics import EXCLUDING_FLAGS
+    from data.session_reader import open_session
+
+    with open_session(out) as session:
+        saved = session.analysis().stances()
+    for side in "LR":
+        usable = [
+            s
+            for s in saved
+            if s["side"] == side
+            and not EXCLUDING_FLAGS.intersection(s["flags"])
+            and s.get("valr_BW_s") is not None
+            and np.isfinite(s["valr_BW_s"])
+        ]
+        assert summary[side]["valr_BW_s"]["n"] == len(usable)
     assert doc["settings"]["force"]["threshold_on_N"] == 50.0
 
 
