@@ -132,6 +132,34 @@ class MarkerSet:
         gap = (xy[second, axis] - xy[first, axis]) * direction
         return [self.constraints[i] for i in np.flatnonzero(gap < -self.tolerance_px)]
 
+    def violated(self, xy: np.ndarray, orientation: ImageOrientation) -> np.ndarray:
+        """(n_constraints,) True where positions ``xy`` break a constraint (the per-frame check:
+        no Python loop, no list); NaN markers never break one."""
+        first, second, axis, _ = self._constraint_arrays
+        gap = (xy[second, axis] - xy[first, axis]) * self._directions(orientation)
+        return gap < -self.tolerance_px
+
+    @property
+    def constraint_markers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Marker indices (first, second) of every constraint, in :attr:`constraints` order."""
+        first, second, _, _ = self._constraint_arrays
+        return first, second
+
+    def _directions(self, orientation: ImageOrientation) -> np.ndarray:
+        cache = self._direction_cache
+        key = (orientation.forward_x, orientation.left_x)
+        if key not in cache:
+            _, _, axis, sign = self._constraint_arrays
+            direction = np.where(axis == 1, 1.0, 0.0)
+            direction += np.where(sign == 2, orientation.forward_x, 0.0)
+            direction += np.where(sign == 3, -orientation.left_x, 0.0)
+            cache[key] = direction
+        return cache[key]
+
+    @cached_property
+    def _direction_cache(self) -> dict[tuple[int, int], np.ndarray]:
+        return {}
+
     @cached_property
     def _constraint_arrays(self) -> tuple[np.ndarray, ...]:
         """Index arrays for a vectorised check: (first, second, image axis, kind code)."""

@@ -34,6 +34,10 @@ class Blobs:
         return len(self.xy)
 
 
+def _no_blobs() -> Blobs:
+    return Blobs(xy=np.empty((0, 2)), area_px=np.empty(0), circularity=np.empty(0))
+
+
 def _check_frame(frame: np.ndarray) -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim != 2:
         shape = getattr(frame, "shape", None)
@@ -71,14 +75,12 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
     else:
         binary = (image > settings.threshold).view(np.uint8)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    height, width = image.shape
     pad = settings.refine_pad_px
-    xs: list[float] = []
-    ys: list[float] = []
+    accepted: list[int] = []
     areas: list[float] = []
     circs: list[float] = []
     four_pi = 4.0 * math.pi
-    for contour in contours:
+    for k, contour in enumerate(contours):
         polygon_area = cv2.contourArea(contour)
         perimeter = cv2.arcLength(contour, True)
         area = polygon_area + 0.5 * perimeter + 1.0  # ≈ pixel count (Pick's theorem)
@@ -87,31 +89,91 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
         circularity = four_pi * polygon_area / (perimeter * perimeter) if perimeter > 0 else 0.0
         if circularity < settings.min_circularity:
             continue
-        bx, by, bw, bh = cv2.boundingRect(contour)
-        if settings.refine:
-            x0, y0 = max(bx - pad, 0), max(by - pad, 0)
-            x1, y1 = min(bx + bw + pad, width), min(by + bh + pad, height)
-            window = image[y0:y1, x0:x1]
-            low, high, _, _ = cv2.minMaxLoc(window)
-            level = int(low + settings.refine_level * (high - low))
-            weights = cv2.subtract(window, level)  # saturating: max(grey - level, 0)
-            m = cv2.moments(weights)
-            if m["m00"] <= 0:
-                continue
-            xs.append(x0 + m["m10"] / m["m00"] + ox)
-            ys.append(y0 + m["m01"] / m["m00"] + oy)
-        else:
-            m = cv2.moments(contour)
-            if m["m00"] <= 0:
-                continue
-            xs.append(m["m10"] / m["m00"] + ox)
-            ys.append(m["m01"] / m["m00"] + oy)
+        accepted.append(k)
         areas.append(area)
         circs.append(circularity)
-    xy = np.empty((len(xs), 2))
-    xy[:, 0] = xs
-    xy[:, 1] = ys
-    return Blobs(xy=xy, area_px=np.asarray(areas), circularity=np.asarray(circs))
+    if not accepted:
+        return _no_blobs()
+    if settings.refine:
+        xy, ok = _refined_centroids(image, contours, accepted, pad, settings.refine_level)
+    else:
+        xy, ok = _outline_centroids([contours[k] for k in accepted])
+    xy = xy[ok]
+    xy[:, 0] += ox
+    xy[:, 1] += oy
+    return Blobs(xy=xy, area_px=np.asarray(areas)[ok], circularity=np.asarray(circs)[ok])
+
+
+def _refined_centroids(
+    image: np.ndarray, contours, accepted: list[int], pad: int, refine_level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intensity-weighted centroid of each accepted blob in its bounding box plus ``pad``.
+
+    Weights are ``max(grey - (low + refine_level·(high - low)), 0)`` in the window (OpenCV
+    ``minMaxLoc``, saturating ``subtract``, ``moments``). When another bright outline (a stray
+    reflection, a neighbouring marker, even one rejected as too small) reaches into the window,
+    its pixels and a 2-pixel halo around them get no weight: otherwise a spot that does not touch
+    the marker still pulls its centroid by up to 1.5 px.
+    """
+    height, width = image.shape
+    boxes = np.array([cv2.boundingRect(c) for c in contours]).reshape(-1, 4)
+    chosen = boxes[accepted]
+    x0 = np.maximum(chosen[:, 0] - pad, 0)
+    y0 = np.maximum(chosen[:, 1] - pad, 0)
+    x1 = np.minimum(chosen[:, 0] + chosen[:, 2] + pad, width)
+    y1 = np.minimum(chosen[:, 1] + chosen[:, 3] + pad, height)
+    crowded = np.zeros(len(accepted), dtype=bool)
+    if len(boxes) > 1:
+        reach = 2  # the halo masked around a neighbour
+        near = (
+            (boxes[:, 0] - reach < x1[:, None])
+            & (boxes[:, 0] + boxes[:, 2] + reach > x0[:, None])
+            & (boxes[:, 1] - reach < y1[:, None])
+            & (boxes[:, 1] + boxes[:, 3] + reach > y0[:, None])
+        )
+        crowded = near.sum(axis=1) > 1  # every blob's box meets its own window
+    xy = np.zeros((len(accepted), 2))
+    ok = np.zeros(len(accepted), dtype=bool)
+    for row, k in enumerate(accepted):
+        wx, wy = int(x0[row]), int(y0[row])
+        window = image[wy : y1[row], wx : x1[row]]
+        low, high, _, _ = cv2.minMaxLoc(window)
+        level = int(low + refine_level * (high - low))
+        weights = cv2.subtract(window, level)  # saturating: max(grey - level, 0)
+        if crowded[row]:
+            _mask_neighbours(weights, contours, k, np.flatnonzero(near[row]), (wx, wy))
+        m = cv2.moments(weights)
+        if m["m00"] > 0:
+            xy[row] = wx + m["m10"] / m["m00"], wy + m["m01"] / m["m00"]
+            ok[row] = True
+    return xy, ok
+
+
+_HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+
+def _mask_neighbours(weights: np.ndarray, contours, own: int, near: np.ndarray, origin) -> None:
+    """Zero the weights of other outlines (dilated by 2 px) inside one blob's window, keeping
+    the blob's own pixels."""
+    offset = (-origin[0], -origin[1])
+    others = [contours[j] for j in near if j != own]
+    mask = np.zeros(weights.shape, np.uint8)
+    cv2.drawContours(mask, others, -1, 255, thickness=cv2.FILLED, offset=offset)
+    mask = cv2.dilate(mask, _HALO)
+    cv2.drawContours(mask, [contours[own]], -1, 0, thickness=cv2.FILLED, offset=offset)
+    weights[mask > 0] = 0
+
+
+def _outline_centroids(contours) -> tuple[np.ndarray, np.ndarray]:
+    """Binary (polygon) moments' centroid of each contour: the unrefined position."""
+    xy = np.zeros((len(contours), 2))
+    ok = np.zeros(len(contours), dtype=bool)
+    for row, contour in enumerate(contours):
+        m = cv2.moments(contour)
+        if m["m00"] > 0:
+            xy[row] = m["m10"] / m["m00"], m["m01"] / m["m00"]
+            ok[row] = True
+    return xy, ok
 
 
 def undistort_points(xy: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.ndarray:

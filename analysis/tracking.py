@@ -28,8 +28,17 @@ PREDICTED = 2  # no blob: the position is the constant-velocity prediction
 INTERPOLATED = 4  # offline: a short gap filled between measured frames
 AMBIGUOUS = 8  # another blob or marker was within the ambiguity margin
 GEOMETRY = 16  # a marker-set constraint involving this marker was broken
-LOW_CONFIDENCE = AMBIGUOUS | GEOMETRY
+IRREGULAR = 32  # the blob's size or roundness is not this marker's own: merged or partly hidden
+LOW_CONFIDENCE = AMBIGUOUS | GEOMETRY  # the label is in doubt
+LOW_QUALITY = LOW_CONFIDENCE | IRREGULAR  # the label or the position is in doubt
+# A blob this much larger than the marker's running size, or this much less round, is taken for
+# a marker merged with something else (a stray reflection, another marker). Measured on the
+# simulated lab: a lone marker's area varies by < 15 % frame to frame (noise, blur, motion).
+IRREGULAR_AREA_RATIO = 1.2
+IRREGULAR_SHRINK_RATIO = 0.6  # a blob this much smaller: partly hidden, its centroid shifted
+IRREGULAR_CIRCULARITY_DROP = 0.12
 _NO_MATCH = 1e9
+_TO_COMPLEX = np.array([1.0, 1j])  # (n, 2) @ this = x + iy: distances as complex magnitudes
 
 
 @dataclass
@@ -45,6 +54,11 @@ class MarkerTracks:
     def low_confidence(self) -> np.ndarray:
         """(n_frames,) True where any marker's label is in doubt."""
         return (self.flags & LOW_CONFIDENCE).any(axis=1)
+
+    @property
+    def low_quality(self) -> np.ndarray:
+        """(n_frames,) True where any marker's label or position is in doubt (``IRREGULAR`` too)."""
+        return (self.flags & LOW_QUALITY).any(axis=1)
 
     def marker(self, name: str) -> np.ndarray:
         return self.xy[:, self._index(name)]
@@ -95,6 +109,9 @@ class MarkerTracker:
         self._lost_frames = 0
         self._waiting = 0  # frames spent waiting for a clean frame to start labelling
         self._area = np.full(n, np.nan)  # running blob size of each marker
+        self._circularity = np.full(n, np.nan)  # running blob roundness of each marker
+        self._all_rows = np.arange(n)
+        self._steady = False  # every marker measured last frame: the fast path may apply
         self._residual = np.ones(n)  # running prediction error of each marker (px)
         self._blob = np.full(n, -1)  # this frame's blob of each marker (-1: none)
         self._required = np.array([marker_set.index(m) for m in marker_set.required], dtype=int)
@@ -109,6 +126,7 @@ class MarkerTracker:
         return self._initialised
 
     def reset(self) -> None:
+        self._steady = False
         self._pos[:] = np.nan
         self._vel[:] = 0.0
         self._unseen[:] = 0
@@ -120,47 +138,65 @@ class MarkerTracker:
         self._init_history.clear()
 
     def update(
-        self, blobs_xy: np.ndarray, areas: np.ndarray | None = None
+        self,
+        blobs_xy: np.ndarray,
+        areas: np.ndarray | None = None,
+        circularity: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Label one frame's blobs; return (positions (n_markers, 2), flags (n_markers,)).
 
         ``areas`` (blob sizes in pixels, from :func:`analysis.markers.detect_markers`) let the
-        tracker refuse a blob of the wrong size when it has to search wide for a marker.
+        tracker refuse a blob of the wrong size when it has to search wide for a marker, and
+        flag a blob that grew (a stray reflection merged with the marker: ``IRREGULAR``);
+        ``circularity`` (same source) flags a blob that lost its round shape the same way.
         """
         self._frame += 1
         blobs_xy = np.asarray(blobs_xy, dtype=float).reshape(-1, 2)
-        areas = np.full(len(blobs_xy), np.nan) if areas is None else np.asarray(areas, float)
+        n_blobs = len(blobs_xy)
+        areas = np.full(n_blobs, np.nan) if areas is None else np.asarray(areas, float)
         n = len(self._pos)
         flags = np.zeros(n, dtype=np.uint8)
         if not self._initialised:
             return self._try_initialise(blobs_xy, areas, flags)
 
+        if self._steady:
+            steady = self._update_steady(blobs_xy, areas, circularity)
+            if steady is not None:
+                return steady
         s = self.settings
-        self._blob[:] = -1
-        known = np.isfinite(self._pos[:, 0])
+        self._blob = np.full(n, -1)
+        known = ~np.isnan(self._pos[:, 0])
         lost_before = self._unseen > s.max_predict_frames
         active = known & ~lost_before
+        all_active = bool(active.all())
         prediction = self._pos + self._vel
-        new_pos = np.where(active[:, None], prediction, np.nan)
-        free = np.ones(len(blobs_xy), dtype=bool)
-        rows = np.flatnonzero(active)
-        if len(blobs_xy) and rows.size:
-            diff = prediction[rows, None, :] - blobs_xy[None, :, :]
-            dist = np.sqrt((diff * diff).sum(axis=2))
+        new_pos = prediction.copy()
+        if not all_active:
+            new_pos[~active] = np.nan
+        free = np.ones(n_blobs, dtype=bool)
+        rows = self._all_rows if all_active else np.flatnonzero(active)
+        if n_blobs and rows.size:
+            # distances as complex magnitudes: one subtraction and one abs for the whole matrix
+            blobs_c = blobs_xy[:, 0] + 1j * blobs_xy[:, 1]
+            pred_c = prediction[rows, 0] + 1j * prediction[rows, 1]
+            dist = np.abs(pred_c[:, None] - blobs_c[None, :])
             # pass 1, tight: the gate grows with the marker's speed (prediction errors do) and
             # with the frames it has been unseen
-            speed = np.hypot(self._vel[rows, 0], self._vel[rows, 1])
+            speed = np.abs(self._vel[rows, 0] + 1j * self._vel[rows, 1])
             grow = 1.0 + 0.5 * np.minimum(self._unseen[rows], 4)
             gate = np.minimum((s.gate_min_px + s.gate_speed_factor * speed) * grow, s.gate_px)
-            self._assign(
-                rows,
-                dist,
-                gate[:, None],
-                blobs_xy=blobs_xy,
-                free=free,
-                new_pos=new_pos,
-                flags=flags,
-            )
+            if not self._assign_nearest(
+                rows, dist, gate, blobs_xy=blobs_xy, free=free, new_pos=new_pos, flags=flags
+            ):
+                self._assign(
+                    rows,
+                    dist,
+                    gate[:, None],
+                    blobs_xy=blobs_xy,
+                    free=free,
+                    new_pos=new_pos,
+                    flags=flags,
+                )
             # pass 2, wide: a marker that jerked off its prediction (or reappears) may take an
             # unclaimed blob within gate_px of its prediction or last position, if its size fits
             left = np.flatnonzero((flags[rows] & MEASURED) == 0)
@@ -184,21 +220,21 @@ class MarkerTracker:
                 )
                 # found off its prediction: the label is plausible, not certain
                 flags[((flags & MEASURED) > 0) & ~before] |= AMBIGUOUS
-        for i in np.flatnonzero(known & lost_before):
-            self._reacquire(i, blobs_xy, free, new_pos, flags)
+        if not all_active:
+            for i in np.flatnonzero(known & lost_before):
+                self._reacquire(i, blobs_xy, free, new_pos, flags)
         measured = (flags & MEASURED) > 0
         flags[active & ~measured] = PREDICTED
         # a jump far beyond this marker's usual prediction error is doubtful even inside the gate
         hit = measured & active & (self._unseen == 0)
-        residual = np.hypot(*(new_pos[hit] - prediction[hit]).T)
+        jump = new_pos[hit] - prediction[hit]
+        residual = np.abs(jump[:, 0] + 1j * jump[:, 1])
         scale = self._residual[hit]
         flags[np.flatnonzero(hit)[(residual > s.gate_min_px) & (residual > 4 * scale)]] |= AMBIGUOUS
         self._residual[hit] = 0.9 * scale + 0.1 * np.minimum(residual, s.gate_min_px)
-        if np.isfinite(areas).any():
-            got = measured & (self._blob >= 0)
-            size = areas[self._blob[got]]
-            old = self._area[got]
-            self._area[got] = np.where(np.isfinite(old), 0.9 * old + 0.1 * size, size)
+        got = measured & (self._blob >= 0)
+        if got.any():
+            self._check_blob_shape(got, areas, circularity, flags)
         # velocity from consecutive measurements; a re-acquired marker restarts at zero velocity
         fresh = measured & (self._unseen == 0) & ((flags & AMBIGUOUS) == 0)
         self._vel[fresh] = new_pos[fresh] - self._pos[fresh]
@@ -206,23 +242,118 @@ class MarkerTracker:
         self._unseen[measured] = 0
         self._unseen[~measured] += 1
         lost = self._unseen > s.max_predict_frames
-        # a lost marker waits at its last position to be re-acquired and is reported unknown
-        self._vel[lost] = 0.0
-        self._pos = np.where(lost[:, None], self._pos, new_pos)
-        new_pos[lost] = np.nan
-        flags[lost] = 0
-        broken = self.marker_set.violations(new_pos, self.orientation)
-        if broken or lost.any():
+        if lost.any():
+            # a lost marker waits at its last position to be re-acquired and is reported unknown
+            self._vel[lost] = 0.0
+            self._pos = np.where(lost[:, None], self._pos, new_pos)
+            new_pos[lost] = np.nan
+            flags[lost] = 0
+        else:
+            self._pos = new_pos.copy()
+        broken = self.marker_set.violated(new_pos, self.orientation)
+        if broken.any() or lost.any():
             new_pos = self._repair(blobs_xy, areas, new_pos, flags, lost)
-            broken = self.marker_set.violations(new_pos, self.orientation)
-        for c in broken:
-            flags[self.marker_set.markers.index(c.first)] |= GEOMETRY
-            flags[self.marker_set.markers.index(c.second)] |= GEOMETRY
+            broken = self.marker_set.violated(new_pos, self.orientation)
+        if broken.any():
+            first, second = self.marker_set.constraint_markers
+            flags[first[broken]] |= GEOMETRY
+            flags[second[broken]] |= GEOMETRY
         required_lost = int(lost[self._required].sum())
         self._lost_frames = self._lost_frames + 1 if required_lost * 2 > n else 0
         if self._lost_frames > s.reinitialise_after:
             self.reset()
-        return new_pos.copy(), flags
+        self._steady = bool(self._initialised and (self._unseen == 0).all())
+        return new_pos, flags
+
+    def _update_steady(self, blobs_xy, areas, circularity):
+        """:meth:`update` for the usual frame, in few whole-array operations: every marker was
+        measured last frame, and each one's nearest blob lies inside its gate and is nobody
+        else's nearest — then taking it is the optimal assignment (each marker at its own
+        minimum, the "not seen" option included) and nothing is predicted, lost or re-acquired.
+        The same rules as the general path; returns None, having changed nothing, otherwise."""
+        s = self.settings
+        n = len(self._pos)
+        if len(blobs_xy) < n:
+            return None
+        prediction = self._pos + self._vel
+        pred_c = prediction @ _TO_COMPLEX
+        blobs_c = blobs_xy @ _TO_COMPLEX
+        dist = np.abs(pred_c[:, None] - blobs_c[None, :])
+        nearest = dist.argmin(axis=1)
+        chosen = dist[self._all_rows, nearest]
+        speed = np.abs(self._vel @ _TO_COMPLEX)
+        gate = np.minimum(s.gate_min_px + s.gate_speed_factor * speed, s.gate_px)
+        if (chosen > gate).any() or np.bincount(nearest).max() > 1:
+            return None
+        # ambiguity: another blob nearly as close to this marker, or another marker's
+        # prediction nearly as close to this blob (second-smallest distances)
+        margin = s.ambiguity_margin_px
+        doubt = np.partition(dist, 1, axis=1)[:, 1] - chosen < margin if len(blobs_xy) > 1 else 0
+        if n > 1:
+            two = np.partition(dist[:, nearest], 1, axis=0)
+            doubt = doubt | (np.where(chosen <= two[0], two[1], two[0]) - chosen < margin)
+        # a jump far beyond this marker's usual prediction error is doubtful even in the gate
+        scale = self._residual
+        doubt = doubt | ((chosen > s.gate_min_px) & (chosen > 4 * scale))
+        self._residual = 0.9 * scale + 0.1 * np.minimum(chosen, s.gate_min_px)
+        flags = np.where(doubt, MEASURED | AMBIGUOUS, MEASURED).astype(np.uint8)
+        size = areas[nearest]
+        if not np.isnan(size).all():
+            old = self._area
+            merged = (size > IRREGULAR_AREA_RATIO * old) | (size < IRREGULAR_SHRINK_RATIO * old)
+            if circularity is not None:
+                circ = np.asarray(circularity, float)[nearest]
+                old_circ = self._circularity
+                merged |= circ < old_circ - IRREGULAR_CIRCULARITY_DROP
+                running = np.where(np.isnan(old_circ), circ, 0.9 * old_circ + 0.1 * circ)
+                keep = merged | np.isnan(circ)
+                self._circularity = np.where(keep, old_circ, running)
+            running = np.where(np.isnan(old), size, 0.9 * old + 0.1 * size)
+            self._area = np.where(merged, old, running)
+            flags[merged] |= IRREGULAR
+        self._blob = nearest
+        new_pos = blobs_xy[nearest]
+        # velocity from consecutive measurements; a doubtful one keeps its own
+        self._vel = np.where(doubt[:, None], self._vel, new_pos - self._pos)
+        self._pos = new_pos.copy()
+        self._lost_frames = 0
+        broken = self.marker_set.violated(new_pos, self.orientation)
+        if broken.any():
+            lost = np.zeros(n, dtype=bool)
+            new_pos = self._repair(blobs_xy, areas, new_pos, flags, lost)
+            broken = self.marker_set.violated(new_pos, self.orientation)
+            if broken.any():
+                first, second = self.marker_set.constraint_markers
+                flags[first[broken]] |= GEOMETRY
+                flags[second[broken]] |= GEOMETRY
+        return new_pos, flags
+
+    def _check_blob_shape(self, got, areas, circularity, flags) -> None:
+        """Flag a marker whose blob is larger or less round than its own running size and shape
+        (a stray reflection merged with it moves the centroid by up to a pixel or two); such a
+        blob does not update the running size, so a lasting merge stays flagged."""
+        blob = self._blob[got]
+        size = areas[blob]
+        old = self._area[got]
+        if np.isnan(size).all():
+            return
+        merged = (size > IRREGULAR_AREA_RATIO * old) | (
+            size < IRREGULAR_SHRINK_RATIO * old
+        )  # NaN (no history yet) compares False
+        if circularity is not None:
+            circ = np.asarray(circularity, float)[blob]
+            old_circ = self._circularity[got]
+            merged |= circ < old_circ - IRREGULAR_CIRCULARITY_DROP
+            fine = ~merged & np.isfinite(circ)
+            self._circularity[np.flatnonzero(got)[fine]] = np.where(
+                np.isfinite(old_circ[fine]), 0.9 * old_circ[fine] + 0.1 * circ[fine], circ[fine]
+            )
+        if merged.any():
+            flags[np.flatnonzero(got)[merged]] |= IRREGULAR
+        fine = ~merged
+        self._area[np.flatnonzero(got)[fine]] = np.where(
+            np.isfinite(old[fine]), 0.9 * old[fine] + 0.1 * size[fine], size[fine]
+        )
 
     def _try_initialise(self, blobs_xy, areas, flags) -> tuple[np.ndarray, np.ndarray]:
         """Start labelling once ``init_frames`` consecutive clean frames agree.
@@ -268,9 +399,11 @@ class MarkerTracker:
             self._vel = np.nan_to_num((labels - previous) / (self._waiting - seen_at))
         self._unseen = np.where(known, 0, s.max_predict_frames + 1)
         self._area[:] = np.nan
+        self._circularity[:] = np.nan
         for i in np.flatnonzero(known):
             self._area[i] = areas[np.argmin(np.hypot(*(blobs_xy - labels[i]).T))]
         self._initialised = True
+        self._steady = bool((self._unseen == 0).all())
         self._waiting = 0
         self._lost_frames = 0
         self._init_history.clear()
@@ -320,6 +453,41 @@ class MarkerTracker:
         out = new_pos.copy()
         out[changed] = labels[changed]
         return out
+
+    def _assign_nearest(self, rows, dist, gate, *, blobs_xy, free, new_pos, flags) -> bool:
+        """Pass 1 when every marker's nearest blob is a different one (the usual frame): then
+        each marker taking its nearest blob inside its gate is the optimal assignment (every
+        row at its own minimum, the "not seen" option included), so the Hungarian call is
+        skipped. Returns False, changing nothing, when two markers want the same blob."""
+        n_rows, n_blobs = dist.shape
+        nearest = dist.argmin(axis=1)
+        chosen = dist[self._all_rows[:n_rows], nearest]
+        take = chosen <= gate
+        picked = nearest[take]
+        if picked.size > 1 and np.unique(picked).size < picked.size:
+            return False
+        if not picked.size:
+            return True
+        markers = rows[take]
+        chosen = chosen[take]
+        new_pos[markers] = blobs_xy[picked]
+        self._blob[markers] = picked
+        flags[markers] = MEASURED
+        free[picked] = False
+        margin = self.settings.ambiguity_margin_px
+        # ambiguity: another blob nearly as close to this marker, or another marker's
+        # prediction nearly as close to this blob (second-smallest distances)
+        doubt = np.zeros(picked.size, dtype=bool)
+        if n_blobs > 1:
+            second_blob = np.partition(dist[take], 1, axis=1)[:, 1]
+            doubt |= second_blob - chosen < margin
+        if n_rows > 1:
+            two = np.partition(dist[:, picked], 1, axis=0)
+            other_marker = np.where(chosen <= two[0], two[1], two[0])
+            doubt |= other_marker - chosen < margin
+        if doubt.any():
+            flags[markers[doubt]] |= AMBIGUOUS
+        return True
 
     def _assign(self, rows, dist, gate, *, blobs_xy, free, new_pos, flags) -> None:
         """Optimal assignment of markers ``rows`` to blobs inside ``gate``; flags ambiguity.
@@ -399,7 +567,7 @@ def track_frames(
     flags = np.zeros((n_frames, n), dtype=np.uint8)
     for k, blobs in enumerate(blobs_per_frame):
         if hasattr(blobs, "area_px"):  # analysis.markers.Blobs
-            xy[k], flags[k] = tracker.update(blobs.xy, blobs.area_px)
+            xy[k], flags[k] = tracker.update(blobs.xy, blobs.area_px, blobs.circularity)
         else:
             xy[k], flags[k] = tracker.update(blobs)
     tracks = MarkerTracks(marker_set.markers, xy, flags, tracker.settings)

@@ -7,10 +7,12 @@ import pytest
 
 from analysis.errors import InputError
 from analysis.marker_sets import ImageOrientation, load_marker_sets, marker_set
+from analysis.markers import detect_markers
 from analysis.tracking import (
     AMBIGUOUS,
     GEOMETRY,
     INTERPOLATED,
+    IRREGULAR,
     MEASURED,
     PREDICTED,
     MarkerTracker,
@@ -167,3 +169,30 @@ def test_marker_set_file_errors_are_clear(tmp_path):
         load_marker_sets(tmp_path / "missing.toml")
     with pytest.raises(InputError, match="posterior"):
         marker_set("frontal")
+
+
+def test_a_stray_merging_with_a_marker_is_flagged_irregular(render, rng, sagittal_motion):
+    """Rendered frames: on frames 40–42 a stray reflection overlaps the knee marker, making one
+    larger, less round blob whose centroid is off by > 1 px. Those samples (and only those) are
+    flagged IRREGULAR; the label stays on the knee."""
+    truth = sagittal_motion(60)
+    knee = SAGITTAL.index("knee")
+    tracker = MarkerTracker(SAGITTAL, FACING_RIGHT)
+    merged_frames = {40, 41, 42}
+    for k, frame_truth in enumerate(truth):
+        centres = frame_truth
+        if k in merged_frames:
+            centres = np.vstack([frame_truth, frame_truth[knee] + [5.0, 2.0]])
+        blobs = detect_markers(render(centres, rng=rng, size=(320, 240), radius=3.0))
+        xy, flags = tracker.update(blobs.xy, blobs.area_px, blobs.circularity)
+        if k < 5:
+            continue  # labelling starts after init_frames clean frames
+        irregular = (flags & IRREGULAR) > 0
+        error = np.linalg.norm(xy[knee] - frame_truth[knee])
+        if k in merged_frames:
+            assert error > 1.0  # the merged centroid is really off
+            assert irregular[knee] and irregular.sum() == 1
+            assert (flags[knee] & MEASURED) and error < 5.0  # still the knee
+        else:
+            assert not irregular.any(), k
+            assert error < 0.3
