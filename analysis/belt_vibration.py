@@ -9,8 +9,9 @@ remove it its frequency must be known.
 :func:`vibration_before` measures it from the raw vertical force of a fixed stretch of samples
 that ends where a stance's analysis window ends. The streaming and the offline analysis give it
 exactly the same samples, so they make the same estimate (live = offline). It reports a line
-only when it clearly stands out of the noise (false-alarm probability below ~1e-6 per estimate
-for white noise), so a quiet plate is never "corrected" for a vibration it does not have.
+only when it clearly stands out of the noise around it in frequency (false-alarm probability
+below ~1e-7 per estimate for Gaussian noise, white or coloured), so a quiet plate is never
+"corrected" for a vibration it does not have.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import binary_erosion
 
-# Amplitude (N) of the strongest line must exceed this many noise SDs / sqrt(unloaded samples).
-# The periodogram amplitude of white noise (SD s, n samples) at one frequency has
-# P(A > a) = exp(-a² n / 4 s²); over the ~2 000 frequencies scanned, a false alarm below 1e-6
-# needs a > 9.3 s / sqrt(n). 10 keeps a margin.
-DETECTION_FACTOR = 10.0
+# The strongest line's periodogram must exceed this many times the mean periodogram of the noise
+# around it (estimated from the median within ±NEIGHBOURHOOD_HZ, so coloured noise, e.g. a
+# plate whose noise rises towards Nyquist, is judged against its own level there). Noise
+# periodogram values are exponentially distributed: P(value > 25·mean) = exp(-25), so over
+# the ~2 000 frequencies scanned a false alarm is below 1e-7. For white noise of SD s over n
+# samples this is an amplitude above 10·s/√n.
+DETECTION_POWER_RATIO = 25.0
+NEIGHBOURHOOD_HZ = 10.0
 BAND_HZ = (5.0, 200.0)
 MIN_UNLOADED_S = 0.10  # four periods of a 40 Hz line; less resolves no frequency worth trusting
 GUARD_S = 0.010  # the foot's own first and last newtons are not flight
@@ -84,10 +88,26 @@ def strongest_line(
     fine = np.round(np.arange(centre - step, centre + step + 1e-9, 0.01), 2)
     best = float(fine[int(np.argmax(_amplitudes(t, v, fine)))])
     amplitude, fitted = _fit(t, v, best)
-    noise_sd = float(np.std(v - fitted))
-    if not amplitude > DETECTION_FACTOR * noise_sd / np.sqrt(n):
+    residual = np.zeros_like(values)
+    residual[mask] = v - fitted
+    if not _stands_out(amplitude, n, residual, size=size, rate_hz=rate_hz, hz=best):
         return None
+    noise_sd = float(np.std(v - fitted))
     return VibrationEstimate(float(best), amplitude, noise_sd, n)
+
+
+def _stands_out(
+    amplitude: float, n: int, residual: np.ndarray, *, size: int, rate_hz: float, hz: float
+) -> bool:
+    """Whether a line of ``amplitude`` over ``n`` samples has a periodogram (A·n/2)² above
+    DETECTION_POWER_RATIO times the mean periodogram of what is left once it is removed, within
+    ±NEIGHBOURHOOD_HZ (mean = median / ln 2 for exponentially distributed values)."""
+    power = np.abs(np.fft.rfft(residual, size)) ** 2
+    freqs = np.fft.rfftfreq(size, 1.0 / rate_hz)
+    # not below the band: removing each flight's mean empties the lowest frequencies
+    around = (np.abs(freqs - hz) <= NEIGHBOURHOOD_HZ) & (freqs >= BAND_HZ[0])
+    noise_mean = float(np.median(power[around])) / np.log(2.0)
+    return bool((amplitude * n / 2.0) ** 2 > DETECTION_POWER_RATIO * noise_mean)
 
 
 def _amplitudes(t: np.ndarray, v: np.ndarray, freqs: np.ndarray) -> np.ndarray:

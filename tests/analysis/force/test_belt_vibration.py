@@ -40,6 +40,19 @@ def test_white_noise_alone_is_never_called_a_vibration(seed):
     assert vibration_before(_running_fz(2.0, 2.0, seed=seed), RATE, off_N=20.0) is None
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_coloured_noise_is_not_taken_for_a_line(seed):
+    """Noise rising towards high frequencies (like the 300 Hz Fukuchi treadmill file's, 8 N SD
+    mostly above 100 Hz) is not taken for a line: each line is judged against the noise level
+    around it in frequency, not against the white-noise SD."""
+    from scipy.signal import butter, sosfilt
+
+    rng = np.random.default_rng(seed)
+    fz = _running_fz(2.0, 0.5, seed=seed)
+    hiss = sosfilt(butter(4, 100.0, "high", fs=RATE, output="sos"), rng.normal(0, 6, fz.size))
+    assert vibration_before(fz + hiss, RATE, off_N=30.0) is None
+
+
 def test_a_line_below_the_detection_limit_or_a_silent_plate_gives_nothing():
     weak = _running_fz(2.0, 1.5, (0.2, 38.0), seed=4)  # limit ≈ 10 · 1.5 / √1000 ≈ 0.5 N
     assert vibration_before(weak, RATE, off_N=20.0) is None
