@@ -388,6 +388,8 @@ class MarkerTracker:
             moved = np.hypot(*(labels - previous).T)
             if not same.all() or np.nanmax(moved) > s.gate_px * (self._waiting - seen_at):
                 self._init_history.clear()
+        if len(self._init_history) >= 2 and not self._steady_motion(labels):
+            self._init_history.clear()
         self._init_history.append((self._waiting, labels))
         if len(self._init_history) < s.init_frames:
             return nothing, flags
@@ -409,6 +411,15 @@ class MarkerTracker:
         self._init_history.clear()
         flags[known] = MEASURED
         return labels.copy(), flags
+
+    def _steady_motion(self, labels: np.ndarray) -> bool:
+        """The last two starting frames and this one move every label at a nearly constant
+        velocity (change below ``gate_min_px``): a stray standing in for a hidden marker, even
+        close to where that marker was, breaks this unless it lines up by chance twice."""
+        (t0, p0), (t1, p1) = self._init_history[-2:]
+        t2 = self._waiting
+        change = ((labels - p1) / (t2 - t1) - (p1 - p0) / (t1 - t0)) * (t2 - t1)
+        return not bool(np.nanmax(np.hypot(change[:, 0], change[:, 1])) > self.settings.gate_min_px)
 
     def _repair(self, blobs_xy, areas, new_pos, flags, lost) -> np.ndarray:
         """When the labels are in trouble (geometry broken, a marker lost) and this frame is
