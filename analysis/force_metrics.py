@@ -17,7 +17,13 @@ from analysis.drift import window_flight_model, window_flight_offsets
 from analysis.filters import lowpass_zero_lag
 from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig
-from analysis.gait_events import Candidate, refine_contact, sharpen_events, value_at
+from analysis.gait_events import (
+    Candidate,
+    first_rising_crossing,
+    refine_contact,
+    sharpen_events,
+    value_at,
+)
 from analysis.loading_rate import loading_rate
 from analysis.midstance import (
     braking_to_propulsion_index,
@@ -195,6 +201,17 @@ def analyse_window(
         body_weight_N=body_weight_N,
     )
     flags.extend(lr.flags)
+    vilr = lr.vilr_N_s
+    if lr.reference == "stance_13pct" and vilr is not None:
+        smooth = smooth_rise_vilr(
+            data[:, 2],
+            fz,
+            contact=contact,
+            reference_N=lr.reference_N,
+            rate_hz=rate_hz,
+            settings=settings,
+        )
+        vilr = vilr if smooth is None else smooth
 
     first, last = int(np.ceil(contact)), int(np.floor(toe_off))
     stance = filtered[first : last + 1]
@@ -236,9 +253,9 @@ def analyse_window(
         loading_rate_reference=lr.reference,
         loading_rate_reference_N=lr.reference_N,
         valr_N_s=lr.valr_N_s,
-        vilr_N_s=lr.vilr_N_s,
+        vilr_N_s=vilr,
         valr_BW_s=per_bw(lr.valr_N_s),
-        vilr_BW_s=per_bw(lr.vilr_N_s),
+        vilr_BW_s=per_bw(vilr),
         peak_vertical_N=peak_vertical,
         peak_vertical_BW=per_bw(peak_vertical),
         peak_braking_N=peak_braking,
@@ -251,3 +268,39 @@ def analyse_window(
         belt_vibration_hz=vibration_hz,
         belt_vibration_N=vibration_N,
     )
+
+
+def smooth_rise_vilr(
+    raw_fz: np.ndarray,
+    fz: np.ndarray,
+    *,
+    contact: float,
+    reference_N: float,
+    rate_hz: float,
+    settings: ForceSettings,
+) -> float | None:
+    """VILR of a stance without an impact peak: the steepest sample-to-sample slope, inside the
+    same 20–80 % rise of ``fz`` that VALR uses, of the (drift-corrected) ``raw_fz`` filtered at
+    ``vilr_no_impact_cutoff_hz``. Before filtering, the force before contact is replaced by the
+    odd extension of the force after it (2·F(c) − F(c + τ)), so the filter sees no kink at the
+    onset of loading and does not ring into the rise. Such a rise has no content near 80 Hz;
+    at 150 Hz the single-sample maximum follows the noise (docs/force-analysis.md).
+    Returns None when the setting is off or the rise cannot be placed."""
+    if settings.vilr_no_impact_cutoff_hz is None:
+        return None
+    start = int(np.ceil(contact))
+    t_low = first_rising_crossing(fz, start, settings.loading_rate_low_fraction * reference_N)
+    t_high = first_rising_crossing(fz, start, settings.loading_rate_high_fraction * reference_N)
+    first = int(np.floor(contact))
+    if t_low is None or t_high is None or first < 0:
+        return None
+    k0, k1 = int(np.ceil(t_low)) - first, int(np.floor(t_high)) - first
+    after = raw_fz[first:]
+    mirror = min(after.size - 1, settings.samples(0.1, rate_hz))
+    if k1 <= k0 or mirror < 1:
+        return None
+    extended = np.concatenate([2.0 * after[0] - after[1 : mirror + 1][::-1], after])
+    smooth = lowpass_zero_lag(
+        extended, rate_hz, settings.vilr_no_impact_cutoff_hz, settings.filter_order
+    )[mirror:]
+    return float(np.max(np.diff(smooth[k0 : k1 + 1]))) * rate_hz

@@ -34,6 +34,10 @@ class ForceSettings:
     window; otherwise, with ``belt_vibration_auto``, each stance's frequency is measured in the
     flight phases of the ``vibration_history_s`` of raw force ending where its window ends
     (:mod:`analysis.belt_vibration`) and removed only when a line clearly stands out.
+
+    VILR of a stance without an impact peak (a smooth rise) comes from Fz filtered at
+    ``vilr_no_impact_cutoff_hz`` after an odd extension at contact (None: the metrics filter);
+    with an impact peak always from the metrics filter (docs/force-analysis.md).
     """
 
     cutoff_hz: float = 50.0
@@ -62,6 +66,7 @@ class ForceSettings:
     loading_rate_high_fraction: float = 0.80
     stance_fraction_13pct: float = 0.13
     min_samples_for_vilr: int = 10
+    vilr_no_impact_cutoff_hz: float | None = 80.0
     midstance: str = "M3"
     side_ambiguity_m: float = 0.02
     belt_midline_y_m: float | None = None
@@ -112,6 +117,11 @@ class ForceSettings:
         low, high = self.loading_rate_low_fraction, self.loading_rate_high_fraction
         if not 0 < low < high < 1:
             _fail("loading_rate_low_fraction", "need 0 < low < high < 1 (default 0.2 and 0.8)")
+        smooth = self.vilr_no_impact_cutoff_hz
+        if smooth is not None and (
+            isinstance(smooth, bool) or not isinstance(smooth, int | float) or not smooth > 0
+        ):
+            _fail("vilr_no_impact_cutoff_hz", f"must be a positive number or None, not {smooth!r}")
         if self.min_samples_for_vilr < 2:
             _fail("min_samples_for_vilr", "must be at least 2")
 
@@ -135,14 +145,22 @@ class ForceSettings:
         """These settings for a low-rate recording: a metrics cut-off at or above 45 % of the
         sample rate is lowered to a third of it, and a note says so (the detection cut-off is
         never changed silently: a too-high one is an error from :meth:`check_rate`)."""
-        if self.metrics_cutoff_hz < 0.45 * rate_hz:
-            return self, []
         lowered = float(round(rate_hz / 3.0))
-        note = (
-            f"metrics filter lowered from {self.metrics_cutoff_hz:g} Hz to {lowered:g} Hz for a "
-            f"{rate_hz:g} Hz recording (Nyquist {rate_hz / 2:g} Hz)"
-        )
-        return ForceSettings(**{**self.to_dict(), "metrics_cutoff_hz": lowered}), [note]
+        changes, notes = {}, []
+        for name, what in (
+            ("metrics_cutoff_hz", "metrics filter"),
+            ("vilr_no_impact_cutoff_hz", "VILR filter for stances without an impact peak"),
+        ):
+            value = getattr(self, name)
+            if value is not None and value >= 0.45 * rate_hz:
+                changes[name] = lowered
+                notes.append(
+                    f"{what} lowered from {value:g} Hz to {lowered:g} Hz for a "
+                    f"{rate_hz:g} Hz recording (Nyquist {rate_hz / 2:g} Hz)"
+                )
+        if not changes:
+            return self, []
+        return ForceSettings(**{**self.to_dict(), **changes}), notes
 
     def check_rate(self, rate_hz: float) -> None:
         """Refuse a recording whose Nyquist frequency is below a filter cut-off."""
@@ -150,6 +168,8 @@ class ForceSettings:
 
         butterworth_sos(self.filter_order, self.cutoff_hz, float(rate_hz))
         butterworth_sos(self.filter_order, self.metrics_cutoff_hz, float(rate_hz))
+        if self.vilr_no_impact_cutoff_hz is not None:
+            butterworth_sos(self.filter_order, self.vilr_no_impact_cutoff_hz, float(rate_hz))
 
     def samples(self, seconds: float, rate_hz: float) -> int:
         """A duration in whole samples at ``rate_hz`` (at least one)."""
