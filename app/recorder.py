@@ -6,7 +6,9 @@ overwrite what it has not written; when that happens the ring is flagged ``recor
 and the session says so (status, and the file's ``recording_note``). Marker rows, live stances
 and marks reach it through a queue from the other threads.
 
-Stopping is by session time: :meth:`Recorder.stop_at` names the first session time not to be
+Starting and stopping are by session time: :meth:`Recorder.start` names the first session time
+recorded (every stream has delivered up to it when the readers attach, so nothing after it is
+missed) and :meth:`Recorder.stop_at` names the first session time not to be
 recorded, and the recorder keeps reading every stream until it has passed that time (or the
 stream ended), so all streams of the file cover the same interval whatever each device's latency.
 Gaps in the DAQ stream are stored as ``/daq/gaps``; frame counters that skip are stored as
@@ -74,6 +76,7 @@ class Recorder:
         self.error: Exception | None = None
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop_at_s = math.inf
+        self._start_at_s = -math.inf
         self._stop_requested = threading.Event()
         self._stop_deadline = math.inf
         self.stop_grace_s = stop_grace_s
@@ -83,7 +86,11 @@ class Recorder:
 
     # -- called from other threads -------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, at_s: float = -math.inf) -> None:
+        """Record from session time ``at_s`` on: every stream starts at the same time (a device
+        behind the others delivers earlier items after the readers attached; they are left out).
+        """
+        self._start_at_s = float(at_s)
         self._thread.start()
 
     def add_markers(self, camera: str, index: int, xy: np.ndarray, quality: np.ndarray) -> None:
@@ -95,8 +102,19 @@ class Recorder:
     def add_mark(self, time_s: float, label: str) -> None:
         self.queue.put(("mark", time_s, label))
 
-    def add_step(self, time_s: float, step: str) -> None:
-        self.queue.put(("step", time_s, step))
+    def add_step(
+        self,
+        time_s: float,
+        step: str,
+        speed_m_s: float = math.nan,
+        incline_percent: float = math.nan,
+    ) -> None:
+        self.queue.put(("step", time_s, step, speed_m_s, incline_percent))
+
+    def end_at(self, session_time_s: float) -> None:
+        """Record nothing from this session time on (a recording of a set duration); the file
+        still closes only on :meth:`stop_at`."""
+        self._stop_at_s = session_time_s
 
     def stop_at(self, session_time_s: float) -> None:
         self._stop_at_s = session_time_s
@@ -139,8 +157,9 @@ class Recorder:
             batch = daq.reader.read(READ_ITEMS_DAQ, timeout_s=0.05)
             if batch is None:
                 raise RuntimeError("the force DAQ stopped before the first sample was recorded")
-            if batch.count:
-                self.writer = self.make_writer(int(batch.index[0]))
+            first = int(np.searchsorted(batch.session_time_s, self._start_at_s, side="left"))
+            if batch.count and first < batch.count:
+                self.writer = self.make_writer(int(batch.index[first]))
                 self.created.set()
                 self._write(daq, batch)
             else:
@@ -213,14 +232,17 @@ class Recorder:
         done = bool(times[n - 1] >= stop)
         if done:
             n = int(np.searchsorted(times, stop, side="left"))
+        # items delivered after the reader attached but from before the start (a device that
+        # lags the others) are not part of the recorded interval
+        lo = min(n, int(np.searchsorted(times, self._start_at_s, side="left")))
         index = batch.index
-        if n:
+        if n > lo:
             if progress.stream.name == self.daq_name:
-                self._write_daq(progress, index[:n], batch.data[:n])
+                self._write_daq(progress, index[lo:n], batch.data[lo:n])
             else:
-                self._write_frames(progress, batch, n)
+                self._write_frames(progress, batch, n, lo)
             progress.last_time_s = float(times[n - 1])
-            progress.written += n
+            progress.written += n - lo
         progress.reader.release(batch)
         if done:
             self._finish(progress)
@@ -237,9 +259,9 @@ class Recorder:
         self.writer.append_analog(data)
         progress.expected_index = int(index[-1]) + 1
 
-    def _write_frames(self, progress: _StreamProgress, batch, n: int) -> None:
+    def _write_frames(self, progress: _StreamProgress, batch, n: int, lo: int = 0) -> None:
         name = progress.stream.name
-        index = batch.index[:n]
+        index = batch.index[lo:n]
         if progress.first_index is None:
             progress.first_index = int(index[0])
             expected = int(index[0])
@@ -254,16 +276,16 @@ class Recorder:
             ]
             progress.dropped.extend(missing)
             self.writer.add_dropped_frames(name, missing)
-        for i in range(n):
+        for i in range(lo, n):
             self.writer.append_frame(
                 name,
                 batch.data[i],
-                frame_index=int(index[i]),
+                frame_index=int(batch.index[i]),
                 session_time_s=float(batch.session_time_s[i]),
                 camera_time_s=float(batch.device_time_s[i]),
                 host_time_s=float(batch.host_time_s[i]),
             )
-        progress.expected_index = int(index[n - 1]) + 1
+        progress.expected_index = int(index[-1]) + 1
 
     def _drain_queue(self) -> None:
         writer = self.writer
@@ -283,7 +305,7 @@ class Recorder:
             elif kind == "mark":
                 writer.add_mark(item[1], item[2])
             elif kind == "step":
-                writer.add_protocol_step(item[1], item[2], math.nan)
+                writer.add_protocol_step(item[1], item[2], item[3], item[4])
 
     def _stance(self, item: tuple) -> None:
         """Stances that began inside the recording (one in progress at the start is not)."""

@@ -13,10 +13,11 @@ The data path (producers, rings, consumers, time base) is described in docs/acqu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ class SessionController:
         self.recorder: Recorder | None = None
         self.recording_path: Path | None = None
         self._recording_started_s = math.nan
+        self._recording_end_s = math.inf
         self._last_recording: dict[str, Any] = {}
         self._listeners: list[Listener] = []
         self._banners: dict[str, Banner] = {}
@@ -315,6 +317,29 @@ class SessionController:
             rate,
             self.setup.force.threshold_off_N,
         )
+        self._use_plates(new_plates, result)
+        return result
+
+    def apply_plate_offsets(self, plate: str, offsets_V: Sequence[float]) -> dict:
+        """Use offsets V0 computed elsewhere (a procedure's zero step) for one plate."""
+        self._require("connected", "change the plate offsets")
+        names = [p.name for p in self.setup.plates]
+        if plate not in names:
+            raise ControllerError(
+                f"no plate named '{plate}'",
+                subject="plate offsets",
+                remedy=f"Use one of: {', '.join(names)}.",
+            )
+        new_plates = [
+            p.with_offsets(np.asarray(offsets_V, dtype=float)) if p.name == plate else p
+            for p in self.setup.plates
+        ]
+        result = {"plates": {plate: {"offsets_V": [float(v) for v in offsets_V]}}}
+        self._use_plates(new_plates, result)
+        return result
+
+    def _use_plates(self, new_plates: list, result: dict) -> None:
+        """New plate offsets: restart the force analysis with them (earlier stances stay)."""
         with self._lock:
             if self.state != "connected":
                 raise ControllerError("the session changed state while zeroing", subject="session")
@@ -328,7 +353,26 @@ class SessionController:
             self._zeroed_at = time.monotonic()
             self._zeroing = result
         self._notify("status", {"zeroed": True})
-        return result
+
+    def step_off_belt(self, seconds: float, lead_s: float = 0.25) -> tuple[float, float]:
+        """Simulated lab: the runner stands off the belt (no plate load) for ``seconds`` from
+        ``lead_s`` after the newest DAQ sample; returns that session-time interval. Used so
+        zeroing can succeed in the simulator; on hardware the operator asks the runner."""
+        self._require_streams()
+        lab = self.shared.get("sim.lab")
+        if lab is None:
+            raise ControllerError(
+                "only the simulated runner can be sent off the belt",
+                subject="session",
+                remedy="Ask the runner to step onto the side rails.",
+            )
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ControllerError(f"{seconds!r} s is not a duration", subject="off-belt interval")
+        now = max(0.0, self.daq_stream.latest_session_time_s)
+        interval = (now + lead_s, now + lead_s + float(seconds))
+        # the simulator reads off_belt_s for every block it renders after this assignment
+        lab.setup = dataclasses.replace(lab.setup, off_belt_s=(*lab.setup.off_belt_s, interval))
+        return interval
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -338,8 +382,13 @@ class SessionController:
         *,
         protocol: str | None = None,
         step: str | None = None,
+        speed_m_s: float | None = None,
+        incline_percent: float | None = None,
+        duration_s: float | None = None,
     ) -> Path:
-        """Record every sample and frame from now into ``path`` (a new library file if None)."""
+        """Record every sample and frame from now into ``path`` (a new library file if None);
+        ``step`` (with the treadmill speed and incline when known) starts the protocol steps.
+        ``duration_s``: record exactly that long (stop_recording still closes the file)."""
         from data.library import new_session_path
         from data.session_writer import CameraSpec, SessionWriter
 
@@ -398,22 +447,56 @@ class SessionController:
             for name, tracker in self.trackers.items():
                 if any(s.name == name for s in cameras):
                     tracker.marker_sink = self.recorder.add_markers
-            self._recording_started_s = self.daq_stream.latest_session_time_s
-            self.recorder.start()
+            # every stream has delivered up to here, so all of them have everything after it
+            delivered = [
+                t
+                for t in (s.latest_session_time_s for s in (self.daq_stream, *cameras))
+                if math.isfinite(t)
+            ]
+            rate = self.daq_stream.rate_hz  # from the DAQ sample after all of that
+            start_s = (math.floor(max(delivered) * rate + 1e-6) + 1) / rate if delivered else 0.0
+            self._recording_started_s = start_s
+            self._recording_end_s = math.inf
+            if duration_s is not None and math.isfinite(duration_s) and duration_s > 0:
+                self._recording_end_s = start_s + float(duration_s)
+                self.recorder.end_at(self._recording_end_s)
+            self.recorder.start(at_s=start_s)
             if step:
-                self.recorder.add_step(max(0.0, self._recording_started_s), step)
+                self.recorder.add_step(
+                    max(0.0, self._recording_started_s),
+                    step,
+                    math.nan if speed_m_s is None else float(speed_m_s),
+                    math.nan if incline_percent is None else float(incline_percent),
+                )
             self.recording_path = path
             self.state = "recording"
         self._notify("recording-started", {"path": str(path)})
         return path
 
     def stop_recording(self) -> Path:
-        """Close the file with every stream up to the same session time; ``complete`` state."""
+        """Close the file with every stream up to the same session time; ``complete`` state.
+
+        The stop is the newest time any recorded device has delivered (what was written never
+        goes past it; devices behind are waited for, within the stop grace), or the end of a
+        recording of set duration once it is reached."""
         with self._lock:
             self._require("recording", "stop recording")
             recorder = self.recorder
-            stop_s = self.synchronised_time_s() + 1.0 / self.daq_stream.rate_hz
+            streams = [self.daq_stream, *(self.camera_streams[n] for n in recorder.streams
+                                          if n != recorder.daq_name)]  # fmt: skip
+            delivered = [s.latest_session_time_s for s in streams]
+            newest = max((t for t in delivered if math.isfinite(t)), default=-math.inf)
+            stop_s = max(
+                self.synchronised_time_s() + 1.0 / self.daq_stream.rate_hz,
+                math.nextafter(newest, math.inf),
+            )
+            if math.isfinite(self._recording_end_s):
+                stop_s = min(stop_s, self._recording_end_s)
             recorder.stop_at(stop_s)
+            written = max(p.last_time_s for p in recorder.streams.values())
+            if written >= stop_s:  # a batch went in while the stop was being set
+                stop_s = math.nextafter(written, math.inf)
+                recorder.stop_at(stop_s)
         if not recorder.join(timeout_s=120.0):
             raise ControllerError(
                 "the recorder did not finish writing within 2 minutes",
@@ -431,10 +514,12 @@ class SessionController:
         self._notify("recording-stopped", {"path": str(path), **summary.get("brief", {})})
         return path
 
-    def mark(self, label: str) -> None:
-        """A labelled instant (e.g. 'pain 3/10') at the current session time, in the file."""
+    def mark(self, label: str, time_s: float | None = None) -> None:
+        """A labelled instant (e.g. 'pain 3/10') at the current session time (or ``time_s``),
+        in the file."""
         self._require("recording", "mark")
-        self.recorder.add_mark(self.daq_stream.latest_session_time_s, str(label))
+        when = self.daq_stream.latest_session_time_s if time_s is None else float(time_s)
+        self.recorder.add_mark(when, str(label))
 
     def live_settings(self) -> dict[str, Any]:
         out = self.setup.to_dict() if self.setup else {}

@@ -72,7 +72,14 @@ SUBJECT_FIELDS = {
     "pain_side": "",
     "notes": "",
 }
-SESSION_FIELDS = {"protocol_name": "", "protocol_version": "", "operator": "", "shoes": ""}
+SESSION_FIELDS = {
+    "protocol_name": "",
+    "protocol_version": "",
+    "operator": "",
+    "shoes": "",
+    "protocol_run_json": "",  # filled by store_protocol_run once the procedure's steps are known
+    "calibration_json": "",
+}
 
 
 class SessionWriteError(MidstanceError):
@@ -661,3 +668,20 @@ def _write_calibration(group: h5py.Group, values: Mapping[str, Any], units: Mapp
         if values.get(key) is not None:
             ds = group.create_dataset(key, data=np.asarray(values[key], dtype="f8"))
             ds.attrs["units"] = unit
+
+
+def store_protocol_run(
+    path: str | Path, run: Mapping[str, Any], calibration: Mapping[str, Any] | None
+) -> None:
+    """Put a procedure run (``protocols.runner.Runner.record()``: every step result, attempt and
+    event) and the calibration snapshot it ran under into a closed session file."""
+    try:
+        with h5py.File(path, "r+") as f:
+            f["session"].attrs["protocol_run_json"] = schema.to_json(dict(run))
+            f["session"].attrs["calibration_json"] = schema.to_json(dict(calibration or {}))
+    except OSError as exc:
+        raise InputError(
+            f"cannot store the procedure's step results ({exc})",
+            subject=str(path),
+            remedy="Check that the file is closed and writable.",
+        ) from exc

@@ -13,11 +13,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="list the lab procedures, show one, or check a procedure file",
         description="Procedures come from the built-in library and then the user's folder "
         "(<user data folder>/protocols). 'show NAME' prints a procedure's steps; "
-        "'check FILE' validates a procedure file and names the line, step and field at fault.",
+        "'check FILE' validates a procedure file and names the line, step and field at fault; "
+        "'run NAME --simulate' runs a procedure on the simulated lab (or --config FILE).",
     )
-    parser.add_argument("action", nargs="?", choices=("list", "show", "check"), default="list")
+    parser.add_argument(
+        "action", nargs="?", choices=("list", "show", "check", "run"), default="list"
+    )
     parser.add_argument("target", nargs="?", help="procedure name (show) or .toml file (check)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    from app.commands.run_protocol import add_arguments
+
+    add_arguments(parser)
     return parser
 
 
@@ -25,9 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from analysis.errors import InputError
     from protocols.loader import find_procedure, library_folders, load_procedure, scan_library
 
-    if args.action in ("show", "check") and not args.target:
-        what = "a procedure name" if args.action == "show" else "a .toml file"
+    if args.action in ("show", "check", "run") and not args.target:
+        what = "a .toml file" if args.action == "check" else "a procedure name"
         raise InputError(f"needs {what}", subject=f"protocols {args.action}")
+    if args.action == "run":
+        from app.commands.run_protocol import run as run_procedure
+
+        return run_procedure(args)
     if args.action == "check":
         procedure = load_procedure(args.target)
         print(
