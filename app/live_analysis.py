@@ -88,6 +88,11 @@ class TrackStore:
             keep = order[(times >= t0) & (times <= t1)]
             return self.time_s[keep].copy(), self.xy[keep].copy(), self.flags[keep].copy()
 
+    def newest_index(self) -> int | None:
+        """The newest frame the tracker has finished (None before the first)."""
+        with self.lock:
+            return int(self.index[(self.count - 1) % self.capacity]) if self.count else None
+
     def markers_of(self, index: int) -> dict[str, tuple[float, float]]:
         """Labelled marker pixels of one frame (empty when it was not tracked or is too old)."""
         with self.lock:

@@ -63,20 +63,39 @@ def freeze_frame_from(
     session_time_s: float,
     markers_of: Callable[[int], dict] | None,
     stance: StanceResult,
+    *,
+    max_gap_s: float = math.inf,
 ) -> FreezeFrame | None:
-    """A copy of the frame still in the ring nearest ``session_time_s`` (None if gone)."""
+    """A copy of the frame still in the ring nearest ``session_time_s``; None if gone, or if
+    the nearest is more than ``max_gap_s`` away (a camera that stopped delivering: its last
+    frame is not this stance's midstance)."""
     if not ring.written:
         return None
     times = ring.session_time_s
     if not np.isfinite(times).any():
         return None
     slot = int(np.nanargmin(np.abs(times - session_time_s)))
+    if abs(times[slot] - session_time_s) > max_gap_s:
+        return None
     index = int(ring.index[slot])
     image = ring.data[slot].copy()
     if int(ring.index[slot]) != index:  # overwritten while copying
         return None
     markers = markers_of(index) if markers_of is not None else {}
     return FreezeFrame(camera, image, index, float(times[slot]), markers, stance)
+
+
+def frame_at_index(ring: RingBuffer, index: int) -> tuple[np.ndarray, float] | None:
+    """A copy of frame ``index`` if it is still in the ring, with its session time."""
+    hits = np.flatnonzero(ring.index == index)
+    if not hits.size:
+        return None
+    slot = int(hits[-1])
+    image = ring.data[slot].copy()
+    time_s = float(ring.session_time_s[slot])
+    if int(ring.index[slot]) != index:  # overwritten while copying
+        return None
+    return image, time_s
 
 
 def summarise_stances(stances: Sequence[StanceResult], last_n: int = 20) -> dict:

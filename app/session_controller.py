@@ -27,7 +27,13 @@ from analysis.force_settings import ForceSettings
 from analysis.vision_settings import VisionSettings
 from app import session_setup as setup_mod
 from app.live_analysis import CameraTracker, ForceAnalysis, WitnessLog
-from app.live_views import force_window_from, freeze_frame_from, summarise_stances, zeroed_plates
+from app.live_views import (
+    force_window_from,
+    frame_at_index,
+    freeze_frame_from,
+    summarise_stances,
+    zeroed_plates,
+)
 from app.pipeline import (
     DAQ_RING_SECONDS,
     DeviceFault,
@@ -52,6 +58,8 @@ from drivers.config import LabConfig, simulated_config
 G = 9.80665
 # after the stop, how long (wall clock) a camera may take to deliver the frames up to the stop
 STOP_GRACE_S = {"realtime": 3.0, "fast": 120.0}
+# the live image may show a frame up to this old so that its markers are drawn on it
+LIVE_MARKER_LAG_S = 0.25
 SUBJECT_KEYS = ("id", "body_mass_kg", "leg_length_m", "height_m", "pain_side", "notes")
 Listener = Callable[[str, dict], None]
 
@@ -641,7 +649,17 @@ class SessionController:
             return None
         index = int(batch.index[0])
         tracker = self.trackers.get(camera)
-        markers = tracker.store.markers_of(index) if tracker else {}
+        if tracker is None:
+            return LiveFrame(batch.data[0].copy(), index, float(batch.session_time_s[0]), {})
+        # the tracker lags under load: show its newest tracked frame with its own markers (the
+        # overlay matches the image it is drawn on) unless it is too far behind to be live
+        tracked = tracker.store.newest_index()
+        stream = self.camera_streams[camera]
+        if tracked is not None and 0 < index - tracked <= LIVE_MARKER_LAG_S * stream.rate_hz:
+            found = frame_at_index(stream.ring, tracked)
+            if found is not None:
+                return LiveFrame(found[0], tracked, found[1], tracker.store.markers_of(tracked))
+        markers = tracker.store.markers_of(index)
         return LiveFrame(batch.data[0].copy(), index, float(batch.session_time_s[0]), markers)
 
     def stances(self, start: int = 0) -> list[StanceResult]:
@@ -803,9 +821,13 @@ class SessionController:
         if t is None:
             return
         for name, stream in self.camera_streams.items():
+            if stream.fault is not None:
+                continue  # its last frames are not this stance's: keep the freeze it had
             tracker = self.trackers.get(name)
             lookup = tracker.store.markers_of if tracker else None
-            frame = freeze_frame_from(name, stream.ring, t, lookup, result)
+            frame = freeze_frame_from(
+                name, stream.ring, t, lookup, result, max_gap_s=1.0 / stream.rate_hz
+            )
             if frame is not None:
                 self._freeze[name] = frame
 
