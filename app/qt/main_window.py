@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.errors import MidstanceError
+from app.lab_actions import zero_plates_unloaded
 from app.qt.big_numbers import BigNumbers
 from app.qt.bridge import ControllerBridge
 from app.qt.devices_panel import BannerStrip, DevicesPanel, ShownBanner, calibration_banners
 from app.qt.force_views import GRAVITY, CopView, GrfView, body_weight_from_mass
+from app.qt.procedure_run import ProcedureRunPanel
 from app.qt.references import load_lab_ranges
 from app.qt.session_bar import SessionBar
 from app.qt.theme import apply_theme, theme_named
@@ -94,6 +96,8 @@ class MainWindow(QMainWindow):
         self.bridge.job_done.connect(self._on_job_done)
 
         self.bar = SessionBar(procedures)
+        self.procedure_panel = ProcedureRunPanel(controller, procedures)
+        self.procedure_panel.run_ended.connect(lambda _s: self._take_status(controller.status()))
         self.banners = BannerStrip(self.theme)
         self.live = {v: CameraView(v, f"{v.capitalize()} · live", self.theme) for v in VIEWS}
         self.freeze = {
@@ -175,6 +179,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.bar)
+        layout.addWidget(self.procedure_panel)
         layout.addWidget(self.banners)
         layout.addWidget(self.main, 1)
         self.setCentralWidget(central)
@@ -251,6 +256,9 @@ class MainWindow(QMainWindow):
         self._take_status(self.controller.status())
 
     def stop_recording(self) -> None:
+        if self.procedure_panel.acquiring:  # the procedure's recording: the runner stops it
+            self.procedure_panel.buttons["stop"].click()
+            return
         if self.busy or self.status is None or self.status.state != "recording":
             return
         self.busy = "stop"
@@ -274,7 +282,9 @@ class MainWindow(QMainWindow):
         self.busy = "zero"
         self.bar.zero.setEnabled(False)
         self.statusBar().showMessage("Zeroing: keep the plate unloaded…")
-        self.job_thread = self.bridge.run_in_background("zero", self.controller.zero_plates)
+        self.job_thread = self.bridge.run_in_background(
+            "zero", lambda: zero_plates_unloaded(self.controller)
+        )
 
     def weigh_on_plate(self) -> None:
         """Body mass from the mean Fz of the last seconds, if the load is steady (standing)."""

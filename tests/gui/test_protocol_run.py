@@ -1,0 +1,153 @@
+"""The window drives the procedure runner on the simulated lab (pace "fast", acquisitions capped
+at 1 s): the running assessment with a subject, a zero that succeeds (the simulated runner steps
+off the belt), a baseline stopped from the window, and the step results in the session files; and
+the technician's plate zero from the window, its offsets applied to the live plate and logged."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.qt import procedure_run
+from app.session_controller import SessionController
+from data.calibration_log import CalibrationLog
+from protocols.loader import scan_library
+
+pytestmark = pytest.mark.gui
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def wait_for(qtbot, panel, state: str, step: str | None = None) -> None:
+    def there() -> bool:
+        runner = panel.runner
+        at = runner.current_step.id if runner.current_step else None
+        return str(runner.state) == state and (step is None or at == step)
+
+    qtbot.waitUntil(there, timeout=60_000)
+
+
+def enter(qtbot, panel, values: dict) -> None:
+    click(qtbot, panel.buttons["next"])
+    dialog = panel.dialog
+    assert dialog is not None and dialog.isVisible()
+    for name, value in values.items():
+        widget = dialog.widgets[name]
+        if hasattr(widget, "setValue"):
+            assert widget.minimum() <= value <= widget.maximum()
+            widget.setValue(value)
+        else:
+            widget.setText(value)
+    dialog.accept()
+
+
+@pytest.fixture
+def window_on_lab(make_window, sim_config):
+    controller = SessionController(sim_config(duration_s=600.0), pace="fast")
+    procedures, _ = scan_library()
+    window = make_window(controller, procedures=procedures)
+    window.connect_session()
+    panel = window.procedure_panel
+    panel.max_duration_s = 1.0
+    return window, controller, panel
+
+
+def choose(panel, name: str) -> None:
+    panel.choice.setCurrentIndex(panel.choice.findData(name))
+
+
+def test_running_assessment_from_the_window(qtbot, window_on_lab, monkeypatch):
+    window, controller, panel = window_on_lab
+    bar = window.bar
+    monkeypatch.setattr(
+        procedure_run.QInputDialog, "getText", lambda *a, **k: ("calibrated on paper", True)
+    )
+    qtbot.keyClicks(bar.subject_id, "P-007")
+    bar.mass.setValue(64.0)
+    window.apply_subject()
+
+    click(qtbot, bar.zero)  # succeeds: the simulated runner steps off the belt for it
+    qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
+    assert window.action_error is None
+    assert controller.status().plate_zero_age_s is not None
+    true = controller.shared["sim.lab"].plate_configs()[0]["offsets_V"]
+    np.testing.assert_allclose(controller.setup.plates[0].offsets_V, true, atol=5e-4)
+
+    choose(panel, "running-assessment")
+    click(qtbot, panel.start_button)
+    # nothing is in this test's calibration log: the check blocks and says why
+    wait_for(qtbot, panel, "blocked", "calibration")
+    assert "not current" in panel.detail.text() and "zero on belt" in panel.detail.text()
+    assert not panel.buttons["next"].isEnabled()
+    click(qtbot, panel.buttons["override"])
+    wait_for(qtbot, panel, "waiting", "markers")
+    click(qtbot, panel.buttons["next"])
+    enter(qtbot, panel, {"speed_m_s": 3.2, "shoes": "racing flats"})
+    wait_for(qtbot, panel, "waiting", "belt-on")
+    click(qtbot, panel.buttons["next"])
+    click(qtbot, panel.buttons["next"])  # acclimatisation: records 1 s and stops by itself
+    wait_for(qtbot, panel, "waiting", "baseline")
+    panel.actions.max_duration_s = 60.0  # long enough to be stopped from the window
+    click(qtbot, panel.buttons["next"])
+    wait_for(qtbot, panel, "acquiring", "baseline")
+    qtbot.waitUntil(lambda: controller.state == "recording", timeout=30_000)
+    qtbot.waitUntil(lambda: "/ 01:00" in panel.timer_label.text(), timeout=30_000)  # step timer
+    window.stop_recording()  # the window's Stop ends the procedure's recording early
+    wait_for(qtbot, panel, "waiting", "speed-step-1-setup")
+    for group in ("speed-step-1-setup", "speed-step-2-setup", "downhill-setup"):
+        wait_for(qtbot, panel, "waiting", group)
+        click(qtbot, panel.buttons["skip"])
+    click(qtbot, panel.buttons["next"])  # belt off; the fatigue comparison runs by itself
+    wait_for(qtbot, panel, "completed")
+
+    files = panel.actions.files
+    assert len(files) == 2
+    with h5py.File(files[1], "r") as f:
+        run = json.loads(f["session"].attrs["protocol_run_json"])
+        assert f["subject"].attrs["subject_id"] == "P-007"
+        steps = f["session/protocol_steps"][:]
+    assert steps["step"].tolist() == [b"baseline"] and steps["speed_m_s"].tolist() == [3.2]
+    results = run["results"]
+    assert results["calibration"]["status"] == "overridden"
+    assert results["calibration"]["note"] == "calibrated on paper"
+    assert results["runner"]["values"] == {"speed_m_s": 3.2, "shoes": "racing flats"}
+    assert "stopped_early" in results["baseline"]["flags"]
+    assert results["baseline"]["values"]["end_s"] > results["baseline"]["values"]["start_s"]
+    assert results["fatigue"]["values"]["segment"] in ("baseline", None)
+    assert run["state"] == "completed"
+
+
+def test_plate_zero_from_the_window(qtbot, window_on_lab):
+    _, controller, panel = window_on_lab
+    choose(panel, "plate-zero")
+    click(qtbot, panel.start_button)  # a technician procedure needs the operator's name
+    assert panel.runner is None and "operator" in panel.detail.text()
+    qtbot.keyClicks(panel.operator, "T. Nguyen")
+    click(qtbot, panel.start_button)
+    for step in ("belt-stopped", "unload", "warm-up", "zero"):
+        wait_for(qtbot, panel, "waiting", step)
+        click(qtbot, panel.buttons["next"])
+    wait_for(qtbot, panel, "waiting", "test-speed")
+    zero = panel.runner.results["zero"]
+    assert zero.passed is True
+    true = controller.shared["sim.lab"].plate_configs()[0]["offsets_V"]
+    np.testing.assert_allclose(zero.values["offsets_V"], true, atol=5e-4)
+    # the runner's zero_plate applied the offsets to the live plate
+    assert controller.setup.plates[0].offsets_V.tolist() == zero.values["offsets_V"]
+    enter(qtbot, panel, {"speed_m_s": 3.3})
+    for step in ("belt-running", "noise-floor", "belt-off"):
+        wait_for(qtbot, panel, "waiting", step)
+        click(qtbot, panel.buttons["next"])
+    wait_for(qtbot, panel, "completed")
+    assert panel.runner.results["noise-floor"].passed is True
+    logged = {e.kind: e for e in CalibrationLog().entries()}
+    assert logged["zero"].passed is True and logged["noise-floor"].passed is True
+    assert logged["zero"].operator == "T. Nguyen"
+    assert panel.step_title.text() == "Plate warm-up, zero and noise floor: completed"
