@@ -45,11 +45,19 @@ class FaultPlan:
     """Which device fails, how, and after how many delivered items."""
 
     device: str
-    kind: str  # "lost" | "gap"
-    after_items: int
+    kind: str  # "lost" | "gap" (samples overwritten, or frames a stalled camera never sent)
+    after_items: int  # counted from arm(): the recording's start
     gap_items: int = 0
     delivered: int = 0
+    fired_index: int = -1  # the device's item index where the fault struck
+    start_count: int = 0
+    armed: threading.Event = field(default_factory=threading.Event)
     fired: threading.Event = field(default_factory=threading.Event)
+
+    def arm(self) -> None:
+        """Count ``after_items`` from now (call it once the recording has started)."""
+        self.start_count = self.delivered
+        self.armed.set()
 
     def factory(self, kind, name, settings, shared):
         device = registry_factory(kind, name, settings, shared)
@@ -65,8 +73,13 @@ class FaultPlan:
                 "the device stopped responding (cable pulled)",
                 "Check its cable and power, then connect again.",
             )
-        room = self.after_items - self.delivered
+        if not self.armed.is_set():
+            chunk = original(out, timeout_s)
+            self.delivered += chunk.count
+            return chunk
+        room = self.start_count + self.after_items - self.delivered
         if not self.fired.is_set() and room <= 0:
+            self.fired_index = self.delivered  # items are numbered from 0 on these devices
             self.fired.set()
             if self.kind == "lost":
                 raise DeviceLost(

@@ -5,6 +5,7 @@ before the fault is lost and that the file is valid (``data.open_session``)."""
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import subprocess
@@ -18,15 +19,20 @@ from app.session_controller import SessionController
 from data import open_session
 
 
-def _record(controller: SessionController, path: Path, seconds: float) -> Path:
+def _record(controller: SessionController, path: Path, seconds: float, plan=None) -> float:
+    """Connect, record ``seconds`` of session (arming ``plan`` at the start); the start time."""
     events: list[tuple[str, dict]] = []
     controller.add_listener(lambda kind, payload: events.append((kind, payload)))
     controller.connect()
     controller.set_subject({"id": "F-1", "body_mass_kg": 70.0})
     controller.start_recording(path)
-    assert controller.wait_for_session_time(seconds, timeout_s=180)
+    if plan is not None:
+        plan.arm()
+    start = controller.synchronised_time_s()
+    start = start if math.isfinite(start) else 0.0  # nothing acquired yet
+    assert controller.wait_for_session_time(start + seconds, timeout_s=180)
     controller.events = events
-    return controller
+    return start
 
 
 def test_camera_unplugged_mid_trial_then_reconnected(fault_lab, session_path, tmp_path):
@@ -36,7 +42,7 @@ def test_camera_unplugged_mid_trial_then_reconnected(fault_lab, session_path, tm
     frame delivered before the cable was pulled; connecting again records from both cameras."""
     plan = fault_lab.FaultPlan("posterior", "lost", after_items=400)
     controller = SessionController(fault_lab.sim_config(), pace="fast", device_factory=plan.factory)
-    _record(controller, session_path, 3.0)
+    _record(controller, session_path, 3.0, plan)
     status = controller.status()
     path = controller.stop_recording()
     controller.close()
@@ -51,7 +57,7 @@ def test_camera_unplugged_mid_trial_then_reconnected(fault_lab, session_path, tm
         sag = s.camera("sagittal")
         first = int(post.frame_index[0])
         # every frame the camera delivered before the fault is in the file, in order, none lost
-        np.testing.assert_array_equal(post.frame_index, np.arange(first, 400))
+        np.testing.assert_array_equal(post.frame_index, np.arange(first, plan.fired_index))
         assert sag.n_frames > post.n_frames + 250  # the other camera kept going
         assert s.analog.n_samples >= 3.0 * fault_lab.RATE_HZ - 2 * 40
         assert not np.isnan(s.analog.read()).any()
@@ -72,7 +78,7 @@ def test_daq_buffer_overflow_leaves_a_named_gap_not_shifted_samples(fault_lab, s
     stance is computed across the hole."""
     plan = fault_lab.FaultPlan("force", "gap", after_items=3000, gap_items=600)
     controller = SessionController(fault_lab.sim_config(), pace="fast", device_factory=plan.factory)
-    _record(controller, session_path, 3.0)
+    _record(controller, session_path, 3.0, plan)
     status = controller.status()
     lab = controller.shared["sim.lab"]
     path = controller.stop_recording()
@@ -82,15 +88,17 @@ def test_daq_buffer_overflow_leaves_a_named_gap_not_shifted_samples(fault_lab, s
     assert next(d for d in status.devices if d.name == "force").dropped == 600
     with open_session(path) as s:
         assert s.is_complete
-        assert s.gaps.tolist() == [[3000, 3600]]
+        g = plan.fired_index
+        assert s.gaps.tolist() == [[g, g + 600]]
         analog = s.analog.read()
         start = int(s.analog.start_index)  # row i holds sample start + i
-        assert 0 <= start < 3000
-        assert np.isnan(analog[3000 - start : 3600 - start]).all()
-        np.testing.assert_array_equal(analog[: 3000 - start], lab.analog(start, 3000 - start))
-        np.testing.assert_array_equal(analog[3600 - start : 4000 - start], lab.analog(3600, 400))
-        assert not np.isnan(analog[3600 - start :]).any()
-    hole = (3000 / fault_lab.RATE_HZ, 3600 / fault_lab.RATE_HZ)
+        assert 0 <= start < g
+        assert np.isnan(analog[g - start : g + 600 - start]).all()
+        np.testing.assert_array_equal(analog[: g - start], lab.analog(start, g - start))
+        np.testing.assert_array_equal(analog[g + 600 - start : g + 1000 - start],
+                                      lab.analog(g + 600, 400))  # fmt: skip
+        assert not np.isnan(analog[g + 600 - start :]).any()
+    hole = (g / fault_lab.RATE_HZ, (g + 600) / fault_lab.RATE_HZ)
     for d in stances:  # nothing invented inside the hole
         assert not (d["contact_s"] < hole[1] and d["toe_off_s"] > hole[0]), d
 
@@ -101,16 +109,20 @@ def test_a_camera_that_stalls_for_one_second_loses_only_that_second(fault_lab, s
     the recording note "camera 'sagittal' is missing 250 frame(s)"; the file has every other frame
     at its exact trigger time, the missing ones listed by index, and stances whose video fell in
     the stall get no sagittal metrics instead of interpolated ones."""
-    stalled = list(range(250, 500))
-    config = fault_lab.sim_config(dropped_frames={"sagittal": stalled})
+    # the simulated camera skips these triggers itself: a wrapper reading ahead would wait for
+    # the DAQ, which pace "fast" holds back until the cameras catch up
+    stalled = list(range(1000, 1250))
+    config = fault_lab.sim_config(duration_s=12.0, dropped_frames={"sagittal": stalled})
     controller = SessionController(config, pace="fast")
-    _record(controller, session_path, 3.0)
+    started = _record(controller, session_path, 0.1)
+    assert started < 3.5, "the stall must fall inside the recording"
+    assert controller.wait_for_session_time(6.0, timeout_s=180)
     lab = controller.shared["sim.lab"]
     path = controller.stop_recording()
     status = controller.status()
     stances = [s.to_dict() for s in controller.stances()]
     controller.close()
-    assert status.dropped_frames["sagittal"] == tuple(stalled)
+    assert tuple(status.dropped_frames["sagittal"]) == tuple(stalled)
     with open_session(path) as s:
         assert s.is_complete and "missing 250 frame(s)" in s.recording_note
         sag = s.camera("sagittal")
@@ -121,7 +133,7 @@ def test_a_camera_that_stalls_for_one_second_loses_only_that_second(fault_lab, s
         )
         np.testing.assert_allclose(sag.session_time, lab.frame_time("sagittal", index), atol=1e-12)
         assert s.camera("posterior").n_frames > sag.n_frames + 200
-    t0, t1 = lab.frame_time("sagittal", np.array([250, 499]))
+    t0, t1 = lab.frame_time("sagittal", np.array([stalled[0], stalled[-1]]))
     inside = [d for d in stances if d["contact_s"] > t0 + 0.02 and d["toe_off_s"] < t1 - 0.02]
     assert inside, "the stall should cover at least one stance"
     for d in inside:
@@ -176,20 +188,20 @@ def test_disk_full_stops_the_recording_not_the_session(fault_lab, session_path, 
     import h5py
 
     controller = SessionController(fault_lab.sim_config(), pace="fast")
-    _record(controller, session_path, 1.5)
+    started = _record(controller, session_path, 1.5)
     lab = controller.shared["sim.lab"]
 
     def no_space(self, key, value):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(h5py.Dataset, "__setitem__", no_space)
-    assert controller.wait_for_session_time(3.0, timeout_s=120)
+    assert controller.wait_for_session_time(started + 3.0, timeout_s=120)
     status = controller.status()
     monkeypatch.undo()
     banner = next(b for b in status.banners if "recording stopped" in b.text)
     assert banner.level == "error" and "disk is full" in banner.text
     assert any(k == "device-error" and p["device"] == "recorder" for k, p in controller.events)
-    assert controller.force_window(1.0).t[-1] > 2.5  # the live view goes on
+    assert controller.force_window(1.0).t[-1] > started + 2.5  # the live view goes on
     try:
         controller.stop_recording()
     except MidstanceError as exc:  # the recording had already stopped: said as a sentence
@@ -199,5 +211,5 @@ def test_disk_full_stops_the_recording_not_the_session(fault_lab, session_path, 
         assert s.recording_state == "aborted" and "disk is full" in s.recording_note
         analog, start = s.analog.read(), int(s.analog.start_index)
         # everything up to the last flush (every 0.5 s) before the disk filled at 1.5 s
-        assert len(analog) >= (1.5 - 0.5) * fault_lab.RATE_HZ - start - 100
+        assert len(analog) >= (1.5 - 0.5) * fault_lab.RATE_HZ - 100
         np.testing.assert_array_equal(analog, lab.analog(start, len(analog)))
