@@ -429,11 +429,3 @@ class ControllerLabActions:
         self.store_run()
         return list(self.files)
 
-
-def zero_plates_unloaded(controller: SessionController, seconds: float = 1.0) -> dict:
-    """Zero the plates; on the simulated lab the runner first steps off the belt (on hardware
-    the operator has asked them to). What the window's Zero button runs."""
-    if "sim.lab" in controller.shared:
-        start, _ = controller.step_off_belt(seconds + OFF_BELT_SPARE_S, lead_s=OFF_BELT_MARGIN_S)
-        controller.wait_for_session_time(start + OFF_BELT_MARGIN_S, timeout_s=60.0)
-    return controller.zero_plates(seconds)

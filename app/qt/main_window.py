@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.errors import MidstanceError
-from app.lab_actions import zero_plates_unloaded
 from app.qt.big_numbers import BigNumbers
 from app.qt.bridge import ControllerBridge
 from app.qt.devices_panel import BannerStrip, DevicesPanel, ShownBanner, calibration_banners
@@ -282,9 +281,7 @@ class MainWindow(QMainWindow):
         self.busy = "zero"
         self.bar.zero.setEnabled(False)
         self.statusBar().showMessage("Zeroing: keep the plate unloaded…")
-        self.job_thread = self.bridge.run_in_background(
-            "zero", lambda: zero_plates_unloaded(self.controller)
-        )
+        self.job_thread = self.bridge.run_in_background("zero", self.controller.zero_plates)
 
     def weigh_on_plate(self) -> None:
         """Body mass from the mean Fz of the last seconds, if the load is steady (standing)."""

@@ -34,6 +34,7 @@ from analysis.errors import MidstanceError
 from app.qt.session_bar import clock_text
 
 NOT_RUNNING = "(choose a procedure)"
+OFF_BELT_S = 30.0
 
 
 class EntryDialog(QDialog):
@@ -119,6 +120,12 @@ class ProcedureRunPanel(QWidget):
         self.operator.setMaximumWidth(140)
         self.operator.setToolTip("Who runs the procedure (required for technician procedures)")
         self.start_button = QPushButton("Start procedure")
+        self.off_belt = QPushButton("Runner off the belt")
+        self.off_belt.setToolTip(
+            f"Simulated lab: the runner stands on the side rails for {OFF_BELT_S:g} s of session "
+            "time (nothing on the plate), e.g. to zero the plates."
+        )
+        self.off_belt.setVisible(bool(getattr(controller.config, "simulated", False)))
         self.step_title = QLabel("")
         self.step_title.setWordWrap(True)
         self.step_text = QLabel("")
@@ -144,6 +151,7 @@ class ProcedureRunPanel(QWidget):
         top.addWidget(self.choice)
         top.addWidget(self.operator)
         top.addWidget(self.start_button)
+        top.addWidget(self.off_belt)
         top.addWidget(self.step_title, 1)
         top.addWidget(self.timer_label)
         row = QHBoxLayout()
@@ -157,6 +165,7 @@ class ProcedureRunPanel(QWidget):
         layout.addLayout(row)
 
         self.start_button.clicked.connect(self.start)
+        self.off_belt.clicked.connect(self.step_off_belt)
         self.buttons["next"].clicked.connect(self.next)
         self.buttons["back"].clicked.connect(lambda: self._event("back"))
         self.buttons["skip"].clicked.connect(lambda: self._event("skip"))
@@ -169,6 +178,15 @@ class ProcedureRunPanel(QWidget):
         self.clock.setInterval(200)
         self.clock.timeout.connect(self._tick)
         self.refresh()
+
+    def step_off_belt(self) -> None:
+        """Simulated lab only: the runner leaves the belt (SessionController.step_off_belt)."""
+        try:
+            start, stop = self.controller.step_off_belt(OFF_BELT_S)
+        except MidstanceError as exc:
+            self.detail.setText(exc.sentence())
+            return
+        self.detail.setText(f"Simulated runner off the belt from {start:.1f} s to {stop:.1f} s.")
 
     # -- running -----------------------------------------------------------------------------------
     @property

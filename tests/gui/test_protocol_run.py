@@ -1,7 +1,8 @@
 """The window drives the procedure runner on the simulated lab (pace "fast", acquisitions capped
-at 1 s): the running assessment with a subject, a zero that succeeds (the simulated runner steps
-off the belt), a baseline stopped from the window, and the step results in the session files; and
-the technician's plate zero from the window, its offsets applied to the live plate and logged."""
+at 1 s): the running assessment with a subject, a zero that succeeds (the simulated runner was
+sent off the belt from the window), a baseline stopped from the window, and the step results in
+the session files; and the technician's plate zero from the window, its offsets applied to the
+live plate and logged."""
 
 from __future__ import annotations
 
@@ -73,7 +74,10 @@ def test_running_assessment_from_the_window(qtbot, window_on_lab, monkeypatch):
     bar.mass.setValue(64.0)
     window.apply_subject()
 
-    click(qtbot, bar.zero)  # succeeds: the simulated runner steps off the belt for it
+    click(qtbot, panel.off_belt)  # the simulated runner steps onto the side rails
+    start = controller.shared["sim.lab"].setup.off_belt_s[-1][0]
+    qtbot.waitUntil(lambda: controller.daq_stream.latest_session_time_s > start, timeout=30_000)
+    click(qtbot, bar.zero)  # and now the zero succeeds
     qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
     assert window.action_error is None
     assert controller.status().plate_zero_age_s is not None
