@@ -30,6 +30,7 @@ from analysis.midstance import (
     half_stance_index,
     peak_vgrf_index,
 )
+from analysis.saturation import SATURATED, saturated_channels
 
 # Flags that take a stance out of per-side summaries (the record itself is always kept).
 EXCLUDING_FLAGS = frozenset(
@@ -40,6 +41,7 @@ EXCLUDING_FLAGS = frozenset(
         "both_feet_on_plate",
         "overlapping_contact",
         "long_contact",
+        SATURATED,
     }
 )
 
@@ -82,6 +84,7 @@ class StanceRecord:
     flags: tuple[str, ...] = ()
     belt_vibration_hz: float | None = None
     belt_vibration_N: float | None = None
+    saturated_channels: tuple[str, ...] = ()  # clipped channels (analysis.saturation)
 
     @property
     def usable(self) -> bool:
@@ -94,6 +97,7 @@ class StanceRecord:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["flags"] = list(self.flags)
+        out["saturated_channels"] = list(self.saturated_channels)
         if self.cop_midstance_m is not None:
             out["cop_midstance_m"] = list(self.cop_midstance_m)
         return out
@@ -125,6 +129,18 @@ def analyse_window(
     flags: list[str] = []
     loaded_from = candidate.start - window_start
     loaded_to = candidate.end - window_start
+    clipped = saturated_channels(
+        plate,
+        raw,
+        loaded_from,
+        loaded_to,
+        on_threshold_N=settings.threshold_on_N,
+        min_run=settings.saturation_min_run,
+        range_V=settings.saturation_range_V,
+        margin_V=settings.saturation_margin_V,
+    )
+    if clipped:
+        flags.append(SATURATED)
     data = raw
     vibration_hz, vibration_N = None, None  # what was measured and removed (stored)
     if settings.flight_drift_correction:
@@ -267,6 +283,7 @@ def analyse_window(
         flags=tuple(flags),
         belt_vibration_hz=vibration_hz,
         belt_vibration_N=vibration_N,
+        saturated_channels=clipped,
     )
 
 

@@ -38,6 +38,10 @@ class ForceSettings:
     VILR of a stance without an impact peak (a smooth rise) comes from Fz filtered at
     ``vilr_no_impact_cutoff_hz`` after an odd extension at contact (None: the metrics filter);
     with an impact peak always from the metrics filter (docs/force-analysis.md).
+
+    Clipping (:mod:`analysis.saturation`): a channel with ``saturation_min_run`` consecutive
+    loaded samples at its extreme, or (when the DAQ input range ``saturation_range_V`` is known,
+    ``5`` meaning ±5 V or ``[lo, hi]``) within ``saturation_margin_V`` of a limit, flags the stance.
     """
 
     cutoff_hz: float = 50.0
@@ -72,6 +76,9 @@ class ForceSettings:
     belt_midline_y_m: float | None = None
     summary_window_s: float = 60.0
     min_noise_ratio: float = 5.0
+    saturation_min_run: int = 4
+    saturation_range_V: tuple[float, float] | None = None
+    saturation_margin_V: float = 0.01
 
     def __post_init__(self) -> None:
         positive = (
@@ -124,6 +131,13 @@ class ForceSettings:
             _fail("vilr_no_impact_cutoff_hz", f"must be a positive number or None, not {smooth!r}")
         if self.min_samples_for_vilr < 2:
             _fail("min_samples_for_vilr", "must be at least 2")
+        run = self.saturation_min_run
+        if isinstance(run, bool) or not isinstance(run, int) or run < 2:
+            _fail("saturation_min_run", f"must be a whole number of samples >= 2, not {run!r}")
+        margin = self.saturation_margin_V
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin >= 0:
+            _fail("saturation_margin_V", f"must be a number >= 0, not {margin!r}")
+        object.__setattr__(self, "saturation_range_V", _input_range(self.saturation_range_V))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,6 +188,25 @@ class ForceSettings:
     def samples(self, seconds: float, rate_hz: float) -> int:
         """A duration in whole samples at ``rate_hz`` (at least one)."""
         return max(1, round(seconds * rate_hz))
+
+
+def _input_range(value: Any) -> tuple[float, float] | None:
+    """``5`` → (−5.0, 5.0); ``[0, 10]`` → (0.0, 10.0); None stays None (range unknown)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        lo, hi = -float(value), float(value)
+    elif (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        lo, hi = float(value[0]), float(value[1])
+    else:
+        _fail("saturation_range_V", f"must be a number (±V) or [lo, hi] in volts, not {value!r}")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        _fail("saturation_range_V", f"{value!r} is not a range: need lo < hi, finite")
+    return lo, hi
 
 
 def _fail(name: str, problem: str) -> None:

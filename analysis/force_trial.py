@@ -167,6 +167,7 @@ def analyse_force_trial(
             body_weight_source = "unknown (no standing trial, mass or whole strides on the plates)"
     notes.extend(_resolution_notes(records, rate_hz, settings))
     notes.extend(_vibration_notes(records, settings))
+    notes.extend(_saturation_notes(records, settings))
     if not records:
         notes.append(f"no stance found in {n} samples above {settings.threshold_on_N:g} N")
     return ForceTrialResult(
@@ -324,4 +325,25 @@ def _vibration_notes(records, settings) -> list[str]:
         f"belt vibration measured in the flight phases before {len(measured)} of {len(records)} "
         f"stances ({min(hz):.2f}–{max(hz):.2f} Hz, {min(amplitude):.1f}–{max(amplitude):.1f} N) "
         f"and removed in {removed}"
+    ]
+
+
+def _saturation_notes(records, settings) -> list[str]:
+    """Which channels clipped in how many stances (those stances are left out of summaries)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        for name in r.saturated_channels:
+            counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return []
+    flagged = sum(bool(r.saturated_channels) for r in records)
+    channels = ", ".join(f"{name} ({n})" for name, n in counts.items())
+    rule = f"{settings.saturation_min_run} or more samples flat at the extreme"
+    if settings.saturation_range_V is not None:
+        lo, hi = settings.saturation_range_V
+        rule += f", or within {settings.saturation_margin_V:g} V of the {lo:g}..{hi:g} V range"
+    return [
+        f"{flagged} of {len(records)} stances have a saturated (clipped) channel: {channels} "
+        f"({rule}); their peak force and loading rates are not trustworthy and they are left "
+        "out of the summaries. Use a larger DAQ input range or amplifier range."
     ]

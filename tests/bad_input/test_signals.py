@@ -54,12 +54,6 @@ def test_nan_in_live_force_never_becomes_a_stance_number(sim_trial):
             assert not (isinstance(value, float) and np.isnan(value)), key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analysis.force_trial / analysis.streaming_force do not detect a clipped (saturated) "
-    "force channel: stances whose Fz sits flat at the range limit get peak force and loading "
-    "rates with no flag",
-)
 def test_a_saturated_force_channel_is_flagged(sim_trial):
     """The DAQ range is too small for this runner: Fz sits flat at full scale through every
     active peak. The peak force (and anything derived from it) must carry a flag."""
