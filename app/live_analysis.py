@@ -8,7 +8,9 @@ Threads (each a consumer with its own reader on a device's ring):
 - one **force analyser**: raw volts into :class:`analysis.streaming_force.StreamingForceAnalyser`;
   each completed stance waits until every camera has tracked past its toe-off, then the video
   metrics of that stance are computed (:func:`analysis.video_metrics.stance_video_records`) and
-  joined into a :class:`~app.session_types.StanceResult`. In hardware sync it also decodes the
+  joined into a :class:`~app.session_types.StanceResult` (a camera whose frames do not cover the
+  stance, e.g. it failed during it, gives that stance no metrics: ``video_incomplete_<view>``,
+  never a number read across the hole). In hardware sync it also decodes the
   exposure witness of each camera for the pulse/edge/frame reconciliation.
 
 Back-pressure: at pace ``fast`` (tests, headless, replay) the readers are lossless, so results do
@@ -54,6 +56,11 @@ TIME_POINT_FIELDS = (
 TRACK_SECONDS = 6.0  # marker history kept per camera (a stance waits at most a few seconds)
 JOIN_MARGIN_FRAMES = 2  # frames past toe-off a camera must have tracked before the join
 VIDEO_WINDOW_PAD_S = 0.05  # frames either side of the stance, for interpolation at the events
+
+
+# a stance's video may lack this many consecutive frames (dropped frames are interpolated);
+# longer holes (a camera that failed or stalled) leave the stance without that camera's metrics
+MAX_VIDEO_GAP_FRAMES = 4
 
 
 class TrackStore:
@@ -256,6 +263,19 @@ class CameraTracker(_Consumer):
         return PlaneTracks(cal.view, self.store.names, times, cal.to_plane(xy), flags, cal.near_leg)
 
 
+def video_covers(times_s: np.ndarray, start_s: float, end_s: float, period_s: float) -> bool:
+    """Do frames cover ``start_s``–``end_s`` with no hole longer than MAX_VIDEO_GAP_FRAMES?"""
+    inside = np.asarray(times_s, dtype=float)
+    inside = inside[np.isfinite(inside)]
+    if inside.size < 2:
+        return False
+    limit = MAX_VIDEO_GAP_FRAMES * period_s + 1e-9
+    within = inside[(inside > start_s) & (inside < end_s)]
+    gaps = np.diff(np.concatenate(([start_s], within, [end_s])))
+    ends_covered = inside[0] <= start_s + limit and inside[-1] >= end_s - limit
+    return bool(ends_covered and gaps.max() <= limit)
+
+
 class ForceAnalysis(_Consumer):
     """Stances from the DAQ stream, joined with the camera trackers' video metrics."""
 
@@ -403,6 +423,15 @@ class ForceAnalysis(_Consumer):
                 for view, tracker in views.items()
                 if tracker.error is None
             }
+            for view in list(tracks):
+                # a camera that stopped (or lost frames) during the stance: its metrics would be
+                # read off interpolation across the hole, so this stance gets none from it
+                period = 1.0 / views[view].stream.rate_hz
+                if len(tracks[view].times_s) >= 3 and not video_covers(
+                    tracks[view].times_s, rec.contact_s, rec.toe_off_s, period
+                ):
+                    del tracks[view]
+                    flags.append(f"video_incomplete_{view}")
             metrics = stance_video_records(
                 [(rec.side, rec.contact_s, rec.toe_off_s)],
                 sagittal=tracks.get("sagittal"),

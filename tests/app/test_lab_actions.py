@@ -115,3 +115,63 @@ def test_the_live_frame_is_the_newest_tracked_one_with_its_markers(controller):
     assert frame.index == 24 and int(frame.image[0, 0]) == 24
     assert frame.session_time_s == pytest.approx(24 / FPS)
     assert frame.markers == {"hip": (34.0, 20.0), "knee": (11.0, 30.0)}
+
+
+def test_video_covers_a_stance_only_without_long_holes():
+    from app.live_analysis import MAX_VIDEO_GAP_FRAMES, video_covers
+
+    period = 1 / FPS
+    times = np.arange(0.0, 0.5, period)
+    assert video_covers(times, 0.1, 0.35, period)
+    dropped = np.delete(times, [40, 41])  # two dropped frames: interpolated, still covered
+    assert video_covers(dropped, 0.1, 0.35, period)
+    hole = np.delete(times, range(40, 40 + MAX_VIDEO_GAP_FRAMES + 1))
+    assert not video_covers(hole, 0.1, 0.35, period)
+    stopped = times[times < 0.3]  # the camera failed before toe-off
+    assert not video_covers(stopped, 0.1, 0.35, period)
+
+
+def test_a_stance_whose_video_stops_has_no_video_metric_and_is_flagged():
+    """The ~17 cm hip–ankle spike next to a camera fault: the stance is flagged instead."""
+    from analysis.video_metrics import PlaneTracks
+    from analysis.vision_settings import VisionSettings
+    from app.live_analysis import ForceAnalysis
+
+    names = ("shoulder", "hip", "knee", "ankle", "heel", "toe")
+    times = np.arange(0.0, 0.6, 1 / FPS)
+
+    def tracks(until_s):
+        kept = times[times < until_s]
+        ab = np.zeros((kept.size, len(names), 2))
+        ab[:, names.index("hip"), :] = [0.0, 0.9]
+        ab[:, names.index("knee"), :] = [0.05, 0.5]
+        ab[:, names.index("ankle"), :] = [0.1, 0.1]
+        ab[:, names.index("heel"), :] = [0.08, 0.03]
+        ab[:, names.index("toe"), :] = [0.25, 0.02]
+        return PlaneTracks("sagittal", names, kept, ab, np.ones(ab.shape[:2], np.uint8))
+
+    class Tracker:
+        error = None
+        calibration = type("Cal", (), {"view": "sagittal"})
+        stream = type("Stream", (), {"rate_hz": FPS})
+
+    class Stance:
+        side, contact_s, toe_off_s, flags = "R", 0.2, 0.45, ()
+
+        def to_dict(self):
+            return {"side": "R", "contact_s": 0.2, "toe_off_s": 0.45}
+
+    analysis = ForceAnalysis.__new__(ForceAnalysis)
+    analysis.vision, analysis.leg_length_m = VisionSettings(), 0.9
+    analysis.settings = type("Settings", (), {"padding_s": 0.1})
+    analysis.results, analysis.results_lock = [], __import__("threading").Lock()
+    analysis.trackers = {"sagittal": Tracker}
+    Tracker.plane_tracks = staticmethod(lambda t0, t1: tracks(1.0))
+    whole = analysis._join(Stance(), 0.0)
+    assert whole.video["hip_ankle_contact_m"] == pytest.approx(0.1, abs=1e-6)
+    assert "video_incomplete_sagittal" not in whole.flags
+    Tracker.plane_tracks = staticmethod(lambda t0, t1: tracks(0.3))  # camera failed at 0.3 s
+    cut = analysis._join(Stance(), 0.0)
+    assert "video_incomplete_sagittal" in cut.flags
+    assert cut.video.get("hip_ankle_contact_m") is None
+    assert cut.video.get("hip_ankle_midstance_m") is None
