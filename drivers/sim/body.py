@@ -29,12 +29,48 @@ TOE_FROM_ANKLE_M = np.array([0.12, 0.03, -0.05])  # 5th metatarsal head (lateral
 TOE_LEVER_M = 0.14  # ankle → ground contact under the toes, for the heel rise
 FLIGHT_RISE_M = 0.025  # pelvis above its contact height at mid-flight
 SWING_HEIGHT_M = 0.09
+TOE_OFF_HALF_KNEE_DEG = 12.0  # half the knee flexion at toe-off (the heel rise is sized for it)
+# When the foot leaves the belt its acceleration steps (the belt's push ends) and fades over
+# SWING_PUSH_FADE_S: forward pull and lift of the ankle; the foot stops plantarflexing.
+SWING_PULL_M_S2 = 150.0
+SWING_LIFT_M_S2 = 50.0
+SWING_PUSH_FADE_S = 0.02
 SHOULDER_HALF_WIDTH_M = 0.18
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
+
+
+def _push_off(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Heel-rise profile 2x² − x³ on [0, 1] and its slope: starts flat, still rising at full
+    speed (slope 1) at toe-off, so the foot leaves the belt moving up, as in running."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (2 - x), np.where((x > 0) & (x < 1), x * (4 - 3 * x), np.where(x >= 1, 1.0, 0))
+
+
+def _swing_curve(u, start, end, *, accel, tau):
+    """Hermite curve from (p0, slope m0) to (p1, slope m1) plus a push that starts with
+    curvature ``accel`` at u = 0 and fades with time constant ``tau`` (all in units of u): the
+    acceleration steps at toe-off and decays smoothly, while both ends keep their value and
+    slope (the swing joins the stances C1)."""
+    push = accel * tau * tau * (np.exp(-u / tau) - 1 + u / tau)
+    push_end = accel * tau * tau * (np.exp(-1 / tau) - 1 + 1 / tau)
+    slope_end = accel * tau * (1 - np.exp(-1 / tau))
+    (p0, m0), (p1, m1) = start, end
+    return _hermite(u, p0, m0, p1 - push_end, m1 - slope_end) + push
+
+
+def _hermite(u: np.ndarray, p0, m0, p1, m1) -> np.ndarray:
+    """Cubic Hermite curve: value p0 with slope m0 at u = 0, p1 with slope m1 at u = 1."""
+    u2, u3 = u * u, u * u * u
+    return (
+        (2 * u3 - 3 * u2 + 1) * p0
+        + (u3 - 2 * u2 + u) * m0
+        + (-2 * u3 + 3 * u2) * p1
+        + (u3 - u2) * m1
+    )
 
 
 class BodyModel:
@@ -73,10 +109,11 @@ class BodyModel:
             (z_contact, z_contact - sch.runner.stance_pelvis_drop_m, z_contact + FLIGHT_RISE_M)
         ).ravel()
         self.pelvis_z = CubicSpline(z_knots, z_vals)
-        # Heel rise: enough that the knee is never straighter than ~10° at toe-off.
+        # Heel rise: enough that the knee is flexed ~24° at toe-off (running: 15–30°), so the
+        # leg can follow the foot off the belt without over-stretching.
         t1 = t0 + tc
         to_x = self.landing_x - self.speed * tc - self.pelvis_x(t1)
-        max_reach = (self.thigh + self.shank) * math.cos(math.radians(5))
+        max_reach = (self.thigh + self.shank) * math.cos(math.radians(TOE_OFF_HALF_KNEE_DEG))
         needed = self.pelvis_z(t1) - np.sqrt(np.maximum(max_reach**2 - to_x**2 - dy**2, 0.01))
         self.heel_rise = np.clip(needed - self.ankle_height, 0.03, 0.12)
         self.pitch_contact = math.radians(FOOT_PITCH_AT_CONTACT_DEG[runner.foot_strike])
@@ -95,9 +132,11 @@ class BodyModel:
         s = np.clip(tau / tc[j], 0, 1)
         land = self.landing_x[own]
         rise_all = self.heel_rise[own]
-        # stance
+        # stance: the heel rises from 55 % of stance and is still rising at toe-off, the foot
+        # pivoting about the ground under the toes
         xs = land[j] - self.speed * tau
-        rise = rise_all[j] * _smoothstep((s - 0.55) / 0.45)
+        shape, _ = _push_off((s - 0.55) / 0.45)
+        rise = rise_all[j] * shape
         zs = self.ankle_height + rise
         pitch_rise = -np.arcsin(np.clip(rise / TOE_LEVER_M, 0, 0.95))
         ps = self.pitch_contact * (1 - _smoothstep(s / 0.15)) + pitch_rise
@@ -109,16 +148,34 @@ class BodyModel:
         end = t0[jn]
         duration = np.maximum(end - start, 1e-3)
         u = np.clip((t - start) / duration, 0, 1)
+        # swing starts with the position and velocity the foot left the belt with (C1 at
+        # toe-off: only the acceleration changes when the belt stops pushing)
         x0 = land[jp] - self.speed * tc[jp]
         x1 = land[jn]
         v = -self.speed * duration
-        h00, h10 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u
-        h01, h11 = -2 * u**3 + 3 * u**2, u**3 - u**2
-        xw = h00 * x0 + h10 * v + h01 * x1 + h11 * v
+        # once free, the foot is pulled forward and up and stops plantarflexing at once (the
+        # belt's push ends: an acceleration step, the toe's jerk peak at toe-off, Handsaker 2016)
+        d2 = duration**2
+        tau = SWING_PUSH_FADE_S / duration
+        xw = _swing_curve(u, (x0, v), (x1, v), accel=SWING_PULL_M_S2 * d2, tau=tau)
         z0 = self.ankle_height + rise_all[jp]
-        zw = z0 + (self.ankle_height - z0) * _smoothstep(u) + SWING_HEIGHT_M * 6.75 * u**2 * (1 - u)
-        pitch_off = -np.arcsin(np.clip(rise_all[jp] / TOE_LEVER_M, 0, 0.95))
-        pw = pitch_off + (self.pitch_contact - pitch_off) * _smoothstep(u)
+        rise_rate = rise_all[jp] / (0.45 * tc[jp])  # d(rise)/dt at toe-off (slope 1 above)
+        zw = _swing_curve(
+            u,
+            (z0, rise_rate * duration),
+            (self.ankle_height, 0.0),
+            accel=SWING_LIFT_M_S2 * d2,
+            tau=tau,
+        )
+        zw = zw + SWING_HEIGHT_M * 6.75 * u**2 * (1 - u)
+        lever = np.clip(rise_all[jp] / TOE_LEVER_M, 0, 0.95)
+        pitch_off = -np.arcsin(lever)
+        pitch_rate = -rise_rate / (TOE_LEVER_M * np.sqrt(1 - lever**2))
+        # the foot stops plantarflexing within SWING_PUSH_FADE_S of leaving the belt
+        toe_up = -pitch_rate / SWING_PUSH_FADE_S * d2
+        pw = _swing_curve(
+            u, (pitch_off, pitch_rate * duration), (self.pitch_contact, 0.0), accel=toe_up, tau=tau
+        )
         x = np.where(in_stance, xs, xw)
         z = np.where(in_stance, zs, zw)
         pitch = np.where(in_stance, ps, pw)

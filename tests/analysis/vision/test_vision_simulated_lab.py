@@ -178,11 +178,18 @@ def test_kinematic_contact_within_one_frame(session):
     events = detect_foot_events(plane.times_s, heel, toe, hip)
     right = [s for s in session["lab"].truth.stances if s.side == "R"]
     assert len(events.contact_s) >= len(right)
+    toe_off_errors = []
     for stance in right:
         nearest = events.contact_s[np.argmin(np.abs(events.contact_s - stance.contact_s))]
         assert abs(nearest - stance.contact_s) < FRAME_S  # measured ≤ 0.15 frame
         toe_off = events.toe_off_s[np.nanargmin(np.abs(events.toe_off_s - stance.toe_off_s))]
-        assert abs(toe_off - stance.toe_off_s) < 10 * FRAME_S  # the simulated toe barely lifts
+        toe_off_errors.append(toe_off - stance.toe_off_s)
+    # toe-off (peak toe jerk) against the force plate's 20 N toe-off: within a frame on average,
+    # no single stance more than 1.5 frames off (was 3–5 frames late before the simulated foot
+    # left the belt with a C1 trajectory and an acceleration step)
+    print("toe-off errors (frames):", np.round(np.array(toe_off_errors) / FRAME_S, 2))
+    assert _rms(toe_off_errors) < FRAME_S
+    assert np.max(np.abs(toe_off_errors)) < 1.5 * FRAME_S
     # as a synchronisation check against the force contacts: no bias, tiny spread
     bias = contact_bias(events.contact_s, [s.contact_s for s in right])
     assert bias.n == len(right) and bias.unpaired_force == 0
