@@ -26,6 +26,18 @@ def test_version_json_reports_optional_components(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["version"] != "0+unknown"
     assert set(info["components"]) == {"nidaqmx", "pypylon"}
+    assert info["components"] == {"nidaqmx": True, "pypylon": True}  # both in the test extra
+
+
+def test_version_reports_a_component_that_is_installed_but_does_not_load(monkeypatch, capsys):
+    """An incomplete bundle can carry a package that fails on import: that is not "present"."""
+    from app.commands import version
+
+    monkeypatch.setitem(version.IMPORT_CHECKS, "nidaqmx", "nidaqmx._no_such_module_")
+    assert cli.main(["version", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["components"]["nidaqmx"] is False
+    assert "does not load" in info["component_problems"]["nidaqmx"]
 
 
 def test_user_errors_are_one_sentence_and_an_exit_code(monkeypatch, capsys):
