@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from analysis.errors import MidstanceError
 from analysis.force_settings import MIDSTANCE_DEFINITIONS
+from analysis.provenance import software_version
 from analysis.vision_settings import MIDSTANCE_DEFINITIONS as VIDEO_MIDSTANCES
 from app.qt.review_timeline import ForceTrace, ReviewState
 from app.qt.review_views import StanceTable, VideoPane
@@ -79,7 +80,7 @@ class ReviewWindow(QMainWindow):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Midstance — review")
+        self.setWindowTitle(f"Midstance {software_version()} — review")
         self.setAcceptDrops(True)
         self.state: ReviewState | None = None
         self.video: dict[str, VideoPane] = {}
