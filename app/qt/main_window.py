@@ -18,16 +18,19 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from analysis.errors import MidstanceError
+from analysis.provenance import software_version
 from app.qt.big_numbers import BigNumbers
 from app.qt.bridge import ControllerBridge
 from app.qt.devices_panel import BannerStrip, DevicesPanel, ShownBanner, calibration_banners
@@ -84,7 +87,7 @@ class MainWindow(QMainWindow):
         self.theme = theme_named(theme or str(self.settings.value("theme", "dark")))
         self.ask = ask or self._ask_with_dialog
         self.owns_controller = owns_controller
-        self.setWindowTitle("Midstance — live session")
+        self.setWindowTitle(f"Midstance {software_version()} — live session")
         self.log_handler = attach_log_file()
         if procedures is None:
             from protocols.loader import scan_library
@@ -169,7 +172,14 @@ class MainWindow(QMainWindow):
         self.bottom = QSplitter(Qt.Orientation.Horizontal)
         self.bottom.addWidget(self.trends)
         self.bottom.addWidget(devices_box)
-        self.bottom.setSizes([1100, 520])
+        procedure_box = QGroupBox("Procedure")
+        scroll = QScrollArea()  # never adds to the window's minimum height
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.procedure_panel)
+        QVBoxLayout(procedure_box).addWidget(scroll)
+        self.bottom.addWidget(procedure_box)
+        self.bottom.setSizes([800, 420, 520])
         self.main = QSplitter(Qt.Orientation.Vertical)
         self.main.addWidget(self.top)
         self.main.addWidget(self.bottom)
@@ -178,7 +188,6 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.bar)
-        layout.addWidget(self.procedure_panel)
         layout.addWidget(self.banners)
         layout.addWidget(self.main, 1)
         self.setCentralWidget(central)

@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -146,23 +148,28 @@ class ProcedureRunPanel(QWidget):
                 ("abort", "Abort"),
             )
         }
+        # compact: it sits beside the trends and the devices (the window's height is for video)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Procedure"))
-        top.addWidget(self.choice)
+        top.addWidget(self.choice, 1)
         top.addWidget(self.operator)
-        top.addWidget(self.start_button)
-        top.addWidget(self.off_belt)
-        top.addWidget(self.step_title, 1)
-        top.addWidget(self.timer_label)
-        row = QHBoxLayout()
-        for button in self.buttons.values():
-            row.addWidget(button)
-        row.addWidget(self.detail, 1)
+        start = QHBoxLayout()
+        start.addWidget(self.start_button)
+        start.addWidget(self.off_belt)
+        start.addWidget(self.timer_label, 1)
+        buttons = QGridLayout()
+        for i, button in enumerate(self.buttons.values()):
+            buttons.addWidget(button, i // 4, i % 4)
+        for label in (self.step_title, self.step_text, self.detail):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 0, 8, 0)
+        layout.setContentsMargins(4, 0, 4, 0)
         layout.addLayout(top)
+        layout.addLayout(start)
+        layout.addWidget(self.step_title)
         layout.addWidget(self.step_text)
-        layout.addLayout(row)
+        layout.addLayout(buttons)
+        layout.addWidget(self.detail)
+        layout.addStretch(1)
 
         self.start_button.clicked.connect(self.start)
         self.off_belt.clicked.connect(self.step_off_belt)
