@@ -95,7 +95,9 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
     if not accepted:
         return _no_blobs()
     if settings.refine:
-        xy, ok = _refined_centroids(image, contours, accepted, pad, settings.refine_level)
+        xy, ok = _refined_centroids(
+            image, binary, contours, accepted, pad=pad, refine_level=settings.refine_level
+        )
     else:
         xy, ok = _outline_centroids([contours[k] for k in accepted])
     xy = xy[ok]
@@ -105,46 +107,40 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
 
 
 def _refined_centroids(
-    image: np.ndarray, contours, accepted: list[int], pad: int, refine_level: float
+    image: np.ndarray,
+    binary: np.ndarray,
+    contours,
+    accepted: list[int],
+    *,
+    pad: int,
+    refine_level: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Intensity-weighted centroid of each accepted blob in its bounding box plus ``pad``.
 
     Weights are ``max(grey - (low + refine_level·(high - low)), 0)`` in the window (OpenCV
     ``minMaxLoc``, saturating ``subtract``, ``moments``). When another bright outline (a stray
-    reflection, a neighbouring marker, even one rejected as too small) reaches into the window,
-    its pixels and a 2-pixel halo around them get no weight: otherwise a spot that does not touch
-    the marker still pulls its centroid by up to 1.5 px.
+    reflection, a neighbouring marker, even one rejected as too small) lies in the window — the
+    window holds more above-threshold pixels than the blob's own box — its pixels and a 2-pixel
+    halo around them get no weight: otherwise a spot that does not touch the marker still pulls
+    its centroid by up to 1.4 px.
     """
     height, width = image.shape
-    boxes = np.array([cv2.boundingRect(c) for c in contours]).reshape(-1, 4)
-    chosen = boxes[accepted]
-    x0 = np.maximum(chosen[:, 0] - pad, 0)
-    y0 = np.maximum(chosen[:, 1] - pad, 0)
-    x1 = np.minimum(chosen[:, 0] + chosen[:, 2] + pad, width)
-    y1 = np.minimum(chosen[:, 1] + chosen[:, 3] + pad, height)
-    crowded = np.zeros(len(accepted), dtype=bool)
-    if len(boxes) > 1:
-        reach = 2  # the halo masked around a neighbour
-        near = (
-            (boxes[:, 0] - reach < x1[:, None])
-            & (boxes[:, 0] + boxes[:, 2] + reach > x0[:, None])
-            & (boxes[:, 1] - reach < y1[:, None])
-            & (boxes[:, 1] + boxes[:, 3] + reach > y0[:, None])
-        )
-        crowded = near.sum(axis=1) > 1  # every blob's box meets its own window
     xy = np.zeros((len(accepted), 2))
     ok = np.zeros(len(accepted), dtype=bool)
     for row, k in enumerate(accepted):
-        wx, wy = int(x0[row]), int(y0[row])
-        window = image[wy : y1[row], wx : x1[row]]
+        bx, by, bw, bh = cv2.boundingRect(contours[k])
+        x0, y0 = max(bx - pad, 0), max(by - pad, 0)
+        x1, y1 = min(bx + bw + pad, width), min(by + bh + pad, height)
+        window = image[y0:y1, x0:x1]
         low, high, _, _ = cv2.minMaxLoc(window)
         level = int(low + refine_level * (high - low))
         weights = cv2.subtract(window, level)  # saturating: max(grey - level, 0)
-        if crowded[row]:
-            _mask_neighbours(weights, contours, k, np.flatnonzero(near[row]), (wx, wy))
+        lit = binary[y0:y1, x0:x1]
+        if cv2.countNonZero(lit) > cv2.countNonZero(binary[by : by + bh, bx : bx + bw]):
+            _mask_neighbours(weights, lit, contours[k], (x0, y0))
         m = cv2.moments(weights)
         if m["m00"] > 0:
-            xy[row] = wx + m["m10"] / m["m00"], wy + m["m01"] / m["m00"]
+            xy[row] = x0 + m["m10"] / m["m00"], y0 + m["m01"] / m["m00"]
             ok[row] = True
     return xy, ok
 
@@ -152,16 +148,15 @@ def _refined_centroids(
 _HALO = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
-def _mask_neighbours(weights: np.ndarray, contours, own: int, near: np.ndarray, origin) -> None:
-    """Zero the weights of other outlines (dilated by 2 px) inside one blob's window, keeping
-    the blob's own pixels."""
+def _mask_neighbours(weights: np.ndarray, lit: np.ndarray, own, origin) -> None:
+    """Zero the weights of every other above-threshold pixel in one blob's window, dilated by
+    2 px, keeping the blob's own pixels."""
     offset = (-origin[0], -origin[1])
-    others = [contours[j] for j in near if j != own]
-    mask = np.zeros(weights.shape, np.uint8)
-    cv2.drawContours(mask, others, -1, 255, thickness=cv2.FILLED, offset=offset)
-    mask = cv2.dilate(mask, _HALO)
-    cv2.drawContours(mask, [contours[own]], -1, 0, thickness=cv2.FILLED, offset=offset)
-    weights[mask > 0] = 0
+    others = lit.copy()
+    cv2.drawContours(others, [own], -1, 0, thickness=cv2.FILLED, offset=offset)
+    others = cv2.dilate(others, _HALO)
+    cv2.drawContours(others, [own], -1, 0, thickness=cv2.FILLED, offset=offset)
+    weights[others > 0] = 0
 
 
 def _outline_centroids(contours) -> tuple[np.ndarray, np.ndarray]:
