@@ -19,6 +19,7 @@ horizontal axis and a note says so. Forces are returned as the reaction on the r
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ TYPE_NAMES = {
 }
 SUPPORTED_TYPES = (2, 3, 4)
 TREADMILL_MIN_CONTACTS = 6
+C3D_BLOCK_BYTES = 512
+MIPS_PROCESSOR = 86  # C3D processor type 86: big-endian words; 84 (Intel) and 85 (DEC) are little
+SATURATED_FRAME_FIELD = 65535  # a longer trial keeps its count in TRIAL:ACTUAL_END_FIELD instead
 
 
 @dataclass
@@ -90,6 +94,7 @@ def read_c3d_forces(path: str | Path, *, treadmill: bool | None = None) -> Impor
             subject=str(path),
             remedy="Export the trial again as C3D, or check that the file is complete.",
         ) from None
+    notes = _check_complete(path, c3d["header"])
     params = c3d["parameters"]
     fp = params.get("FORCE_PLATFORM", {})
     used = int(_value(fp, "USED", [0])[0]) if fp else 0
@@ -162,7 +167,7 @@ def read_c3d_forces(path: str | Path, *, treadmill: bool | None = None) -> Impor
             remedy="Midstance reads FORCE_PLATFORM types 2, 3 and 4.",
         )
 
-    frames = [_plate_frame(c) for *_, c, _ in specs]
+    frames = [_plate_frame(c, name=name, path=path) for _, name, _, _, c, _ in specs]
     normal = frames[0][:, 2]
     vertical = int(np.argmax(np.abs(normal)))
     markers = np.asarray(c3d["data"]["points"], dtype=float)
@@ -196,7 +201,7 @@ def read_c3d_forces(path: str | Path, *, treadmill: bool | None = None) -> Impor
         is_treadmill = count >= TREADMILL_MIN_CONTACTS if treadmill is None else treadmill
         table["belt"] = "both" if is_treadmill else "overground"
     plates = [parse_plate(t, subject=f"{path}: {t['name']}") for t in plate_tables]
-    notes = [
+    notes += [
         f"up is {'+' if up > 0 else '-'}{'XYZ'[vertical]} ({up_reason})",
         f"lab x (direction of travel) is {_axis_name(lab_from_file[0])} ({heading_reason})",
     ]
@@ -322,12 +327,66 @@ def _cols(plate: PlateConfig, names: list[str]) -> list[int]:
     return [index[c] for c in plate.channels]
 
 
-def _plate_frame(corners: np.ndarray) -> np.ndarray:
-    """Plate axes (columns) in file axes from the four corners, as ezc3d defines them."""
+def _declared_frames(path: Path) -> int | None:
+    """The frame count the file's own header declares, read from its bytes.
+
+    ezc3d rewrites its header and POINT:FRAMES to the frames it found, so a cut-off file looks
+    whole through it; the raw header (words 4 and 5: first and last frame) still tells. None when
+    the field is saturated (longer trials) or the header cannot be read."""
+    with path.open("rb") as stream:
+        header = stream.read(C3D_BLOCK_BYTES)
+        if len(header) < 10 or header[0] < 1:
+            return None
+        stream.seek((header[0] - 1) * C3D_BLOCK_BYTES)
+        parameter_start = stream.read(4)
+    if len(parameter_start) < 4:
+        return None
+    order = ">" if parameter_start[3] == MIPS_PROCESSOR else "<"
+    first, last = struct.unpack(order + "2H", header[6:10])
+    if last >= SATURATED_FRAME_FIELD or last < first:
+        return None
+    return last - first + 1
+
+
+def _check_complete(path: Path, header: dict) -> list[str]:
+    """Refuse a file with fewer frames than its header declares (a truncated copy or export):
+    its force would be analysed as if the trial were whole."""
+    points = header["points"]
+    present = int(points["last_frame"]) - int(points["first_frame"]) + 1
+    declared = _declared_frames(path)
+    if declared is None:
+        return ["the header does not state the frame count in its 16-bit field (a long trial); "
+                "completeness was not checked against it"]  # fmt: skip
+    if present < declared:
+        rate = float(points["frame_rate"])
+        seconds = f" ({present / rate:.2f} s of {declared / rate:.2f} s)" if rate > 0 else ""
+        raise InputError(
+            f"the file is truncated: its header declares {declared} frames but only {present}"
+            f" are present{seconds}",
+            subject=str(path),
+            remedy="Copy or export the trial again in full; a cut-off trial is not analysed.",
+        )
+    return []
+
+
+def _plate_frame(corners: np.ndarray, *, name: str, path: Path) -> np.ndarray:
+    """Plate axes (columns) in file axes from the four corners, as ezc3d defines them.
+
+    Corners that do not span a plane (all zero when a plate was exported without its geometry,
+    or in a line) give no axes; the plate is refused rather than read with NaN axes."""
     x = corners[0] - corners[1]
     y = corners[0] - corners[3]
     z = np.cross(x, y)
     y = np.cross(z, x)
+    area = float(np.linalg.norm(z))
+    edges = float(np.linalg.norm(corners[0] - corners[1]) * np.linalg.norm(corners[0] - corners[3]))
+    if not np.all(np.isfinite(corners)) or area <= 1e-6 * edges or area == 0.0:
+        raise InputError(
+            f"FORCE_PLATFORM:CORNERS of {name} do not span a plate (corners "
+            f"{np.round(corners, 3).tolist()}), so its axes are unknown",
+            subject=str(path),
+            remedy="Export the trial again with the force plate geometry (CORNERS) included.",
+        )
     return np.column_stack([v / np.linalg.norm(v) for v in (x, y, z)])
 
 

@@ -136,8 +136,25 @@ class CameraRecording:
             raise IndexError(f"frame {k} outside 0..{self.n_frames - 1} of camera {self.name}")
         if self.codec == "jpeg":
             length = int(self._g["jpeg_length"][k])
-            return decode_jpeg(self._g["frames_jpeg"][k, :length])
+            try:
+                image = decode_jpeg(self._g["frames_jpeg"][k, :length])
+            except InputError as exc:
+                raise self._damaged_frame(k, exc.problem) from None
+            if image.shape != (self.height, self.width):
+                raise self._damaged_frame(
+                    k,
+                    f"the JPEG decodes to {image.shape[1]}x{image.shape[0]} pixels, not the"
+                    f" camera's {self.width}x{self.height}",
+                )
+            return image
         return self._g["frames"][k]
+
+    def _damaged_frame(self, k: int, problem: str) -> InputError:
+        return InputError(
+            f"camera {self.name!r}, frame row {k}: {problem}",
+            subject=self._g.file.filename,
+            remedy="The frame is damaged; use a backup copy of the file (other frames may read).",
+        )
 
     def frames(self, start: int, stop: int) -> np.ndarray:
         """Frames [start, stop) as (n, height, width) uint8."""
@@ -246,7 +263,7 @@ class Session:
             self._f.close()
             raise
         attrs = _attrs(self._f)
-        self.format_version = int(attrs["format_version"])
+        self.format_version = _format_version(attrs["format_version"], str(self.path))
         self.session_id = attrs["session_id"]
         self.created_utc = attrs["created_utc"]
         self.software_version = attrs["software_version"]
@@ -266,7 +283,7 @@ class Session:
                 subject=where,
                 remedy="Open a file recorded by Midstance.",
             )
-        version = int(f.attrs.get("format_version", 0))
+        version = _format_version(f.attrs.get("format_version", 0), where)
         if version > schema.FORMAT_VERSION:
             raise InputError(
                 f"the session uses format version {version}, newer than this Midstance reads"
@@ -338,7 +355,14 @@ class Session:
     @property
     def gaps(self) -> np.ndarray:
         """(n, 2) DAQ sample ranges [start, stop) that are missing."""
-        return self._f["daq/gaps"][:]
+        gaps = self._dataset("daq/gaps")[()]
+        if gaps.ndim != 2 or gaps.shape[1] != 2 or not np.issubdtype(gaps.dtype, np.integer):
+            raise InputError(
+                f"/daq/gaps holds {gaps.dtype} of shape {gaps.shape}, not (n, 2) sample ranges",
+                subject=str(self.path),
+                remedy="The file is damaged; use a backup copy.",
+            )
+        return gaps
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -354,10 +378,38 @@ class Session:
         return CameraRecording(self._f["cameras"][name])
 
     def marks(self) -> list[dict[str, Any]]:
-        return _fixed_rows(self._f["session/marks"][()])
+        return self._fixed_rows("session/marks")
 
     def protocol_steps(self) -> list[dict[str, Any]]:
-        return _fixed_rows(self._f["session/protocol_steps"][()])
+        return self._fixed_rows("session/protocol_steps")
+
+    def _dataset(self, name: str) -> h5py.Dataset:
+        """The dataset at ``name``, or an error naming the file when something else is there."""
+        obj = self._f[name]
+        if not isinstance(obj, h5py.Dataset):
+            raise InputError(
+                f"/{name} is a {type(obj).__name__.lower()}, not a dataset",
+                subject=str(self.path),
+                remedy="The file is damaged; use a backup copy.",
+            )
+        return obj
+
+    def _fixed_rows(self, name: str) -> list[dict[str, Any]]:
+        """A table of named fields as one dict per row (text decoded)."""
+        table = self._dataset(name)[()]
+        if table.dtype.names is None or table.ndim != 1:
+            raise InputError(
+                f"/{name} holds {table.dtype} of shape {table.shape}, not a table of named fields",
+                subject=str(self.path),
+                remedy="The file is damaged; use a backup copy.",
+            )
+        return [
+            {
+                n: _text(row[n]) if isinstance(row[n], bytes) else row[n].item()
+                for n in table.dtype.names
+            }
+            for row in table
+        ]
 
     def live_stances(self) -> list[dict[str, Any]]:
         """Stance rows journaled during recording (what a crashed file still has)."""
@@ -419,16 +471,23 @@ def _calibration(group: h5py.Group) -> dict[str, Any]:
     return out
 
 
-def _fixed_rows(table: np.ndarray) -> list[dict[str, Any]]:
-    rows = []
-    for row in table:
-        rows.append(
-            {
-                n: row[n].decode("utf-8") if isinstance(row[n], bytes) else row[n].item()
-                for n in table.dtype.names
-            }
-        )
-    return rows
+def _format_version(raw: Any, where: str) -> int:
+    """The format_version attribute as a whole number (a number, or text of one)."""
+    value = raw.item() if isinstance(raw, np.generic) else raw
+    text = _text(value).strip() if isinstance(value, (bytes, str)) else None
+    if text is not None and text.lstrip("+").isdigit():
+        return int(text)
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+    ):
+        return int(value)
+    raise InputError(
+        f"the format_version attribute is {value!r}, not a whole number",
+        subject=where,
+        remedy="The file is damaged or was not written by Midstance; use a backup copy.",
+    )
 
 
 def open_session(path: str | Path) -> Session:

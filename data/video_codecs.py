@@ -91,4 +91,11 @@ def decode_jpeg(data: bytes | np.ndarray) -> np.ndarray:
     import simplejpeg
 
     buffer = np.asarray(data, dtype=np.uint8).tobytes() if isinstance(data, np.ndarray) else data
-    return simplejpeg.decode_jpeg(buffer, colorspace="GRAY")[:, :, 0]
+    try:
+        return simplejpeg.decode_jpeg(buffer, colorspace="GRAY")[:, :, 0]
+    except ValueError as exc:  # simplejpeg's only error for data that is not a decodable JPEG
+        raise InputError(
+            f"the JPEG frame cannot be decoded ({exc})",
+            subject="JPEG frame",
+            remedy="The stored frame is damaged; use a backup copy of the file.",
+        ) from None

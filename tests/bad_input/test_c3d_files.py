@@ -73,12 +73,6 @@ def test_broken_plate_description_is_refused_or_left_out_naming_the_file(
     assert imported.rate_hz > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="data.c3d_import.read_c3d_forces accepts a truncated C3D: ezc3d silently returns the "
-    "frames present (2682 of the header's 9000 at 30 %) and the importer does not compare them "
-    "with the header's frame count, so a cut-off trial is analysed as if whole",
-)
 @pytest.mark.parametrize("fraction", [0.02, 0.3, 0.9])
 def test_truncated_c3d_is_refused_naming_the_file(source, tmp_path, fraction):
     data = source.read_bytes()
@@ -89,12 +83,6 @@ def test_truncated_c3d_is_refused_naming_the_file(source, tmp_path, fraction):
     assert str(path) in caught.value.sentence()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="data.c3d_import._plate_frame divides by the norm of the corner edges: CORNERS all zero "
-    "(a plate exported without its geometry) gives NaN plate axes with a RuntimeWarning instead "
-    "of an error naming the file and plate",
-)
 def test_plate_corners_all_zero_is_refused_naming_the_file(source, tmp_path):
     c3d = ezc3d.c3d(str(source))
     _set(c3d, "FORCE_PLATFORM", "CORNERS", np.zeros((3, 4, 1)))

@@ -82,26 +82,7 @@ def _user_paths(path: Path) -> None:
         s.analysis().stances()
 
 
-# Where data.session_reader lets a non-Midstance exception out today (a traceback for the user):
-KNOWN = {
-    "JPEG rows of noise": "Camera.frame (data/session_reader.py) passes simplejpeg's ValueError "
-    "from data.video_codecs.decode_jpeg through instead of an InputError naming file and frame",
-    "marks of the wrong type": "Session.marks -> _fixed_rows (data/session_reader.py) raises "
-    "TypeError on a marks dataset without fields",
-    "format version as text": "open_session -> Session._check (data/session_reader.py) calls "
-    "int() on the format_version attribute and raises ValueError",
-    "a group where a dataset belongs": "Session.gaps (data/session_reader.py) slices /daq/gaps "
-    "without checking it is a dataset (TypeError)",
-}
-CASES = [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN[name]))
-    if name in KNOWN
-    else name
-    for name in DAMAGE
-]
-
-
-@pytest.mark.parametrize("damage", CASES, ids=list(DAMAGE))
+@pytest.mark.parametrize("damage", list(DAMAGE), ids=list(DAMAGE))
 def test_damaged_session_is_read_or_refused_naming_the_file(tmp_path, damage, capsys):
     path = tmp_path / "damaged.midstance.h5"
     shutil.copy(GOLDEN, path)
