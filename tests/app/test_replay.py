@@ -7,6 +7,7 @@ import math
 import pytest
 
 from analysis.errors import InputError
+from analysis.force_settings import ForceSettings
 from app.replay import replay_session
 from app.session_controller import SessionController
 from data.session_reader import open_session
@@ -62,7 +63,7 @@ def test_replay_gives_the_same_per_stance_results_as_the_live_run(tmp_path):
     controller.connect()
     controller.set_subject({"id": "R-1", "body_mass_kg": 72.0})
     controller.start_recording(path)
-    assert controller.wait_for_session_time(3.5, timeout_s=120)
+    assert controller.wait_for_session_time(6.5, timeout_s=120)
     controller.stop_recording()
     controller.close()
     with open_session(path) as session:
@@ -70,7 +71,11 @@ def test_replay_gives_the_same_per_stance_results_as_the_live_run(tmp_path):
         start = session.h5["daq/analog"].attrs["start_index"] / 2000.0
         end = start + session.analog.n_samples / 2000.0
     replayed = {round(s.contact_s, 9): s.to_dict() for s in replay_session(path)}
-    inside = [s for s in live if s["contact_s"] > start + 0.3 and s["toe_off_s"] < end - 0.3]
+    # The live analyser has run since connect; its belt-vibration estimate looks back
+    # vibration_history_s, so stances nearer the file's start than that were measured with
+    # samples from before the recording, which the file (and so the replay) does not hold.
+    lead = ForceSettings().vibration_history_s + 0.3
+    inside = [s for s in live if s["contact_s"] > start + lead and s["toe_off_s"] < end - 0.3]
     assert len(inside) >= 6
     for stance in inside:
         again = replayed[round(stance["contact_s"], 9)]
