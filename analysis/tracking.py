@@ -31,12 +31,6 @@ GEOMETRY = 16  # a marker-set constraint involving this marker was broken
 IRREGULAR = 32  # the blob's size or roundness is not this marker's own: merged or partly hidden
 LOW_CONFIDENCE = AMBIGUOUS | GEOMETRY  # the label is in doubt
 LOW_QUALITY = LOW_CONFIDENCE | IRREGULAR  # the label or the position is in doubt
-# A blob this much larger than the marker's running size, or this much less round, is taken for
-# a marker merged with something else (a stray reflection, another marker). Measured on the
-# simulated lab: a lone marker's area varies by < 15 % frame to frame (noise, blur, motion).
-IRREGULAR_AREA_RATIO = 1.2
-IRREGULAR_SHRINK_RATIO = 0.6  # a blob this much smaller: partly hidden, its centroid shifted
-IRREGULAR_CIRCULARITY_DROP = 0.12
 _NO_MATCH = 1e9
 _TO_COMPLEX = np.array([1.0, 1j])  # (n, 2) @ this = x + iy: distances as complex magnitudes
 
@@ -300,11 +294,13 @@ class MarkerTracker:
         size = areas[nearest]
         if not np.isnan(size).all():
             old = self._area
-            merged = (size > IRREGULAR_AREA_RATIO * old) | (size < IRREGULAR_SHRINK_RATIO * old)
+            merged = (size > self.settings.irregular_area_ratio * old) | (
+                size < self.settings.irregular_shrink_ratio * old
+            )
             if circularity is not None:
                 circ = np.asarray(circularity, float)[nearest]
                 old_circ = self._circularity
-                merged |= circ < old_circ - IRREGULAR_CIRCULARITY_DROP
+                merged |= circ < old_circ - self.settings.irregular_circularity_drop
                 running = np.where(np.isnan(old_circ), circ, 0.9 * old_circ + 0.1 * circ)
                 keep = merged | np.isnan(circ)
                 self._circularity = np.where(keep, old_circ, running)
@@ -337,13 +333,13 @@ class MarkerTracker:
         old = self._area[got]
         if np.isnan(size).all():
             return
-        merged = (size > IRREGULAR_AREA_RATIO * old) | (
-            size < IRREGULAR_SHRINK_RATIO * old
+        merged = (size > self.settings.irregular_area_ratio * old) | (
+            size < self.settings.irregular_shrink_ratio * old
         )  # NaN (no history yet) compares False
         if circularity is not None:
             circ = np.asarray(circularity, float)[blob]
             old_circ = self._circularity[got]
-            merged |= circ < old_circ - IRREGULAR_CIRCULARITY_DROP
+            merged |= circ < old_circ - self.settings.irregular_circularity_drop
             fine = ~merged & np.isfinite(circ)
             self._circularity[np.flatnonzero(got)[fine]] = np.where(
                 np.isfinite(old_circ[fine]), 0.9 * old_circ[fine] + 0.1 * circ[fine], circ[fine]

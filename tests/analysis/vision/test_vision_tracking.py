@@ -196,3 +196,23 @@ def test_a_stray_merging_with_a_marker_is_flagged_irregular(render, rng, sagitta
         else:
             assert not irregular.any(), k
             assert error < 0.3
+
+
+def test_the_irregular_thresholds_are_settings_stored_with_the_tracks(render, rng, sagittal_motion):
+    """The merged-blob thresholds come from TrackingSettings (stored with every result): with
+    tolerances wide enough to accept the merged blob, the same frames are not flagged."""
+    from analysis.vision_settings import TrackingSettings
+
+    lenient = TrackingSettings(irregular_area_ratio=10.0, irregular_circularity_drop=1.0)
+    assert lenient.to_dict()["irregular_area_ratio"] == 10.0
+    assert TrackingSettings.from_dict(lenient.to_dict()) == lenient
+    truth = sagittal_motion(60)
+    knee = SAGITTAL.index("knee")
+    tracker = MarkerTracker(SAGITTAL, FACING_RIGHT, settings=lenient)
+    for k, frame_truth in enumerate(truth):
+        centres = frame_truth
+        if k in {40, 41, 42}:
+            centres = np.vstack([frame_truth, frame_truth[knee] + [5.0, 2.0]])
+        blobs = detect_markers(render(centres, rng=rng, size=(320, 240), radius=3.0))
+        _, flags = tracker.update(blobs.xy, blobs.area_px, blobs.circularity)
+        assert not (flags & IRREGULAR).any(), k
