@@ -156,6 +156,8 @@ def walk(runner, actions, finished: queue.Queue, answers: dict, *, interactive: 
             runner.submit(_entry_values(step, entries.get(step.id, {}), interactive))
         elif step.kind == "acquisition":
             duration = actions.duration_of(_request_of(step))
+            if interactive:
+                input(f"  {step.text or step.title}\n  Enter to start recording ")
             say(f"  recording {duration:g} s" if duration else "  recording")
             runner.next()
         else:

@@ -198,3 +198,63 @@ def test_a_check_that_is_not_current_stops_a_procedure_that_may_not_override_it(
     code, record, files = run_procedure(tmp_path, capsys, "scale-plane")
     assert record["state"] == "aborted" and code == 1 and files == []
     assert "camera-intrinsics on sagittal: never recorded" in record["abort_reason"]
+
+
+STEPS_PROCEDURE = """
+[procedure]
+name = "ten-steps"
+title = "Ten steps per side"
+version = "0.1"
+audience = "clinician"
+description = "A lab's own procedure: record until five steps of each side are in."
+
+[[steps]]
+id = "run"
+kind = "acquisition"
+title = "Five steps per side"
+purpose = "running"
+steps_per_side = 5
+"""
+
+
+def test_a_lab_procedure_that_records_a_number_of_steps_per_side(tmp_path, capsys):
+    from data.paths import user_data_dir
+
+    (user_data_dir() / "protocols").mkdir(parents=True, exist_ok=True)
+    (user_data_dir() / "protocols" / "ten-steps.toml").write_text(STEPS_PROCEDURE, "utf-8")
+    code, record, files = run_procedure(tmp_path, capsys, "ten-steps")
+    assert record["state"] == "completed" and code == 0 and len(files) == 1
+    acquired = record["acquisitions"][0]
+    assert min(acquired["stances_L"], acquired["stances_R"]) >= 5
+    with h5py.File(files[0], "r") as f:
+        stances = [json.loads(line) for line in bytes(f["live/stance_journal"][:]).splitlines()]
+    # the recording ended once both sides had five stances that began inside it
+    sides = [s["side"] for s in stances]
+    assert sides.count("L") >= 5 and sides.count("R") >= 5
+
+
+def test_on_a_terminal_the_operator_is_asked_at_every_step(tmp_path, capsys, monkeypatch):
+    """Interactive: prompts for confirmations, optional steps and typed values (with units)."""
+    import builtins
+
+    from app.commands import run_protocol
+
+    # belt stopped, unload, warm-up, zero, the test speed, belt running, noise floor, belt off
+    replies = iter(["", "", "", "", "3.3", "", "", ""])
+    prompts: list[str] = []
+
+    def answer(prompt=""):
+        prompts.append(prompt)
+        return next(replies)
+
+    monkeypatch.setattr(builtins, "input", answer)
+    monkeypatch.setattr(run_protocol.sys.stdin, "isatty", lambda: True, raising=False)
+    code = main(
+        ["protocols", "run", "plate-zero", "--simulate", "--pace", "fast", "--max-duration",
+         "1", "--folder", str(tmp_path / "s"), "--json"]
+    )  # fmt: skip
+    record = json.loads(capsys.readouterr().out)
+    assert record["state"] == "completed"
+    assert record["results"]["test-speed"]["values"]["speed_m_s"] == 3.3
+    assert any("[m/s] (0.5–7)" in p for p in prompts)
+    assert code == 1  # the 1 s warm-up is shorter than its 300 s minimum
