@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(
                 "the file already exists", subject=str(out), remedy="Choose a new file name."
             )
-        controller.start_recording(out, protocol=args.protocol)
+        controller.start_recording(out, protocol=args.protocol, duration_s=args.duration)
         start = max(0.0, controller.synchronised_time_s())
         try:
             reached = controller.wait_for_session_time(

@@ -54,6 +54,9 @@ def test_record_simulate_writes_the_session_and_prints_the_per_side_summary(tmp_
 
     with open_session(out) as session:
         saved = session.analysis().stances()
+        # exactly the requested duration, every stream over the same interval
+        assert session.analog.n_samples == 3 * 2000
+        assert [session.camera(c).n_frames for c in ("sagittal", "posterior")] == [750, 750]
     for side in "LR":
         usable = [
             s
