@@ -76,8 +76,8 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.caption = pg.TextItem(anchor=(0, 0), color="#ffffff", fill=pg.mkBrush(0, 0, 0, 150))
         self.caption.setFont(pg.QtGui.QFont("", LABEL_POINT_SIZE))
         self.box.addItem(self.caption)
-        self.placeholder = pg.TextItem(anchor=(0.5, 0.5), color="#9aa0a6")
-        self.box.addItem(self.placeholder)
+        self.no_image_text = pg.TextItem(anchor=(0.5, 0.5), color="#9aa0a6")
+        self.box.addItem(self.no_image_text)
         self._shape: tuple[int, ...] | None = None
         self.frames_shown = 0
         self.apply_theme(theme)
@@ -91,8 +91,8 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.image.clear()
         self.points.setData([], [])
         self.lines.setData([], [])
-        self.placeholder.setText(f"{self.title}: {reason}")
-        self.placeholder.setPos(320, 240)
+        self.no_image_text.setText(f"{self.title}: {reason}")
+        self.no_image_text.setPos(320, 240)
         self.caption.setText("")
         self.caption.hide()
         self.box.setRange(xRange=(0, 640), yRange=(0, 480), padding=0)
@@ -109,7 +109,7 @@ class CameraView(pg.GraphicsLayoutWidget):
             self._shape = image.shape
             h, w = image.shape[:2]
             self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0)
-            self.placeholder.setText("")
+            self.no_image_text.setText("")
             self.caption.setPos(4, 4)
         self.draw_markers(markers)
         self.caption.setText(caption or self.title)
