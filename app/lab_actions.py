@@ -17,10 +17,14 @@ Technician results go to the calibration log through :func:`protocols.calibratio
 On the simulated lab the runner steps off the belt for the unloaded plate records (warm-up, zero,
 noise floor: ``SessionController.step_off_belt``) so they succeed; the simulated runner's speed is
 fixed by its preset, so a treadmill set-up is stored (step row, run record) but changes nothing.
-The simulator cannot place a mass, push a pointer, show a checkerboard or a known length, and its
-runner does not squat: those steps are not recorded, their result says so (``simulator_limit`` in
-the run record) and their evaluation fails or flags the missing values rather than inventing
-numbers.
+For a known-mass or COP-pointer placement the runner steps off the belt too and the simulator puts
+the placement's load on the plate (``drivers.sim.static_loads``: m·g of the placement's mass, or
+the pointer's 300 N, at its position) from just before the record until it ends; the record is
+read back through the configured plate like any other, so a wrong configured matrix or origin is
+what the check sees. The load is stored with the acquisition (``static_load``). The simulator
+cannot show a checkerboard or a known length, and its runner does not squat: those steps are not
+recorded, their result says so (``simulator_limit`` in the run record) and their evaluation fails
+or flags the missing values rather than inventing numbers.
 """
 
 from __future__ import annotations
@@ -49,14 +53,14 @@ PLATE_KINDS = PLATE_PURPOSES
 CAMERA_KINDS = ("camera-intrinsics", "scale-plane", "sync-verification")
 # What the simulated lab cannot stage physically (see the module docstring).
 SIMULATOR_LIMITS = {
-    "known-mass": "the simulated lab cannot place a known mass on the plate",
-    "cop-pointer": "the simulated lab cannot push a pointer on the plate",
     "camera-intrinsics": "the simulated lab shows no checkerboard",
     "scale-plane": "the simulated lab shows no known length",
     "single-leg-squat": "the simulated runner does not squat",
 }
 # Records of the plate with nobody on it: the simulated runner steps off the belt for them.
 UNLOADED_PURPOSES = ("warm-up", "zero", "noise-floor")
+# Records of a still load on the plate: the simulated runner steps off and the load is placed.
+STATIC_LOAD_PURPOSES = ("known-mass", "cop-pointer")
 OFF_BELT_MARGIN_S = 0.5  # the simulated runner leaves the belt this long before such a record
 OFF_BELT_SPARE_S = 5.0  # and stays off this much longer than the record lasts
 WAIT_SLICE_S = 0.2
@@ -195,11 +199,13 @@ class ControllerLabActions:
                 {"step_id": request.step_id, "purpose": request.purpose, "simulator_limit": limit}
             )
             return AcquisitionResult(0.0, stopped_early=True, values={"simulator_limit": limit})
-        off_belt = None
-        if self.simulated and request.purpose in UNLOADED_PURPOSES:
+        off_belt = load = None
+        if self.simulated and request.purpose in (*UNLOADED_PURPOSES, *STATIC_LOAD_PURPOSES):
             # the DAQ runs ahead of the cameras by up to a second or so: room on both ends
             length = (duration or 1.0) + OFF_BELT_SPARE_S
             off_belt = ctrl.step_off_belt(length, lead_s=OFF_BELT_MARGIN_S)
+            if request.purpose in STATIC_LOAD_PURPOSES:
+                load = self._place_static_load(request, off_belt)
             ctrl.wait_for_session_time(off_belt[0] + OFF_BELT_MARGIN_S, timeout_s=60.0)
         path = self._new_path(request)
         ctrl.start_recording(
@@ -215,8 +221,12 @@ class ControllerLabActions:
         for label in self._pending_marks:
             ctrl.mark(label, time_s=start)
         self._pending_marks.clear()
-        reached = self._wait(request, start, duration)
-        path = ctrl.stop_recording()
+        try:
+            reached = self._wait(request, start, duration)
+            path = ctrl.stop_recording()
+        finally:
+            if load is not None:  # lifted off: the next placement's load stands alone
+                self._lift_static_load(load)
         summary = ctrl._last_recording
         end = float(summary.get("acquisition", {}).get("stop_session_time_s", start))
         values: dict[str, Any] = {"session_file": str(path)}
@@ -224,6 +234,8 @@ class ControllerLabActions:
             values["duration_cap_s"] = duration
         if off_belt is not None:
             values["off_belt_s"] = list(off_belt)
+        if load is not None:
+            values["static_load"] = load.to_dict()
         volts = rate = plate = None
         if request.purpose in PLATE_PURPOSES:
             volts, rate, plate = self._plate_record(path, request.device)
@@ -274,6 +286,34 @@ class ControllerLabActions:
             with ctrl._progress:
                 ctrl._progress.wait(WAIT_SLICE_S)
         return False
+
+    def _place_static_load(self, request: AcquisitionRequest, interval: tuple[float, float]):
+        """Simulated lab: the placement's mass (m·g) or the pointer on the plate over
+        ``interval`` (the runner is off the belt for it)."""
+        from drivers.sim.static_loads import StaticLoad, place_load
+
+        placement = request.placement
+        if placement is None:
+            raise MidstanceError(
+                "has no placement, so the simulated lab does not know where to put the load",
+                subject=f"step '{request.step_id}'",
+                remedy="Give the step its placements (position_m, and mass_kg for known masses).",
+            )
+        start, stop = interval
+        if request.purpose == "known-mass":
+            load = StaticLoad.of_mass(
+                placement.mass_kg, placement.position_m, start, stop, label=placement.label
+            )
+        else:
+            load = StaticLoad.of_pointer(placement.position_m, start, stop, label=placement.label)
+        return place_load(self.controller.shared["sim.lab"], load)
+
+    def _lift_static_load(self, load) -> None:
+        from drivers.sim.static_loads import lift_load
+
+        daq = self.controller.daq_stream
+        now = daq.latest_session_time_s if daq is not None else load.stop_s
+        lift_load(self.controller.shared["sim.lab"], load, max(0.0, now))
 
     def _new_path(self, request: AcquisitionRequest) -> Path | None:
         if self.folder is None:
@@ -428,4 +468,3 @@ class ControllerLabActions:
                 self.controller.stop_recording()
         self.store_run()
         return list(self.files)
-

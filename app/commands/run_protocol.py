@@ -57,6 +57,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="simulated lab: a camera trigger delay the configuration does not know (0-10 ms)",
     )
+    group.add_argument(
+        "--inject-gain-error",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="simulated lab: the configured plate matrix's Fz row is off by this fraction "
+        "(0.03: Fz reads 3 %% high; the simulated plate stays right) — the known-mass check "
+        "must catch it",
+    )
+    group.add_argument(
+        "--inject-origin-bias-mm",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        help="simulated lab: the configured plate origin is this far forward (+x) of the true "
+        "one, so every COP is biased by it — the COP pointer check must catch it",
+    )
     group.add_argument("--folder", type=Path, help="where the session files go (default library)")
     group.add_argument("--operator", default="", help="who runs the procedure")
     group.add_argument("--no-log", action="store_true", help="do not write the calibration log")
@@ -276,6 +293,15 @@ def build_config(args: argparse.Namespace, procedure):
             },
         },
     }
+    if args.inject_gain_error or args.inject_origin_bias_mm:
+        from drivers.sim.plates import plate_layout
+        from drivers.sim.static_loads import faulty_plates
+
+        raw["plates"] = faulty_plates(  # the lab's configured plates, wrong; the simulator's right
+            plate_layout(raw["lab"]["treadmill"]),
+            gain_error=args.inject_gain_error,
+            origin_bias_m=(args.inject_origin_bias_mm * 1e-3, 0.0),
+        )
     return parse_config(raw, source="--simulate")
 
 

@@ -25,6 +25,7 @@ from drivers.sim.gait import COP_ROLL_M, StanceSchedule
 from drivers.sim.params import LabSetup, RunnerParams
 from drivers.sim.plates import BELT_SPEED_SCALE, lab_to_volts, plate_layout, wrench_about_origin
 from drivers.sim.render import MARKER_RADIUS_M, FrameRenderer
+from drivers.sim.static_loads import static_wrenches
 from drivers.sim.truth import FrameTruth, LabTruth, stance_truth
 
 NOISE_BLOCK = 4096  # samples per independently seeded noise block
@@ -185,6 +186,8 @@ class SimulatedLab:
             f = np.where(mine[:, None], force, 0.0)
             tz = np.where(mine, forces["Tz"], 0.0)
             out[plate["name"]] = wrench_about_origin(f, cop, tz, np.asarray(plate["origin_m"]))
+        for name, wrench in static_wrenches(self.setup.static_loads, t, self._plates).items():
+            out[name] += wrench  # a known mass or a pointer (LabSetup.static_loads)
         return out
 
     def true_forces(self, start: int, count: int) -> dict[str, np.ndarray]:

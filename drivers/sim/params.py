@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.errors import InputError
+from drivers.sim.static_loads import StaticLoad
 
 FOOT_STRIKES = ("rearfoot", "midfoot", "forefoot")
 TREADMILLS = ("single-belt", "split-belt")
@@ -170,6 +171,9 @@ class LabSetup:
     # e.g. while the plates are zeroed): no load on any plate, noise and vibration remain; the
     # video is unchanged (only the plates are unloaded)
     off_belt_s: tuple[tuple[float, float], ...] = ()
+    # still, vertical loads on the plates during intervals of session time (a known mass, a COP
+    # pointer: drivers/sim/static_loads.py), added to whatever else is on the plate
+    static_loads: tuple[StaticLoad, ...] = ()
 
     def __post_init__(self) -> None:
         own = "LabSetup"
@@ -188,6 +192,10 @@ class LabSetup:
                     remedy="Give [start, stop] with 0 <= start < stop, in seconds.",
                 )
         object.__setattr__(self, "off_belt_s", intervals)
+        if isinstance(self.static_loads, Mapping | str | bytes):
+            raise InputError("must be a list of loads", subject="LabSetup.static_loads")
+        loads = tuple(StaticLoad.coerce(load) for load in self.static_loads)
+        object.__setattr__(self, "static_loads", loads)
         _check_choice(own, "treadmill", self.treadmill, TREADMILLS)
         _check_choice(own, "sync_mode", self.sync_mode, SYNC_MODES)
         _check_range(own, "daq_rate_hz", self.daq_rate_hz, (500, 10000), "Hz")
@@ -253,6 +261,7 @@ class LabSetup:
         data = dataclasses.asdict(self)
         data["dropped_frames"] = {k: list(v) for k, v in dict(self.dropped_frames).items()}
         data["off_belt_s"] = [list(pair) for pair in self.off_belt_s]
+        data["static_loads"] = [load.to_dict() for load in self.static_loads]
         return data
 
 
