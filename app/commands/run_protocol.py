@@ -241,6 +241,19 @@ def build_config(args: argparse.Namespace, procedure):
     from app.lab_actions import PLATE_PURPOSES
     from drivers.config import load_config, parse_config
 
+    injected = args.inject_gain_error or args.inject_origin_bias_mm
+    if args.config is not None and injected:
+        raise InputError(
+            "injects faults only into the simulated lab's configuration",
+            subject="--inject-gain-error / --inject-origin-bias-mm",
+            remedy="Use them with --simulate.",
+        )
+    if not -0.5 < args.inject_gain_error < 0.5:
+        raise InputError(f"{args.inject_gain_error} is outside ±0.5", subject="--inject-gain-error")
+    if not -100 <= args.inject_origin_bias_mm <= 100:
+        raise InputError(
+            f"{args.inject_origin_bias_mm} mm is outside ±100 mm", subject="--inject-origin-bias-mm"
+        )
     if args.config is not None:
         config = load_config(args.config)
         if not config.simulated and args.pace == "fast":
@@ -293,7 +306,7 @@ def build_config(args: argparse.Namespace, procedure):
             },
         },
     }
-    if args.inject_gain_error or args.inject_origin_bias_mm:
+    if injected:
         from drivers.sim.plates import plate_layout
         from drivers.sim.static_loads import faulty_plates
 

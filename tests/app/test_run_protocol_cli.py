@@ -249,6 +249,21 @@ def test_cop_pointer_check_catches_an_injected_6_mm_origin_bias(tmp_path, capsys
     assert [e.passed for e in CalibrationLog().entries("cop-pointer")] == [False]
 
 
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [(["--inject-gain-error", "0.9"], "--inject-gain-error: 0.9 is outside"),
+     (["--inject-origin-bias-mm", "nan"], "--inject-origin-bias-mm: nan mm"),
+     (["--inject-gain-error", "0.03", "--config", "lab.toml"], "simulated lab's configuration")],
+)  # fmt: skip
+def test_injected_faults_out_of_range_or_on_a_real_lab_are_refused(capsys, extra, named):
+    args = ["protocols", "run", "known-mass-check", *extra]
+    if "--config" not in extra:
+        args.append("--simulate")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+
+
 def test_a_check_that_is_not_current_stops_a_procedure_that_may_not_override_it(tmp_path, capsys):
     code, record, files = run_procedure(tmp_path, capsys, "scale-plane")
     assert record["state"] == "aborted" and code == 1 and files == []
