@@ -515,10 +515,12 @@ class SessionController:
             for tracker in self.trackers.values():
                 tracker.marker_sink = None
             path = self.recording_path
-            summary = finish_recording(self, recorder, stop_s)
+            try:
+                summary = finish_recording(self, recorder, stop_s)
+            finally:  # whatever happened to the file, the session is no longer recording
+                self.recorder = None
+                self.state = "connected"
             self._last_recording = summary
-            self.recorder = None
-            self.state = "connected"
         self._notify("recording-stopped", {"path": str(path), **summary.get("brief", {})})
         return path
 

@@ -26,6 +26,7 @@ from analysis.clock_sync import fit_offline
 from analysis.errors import MidstanceError
 from analysis.exposure_witness import PulseTrain, Reconciliation, reconcile
 from app.pipeline import HardwareFrameClock, SoftwareFrameClock
+from app.session_types import ControllerError
 
 if TYPE_CHECKING:
     from app.recorder import Recorder
@@ -70,6 +71,15 @@ def reconcile_camera(
 def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float) -> dict[str, Any]:
     """Complete and close the file of a finished recorder; returns what was stored."""
     writer = recorder.writer
+    if writer is None:
+        # the recorder never received a DAQ sample, so no file was created: say why
+        reason = f" ({recorder.error})" if recorder.error is not None else ""
+        raise ControllerError(
+            f"nothing was recorded: the force DAQ delivered no sample after the recording "
+            f"started{reason}",
+            subject=f"device '{recorder.daq_name}'",
+            remedy="Check the force DAQ in the devices panel, then start the recording again.",
+        )
     path = writer.path
     sync: dict[str, Any] = {"mode": ctrl.config.sync_mode, "cameras": {}}
     notes: list[str] = []

@@ -239,6 +239,8 @@ def test_calibration_snapshot_banners_plate_zero_unless_zeroed_this_session():
 class StandingOnThePlate:
     """A controller double whose plate reads a person standing still (or moving)."""
 
+    config = None  # no lab configuration: the window shows no simulated-lab controls
+
     def __init__(self, fz_N: np.ndarray) -> None:
         self.fz_N = fz_N
 
