@@ -167,7 +167,8 @@ def test_a_recorded_session_is_re_analysed_exactly_like_the_live_run(tmp_path, c
 
     path = tmp_path / "recorded.midstance.h5"
     args = ["record", "--simulate", "--preset", "overstrider", "--size", "320x240",
-            "--duration", "4", "--out", str(path), "--subject", "P-009", "--json"]  # fmt: skip
+            "--duration", "4", "--pace", "fast",  # equality, not real-time speed, is tested
+            "--out", str(path), "--subject", "P-009", "--json"]  # fmt: skip
     code = main(args)
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
