@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import h5py
+import pytest
 
 from app import recorder as recorder_module
 from app import session_controller
@@ -19,6 +20,7 @@ from data.session_writer import SessionWriter
 from drivers.config import parse_config
 
 
+@pytest.mark.soak  # real time: needs the tracker to keep up with 250 fps (varies on 2 cores)
 def test_frames_waiting_for_a_slow_disk_are_written_before_the_stream_is_cut(tmp_path, monkeypatch):
     original = SessionWriter.append_frame
 
