@@ -291,8 +291,13 @@ class SessionController:
             leg = subject.get("leg_length_m")
             self.force.leg_length_m = float(leg) if leg else None
 
-    def zero_plates(self, seconds: float = 1.0) -> dict:
-        """Unloaded offsets and noise floor from the next ``seconds`` of data; refuses a load."""
+    def zero_plates(self, seconds: float = 1.0, start_s: float | None = None) -> dict:
+        """Unloaded offsets and noise floor from ``seconds`` of data; refuses a load.
+
+        ``start_s``: the session time the unloaded interval starts (e.g. from
+        :meth:`step_off_belt`); by default the newest sample, i.e. the next ``seconds``. Taking the
+        interval by session time, not "whatever arrives next", keeps zeroing right when the DAQ
+        runs ahead of the caller (pace "fast")."""
         self._require("connected", "zero the plates")
         if not 0.2 <= seconds <= DAQ_RING_SECONDS / 2:
             raise ControllerError(
@@ -302,10 +307,13 @@ class SessionController:
             )
         stream = self.daq_stream
         rate = stream.rate_hz
-        start = stream.ring.written
         need = round(seconds * rate)
+        if start_s is None:
+            start_s = max(0.0, stream.latest_session_time_s) if stream.items else 0.0
+        end_s = start_s + need / rate
         if not self._wait(
-            lambda: stream.ring.written - start >= need or stream.fault, 5 + 3 * seconds
+            lambda: stream.latest_session_time_s >= end_s - 0.5 / rate or stream.fault,
+            5 + 3 * seconds,
         ):
             raise ControllerError(
                 "the DAQ delivered no data for zeroing",
@@ -316,8 +324,17 @@ class SessionController:
             raise ControllerError(
                 stream.fault.message, subject=f"device '{stream.name}'", remedy=stream.fault.remedy
             )
-        batch = stream.ring.latest_reader(need).latest(need)
-        volts = batch.data.copy()
+        batch = stream.ring.latest_reader(stream.ring.capacity).latest()
+        inside = (batch.session_time_s >= start_s - 0.5 / rate) & (
+            batch.session_time_s < end_s - 0.5 / rate
+        )
+        if np.count_nonzero(inside) < need:
+            raise ControllerError(
+                f"the {seconds:g} s from {start_s:.2f} s were no longer in the DAQ's buffer",
+                subject="zeroing",
+                remedy="Zero again (right after the runner steps off).",
+            )
+        volts = batch.data[inside].copy()
         new_plates, result = zeroed_plates(
             volts,
             stream.description.channel_names,

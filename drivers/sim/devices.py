@@ -220,10 +220,15 @@ class SimulatedDaq(_SimulatedDevice):
         if self.next_index >= lab.n_samples:
             raise self._ended("samples")
         deadline = monotonic() + timeout_s
-        while (available := self._available()) <= self.next_index:
+        # Like the NI driver (every-N-samples blocks), deliver whole blocks of len(out) samples:
+        # returning each sample as it "arrives" would cost a read per sample at 2 kHz.
+        wanted = min(self.next_index + len(out), lab.n_samples)
+        while (available := self._available()) < wanted:
             now = monotonic()
-            wait = (self.next_index + 1) / lab.setup.daq_rate_hz - self.clock.elapsed(now)
+            wait = wanted / lab.setup.daq_rate_hz - self.clock.elapsed(now)
             if now >= deadline or not self._wait(min(wait, deadline - now)):
+                if available > self.next_index:
+                    break  # the timeout came first: hand over what is there
                 return Chunk(count=0, first_index=self.next_index, host_time_s=monotonic())
         count = min(len(out), available - self.next_index)
         out[:count] = lab.analog(self.next_index, count)
