@@ -6,6 +6,14 @@ Every group and dataset is created up front, then the file switches to SWMR mode
 filled with NaN, which lets ``repair`` tell written rows from rows that were only allocated.
 A write error (disk full) stops the recording cleanly: the datasets are cut back to the last
 flush, the file is closed and marked ``aborted``, and :class:`SessionWriteError` says what happened.
+
+Frames are the heavy stream (2 cameras × 500 fps × 300 kB). Each frame is one HDF5 chunk; the
+writer compresses it itself (python-blosc, GIL released) or keeps it raw, and hands the finished
+chunk to HDF5 (``write_direct_chunk``), a batch of chunks at a time. Their per-frame rows
+(index, times) are written at each flush, so between flushes ``frames`` may be longer than
+``session_time``: a frame counts as recorded once its ``session_time`` row exists (readers and
+``repair`` take the shorter length). Dataset handles and lengths are kept here, so the hot path
+never looks a path up in the file.
 """
 
 from __future__ import annotations
@@ -29,15 +37,19 @@ from analysis.provenance import software_version
 from data import session_schema as schema
 from data.recording_lock import RecordingLock
 from data.video_codecs import (
+    LOSSLESS_BLOSC,
+    PADDING_BLOSC,
     CodecChoice,
     blosc_lossless_filter,
     blosc_padding_filter,
+    compress_chunk,
     encode_jpeg,
     jpeg_row_width,
 )
 
 _clock = time.monotonic  # wall clock for the flush interval (tests replace it)
-FRAME_BATCH = 32  # frames held before they are written (bounded memory: 32 frames a camera)
+FRAME_BATCH = 32  # frame chunks held before they are written (bounded memory per camera)
+FRAME_ROWS = ("frame_index", "session_time", "camera_time", "host_time")
 MARK_LABEL_BYTES = 200
 STEP_NAME_BYTES = 64
 MARK_DTYPE = np.dtype([("time_s", "f8"), ("label", f"S{MARK_LABEL_BYTES}")])
@@ -152,12 +164,16 @@ class SessionWriter:
         self._analog_buffered = 0
         self._next_sample = int(start_index)
         self._pending_gaps: list[tuple[int, int]] = []
-        self._frames: dict[str, list[tuple]] = {name: [] for name in self.cameras}
-        self._frame_buffers = {
-            c.name: np.empty((FRAME_BATCH, c.height, c.width), np.uint8)
+        self._chunks: dict[str, list[bytes]] = {name: [] for name in self.cameras}
+        self._frame_rows: dict[str, list[tuple]] = {name: [] for name in self.cameras}
+        self._jpeg_rows: dict[str, list[tuple[int, int]]] = {name: [] for name in self.cameras}
+        self._jpeg_padding = {  # a zero row per JPEG camera: a frame row is its JPEG + the tail
+            c.name: bytes(jpeg_row_width(c.height, c.width))
             for c in cameras
-            if c.codec.name != "jpeg"
+            if c.codec.name == "jpeg"
         }
+        self._datasets: dict[str, h5py.Dataset] = {}  # every growable dataset, by path
+        self._length: dict[str, int] = {}  # rows written to each (allocated = written)
         self._markers: dict[str, list[tuple]] = {name: [] for name in self.cameras}
         self._rows: dict[str, list] = {"marks": [], "steps": [], "gaps": [], "journal": []}
         self._dropped: dict[str, list[int]] = {name: [] for name in self.cameras}
@@ -196,7 +212,7 @@ class SessionWriter:
             self._lock.release()
             self.path.unlink(missing_ok=True)
             raise
-        self._committed = self._lengths()
+        self._committed = dict(self._length)
 
     # ------------------------------------------------------------------ layout
     def _create_layout(self, subject, session, devices, start_index: int) -> None:
@@ -218,30 +234,37 @@ class SessionWriter:
         _plain_attrs(f.create_group("subject"), SUBJECT_FIELDS, subject)
         sess = f.create_group("session")
         _plain_attrs(sess, SESSION_FIELDS, session)
-        _growable(sess, "protocol_steps", (), STEP_DTYPE, STEP_UNITS, chunks=(256,))
-        _growable(sess, "marks", (), MARK_DTYPE, MARK_UNITS, chunks=(256,))
+        self._growable(sess, "protocol_steps", (), STEP_DTYPE, STEP_UNITS, chunks=(256,))
+        self._growable(sess, "marks", (), MARK_DTYPE, MARK_UNITS, chunks=(256,))
         _write_devices(f.create_group("devices"), devices)
 
         daq = f.create_group("daq")
         n_ch = len(self.channel_names)
-        analog = _growable(
+        analog = self._growable(
             daq, "analog", (n_ch,), "f8", "V", chunks=(max(64, 8192 // n_ch), n_ch),
             compression="gzip", compression_opts=1, shuffle=True,
         )  # fmt: skip
         analog.attrs["channel_names"] = schema.string_array(self.channel_names)
         analog.attrs["rate_hz"] = self.daq_rate_hz
         analog.attrs["start_index"] = int(start_index)
-        gaps = _growable(daq, "gaps", (2,), "i8", "samples", chunks=(256, 2))
+        gaps = self._growable(daq, "gaps", (2,), "i8", "samples", chunks=(256, 2))
         gaps.attrs["meaning"] = "[start, stop) sample ranges missing from the DAQ stream"
 
         cams = f.create_group("cameras")
         for spec in self.cameras.values():
             self._create_camera(cams.create_group(spec.name), spec)
         live = f.create_group("live")
-        journal = _growable(live, "stance_journal", (), "u1", "bytes", chunks=(4096,))
+        journal = self._growable(live, "stance_journal", (), "u1", "bytes", chunks=(4096,))
         journal.attrs["meaning"] = "stance rows found during recording, as UTF-8 JSON lines"
         live.attrs["settings_json"] = schema.to_json(self.live_settings)
         live.attrs["software_version"] = software_version()
+
+    def _growable(self, group: h5py.Group, name: str, *args: Any, **kw: Any) -> h5py.Dataset:
+        ds = _growable(group, name, *args, **kw)
+        path = ds.name.lstrip("/")
+        self._datasets[path] = ds
+        self._length[path] = 0
+        return ds
 
     def _create_camera(self, g: h5py.Group, spec: CameraSpec) -> None:
         h, w = int(spec.height), int(spec.width)
@@ -257,25 +280,25 @@ class SessionWriter:
         )
         if spec.codec.name == "jpeg":
             row = jpeg_row_width(h, w)
-            _growable(g, "frames_jpeg", (row,), "u1", "JPEG bytes", chunks=(1, row),
+            self._growable(g, "frames_jpeg", (row,), "u1", "JPEG bytes", chunks=(1, row),
                       **blosc_padding_filter())  # fmt: skip
-            _growable(g, "jpeg_length", (), "i4", "bytes", chunks=(1024,))
-            _growable(g, "jpeg_quality", (), "u1", "1", chunks=(1024,))
+            self._growable(g, "jpeg_length", (), "i4", "bytes", chunks=(1024,))
+            self._growable(g, "jpeg_quality", (), "u1", "1", chunks=(1024,))
         else:
             extra = (
                 blosc_lossless_filter() if spec.codec.name == "lossless" else {"compression": None}
             )
-            _growable(g, "frames", (h, w), "u1", "grey level 0-255", chunks=(1, h, w), **extra)
-        _growable(g, "frame_index", (), "i8", "1", chunks=(1024,))
-        _growable(g, "session_time", (), "f8", "s", chunks=(1024,))
-        _growable(g, "camera_time", (), "f8", "s", chunks=(1024,))
-        _growable(g, "host_time", (), "f8", "s", chunks=(1024,))
-        _growable(g, "dropped_frames", (), "i8", "1", chunks=(1024,))
+            self._growable(g, "frames", (h, w), "u1", "grey level 0-255", chunks=(1, h, w), **extra)
+        self._growable(g, "frame_index", (), "i8", "1", chunks=(1024,))
+        self._growable(g, "session_time", (), "f8", "s", chunks=(1024,))
+        self._growable(g, "camera_time", (), "f8", "s", chunks=(1024,))
+        self._growable(g, "host_time", (), "f8", "s", chunks=(1024,))
+        self._growable(g, "dropped_frames", (), "i8", "1", chunks=(1024,))
         m = g.create_group("markers")
         n_m = max(1, len(spec.marker_labels))
-        _growable(m, "xy", (n_m, 2), "f4", spec.marker_units, chunks=(256, n_m, 2))
-        _growable(m, "quality", (n_m,), "f4", "1", chunks=(256, n_m))
-        _growable(m, "frame_index", (), "i8", "1", chunks=(1024,))
+        self._growable(m, "xy", (n_m, 2), "f4", spec.marker_units, chunks=(256, n_m, 2))
+        self._growable(m, "quality", (n_m,), "f4", "1", chunks=(256, n_m))
+        self._growable(m, "frame_index", (), "i8", "1", chunks=(1024,))
         m.attrs["labels"] = schema.string_array(spec.marker_labels)
         m.attrs["settings_json"] = schema.to_json(dict(spec.marker_settings))
         m.attrs["software_version"] = software_version()
@@ -332,17 +355,26 @@ class SessionWriter:
                 subject=str(self.path),
                 remedy="Pass grey uint8 frames of the declared size.",
             )
-        if spec.codec.name == "jpeg":
-            row = jpeg_row_width(spec.height, spec.width)
-            payload, quality = encode_jpeg(image, spec.codec.quality, row)
-            stored: Any = (payload, quality)
-        else:  # copied once, into the camera's batch buffer (the caller may reuse its array)
-            self._frame_buffers[camera][len(self._frames[camera])] = image
-            stored = None
-        meta = (int(frame_index), float(session_time_s), float(camera_time_s), float(host_time_s))
-        self._frames[camera].append((stored, meta))
-        if len(self._frames[camera]) >= FRAME_BATCH:
-            self._guarded(self._write_frames, camera)
+        codec = spec.codec.name
+        if not image.flags.c_contiguous:
+            image = np.ascontiguousarray(image)
+        # the chunk is made now (a copy: the caller may reuse its array once this returns)
+        if codec == "lossless":
+            chunk = compress_chunk(image, LOSSLESS_BLOSC)
+        elif codec == "jpeg":
+            padding = self._jpeg_padding[camera]
+            payload, quality = encode_jpeg(image, spec.codec.quality, len(padding))
+            row = payload + padding[len(payload) :]
+            chunk = compress_chunk(row, PADDING_BLOSC)
+            self._jpeg_rows[camera].append((len(payload), quality))
+        else:
+            chunk = image.tobytes()
+        self._chunks[camera].append(chunk)
+        self._frame_rows[camera].append(
+            (int(frame_index), float(session_time_s), float(camera_time_s), float(host_time_s))
+        )
+        if len(self._chunks[camera]) >= FRAME_BATCH:
+            self._guarded(self._write_chunks, camera)
         self._maybe_flush()
 
     def append_markers(
@@ -427,21 +459,21 @@ class SessionWriter:
             self.flush()
 
     def _flush_all(self) -> None:
-        f = self._file
         if self._analog_buffer:
-            _append(f["daq/analog"], np.concatenate(self._analog_buffer))
+            self._append("daq/analog", np.concatenate(self._analog_buffer))
             self._analog_buffer, self._analog_buffered = [], 0
         for name in self.cameras:
             self._write_frames(name)
             if self._markers[name]:
                 rows = self._markers[name]
-                g = f[f"cameras/{name}/markers"]
-                _append(g["frame_index"], np.array([r[0] for r in rows], "i8"))
-                _append(g["xy"], np.stack([r[1] for r in rows]))
-                _append(g["quality"], np.stack([r[2] for r in rows]))
+                g = f"cameras/{name}/markers"
+                self._append(f"{g}/frame_index", np.array([r[0] for r in rows], "i8"))
+                self._append(f"{g}/xy", np.stack([r[1] for r in rows]))
+                self._append(f"{g}/quality", np.stack([r[2] for r in rows]))
                 self._markers[name] = []
             if self._dropped[name]:
-                _append(f[f"cameras/{name}/dropped_frames"], np.array(self._dropped[name], "i8"))
+                dropped = np.array(self._dropped[name], "i8")
+                self._append(f"cameras/{name}/dropped_frames", dropped)
                 self._dropped[name] = []
         tables = (
             ("marks", "session/marks", MARK_DTYPE),
@@ -450,46 +482,57 @@ class SessionWriter:
         )
         for key, path, dtype in tables:
             if self._rows[key]:
-                _append(f[path], np.array(self._rows[key], dtype=dtype))
+                self._append(path, np.array(self._rows[key], dtype=dtype))
                 self._rows[key] = []
         if self._rows["journal"]:
-            _append(f["live/stance_journal"], np.concatenate(self._rows["journal"]))
+            self._append("live/stance_journal", np.concatenate(self._rows["journal"]))
             self._rows["journal"] = []
-        f.flush()
-        self._committed = self._lengths()
+        self._file.flush()
+        self._committed = dict(self._length)
         self._last_flush = _clock()
 
-    def _write_frames(self, camera: str) -> None:
-        batch = self._frames[camera]
-        if not batch:
+    def _write_chunks(self, camera: str) -> None:
+        """The camera's finished frame chunks into its frame dataset: one resize, then each
+        chunk as it is (no HDF5 filter runs; the dataset declares the codec's filter)."""
+        chunks = self._chunks[camera]
+        if not chunks:
             return
-        g = self._file[f"cameras/{camera}"]
-        if "frames_jpeg" in g:
-            ds = g["frames_jpeg"]
-            rows = np.zeros((len(batch), ds.shape[1]), "u1")
-            for i, ((payload, _), _) in enumerate(batch):
-                rows[i, : len(payload)] = np.frombuffer(payload, "u1")
-            _append(ds, rows)
-            _append(g["jpeg_length"], np.array([len(s[0]) for s, _ in batch], "i4"))
-            _append(g["jpeg_quality"], np.array([s[1] for s, _ in batch], "u1"))
-        else:
-            _append(g["frames"], self._frame_buffers[camera][: len(batch)])
-        meta = np.array([m for _, m in batch], dtype="f8")
-        _append(g["frame_index"], meta[:, 0].astype("i8"))
-        _append(g["session_time"], meta[:, 1])
-        _append(g["camera_time"], meta[:, 2])
-        _append(g["host_time"], meta[:, 3])
-        self._frames[camera] = []
+        path = f"cameras/{camera}/" + ("frames_jpeg" if camera in self._jpeg_padding else "frames")
+        ds = self._datasets[path]
+        n = self._length[path]
+        ds.resize(n + len(chunks), axis=0)
+        self._length[path] = n + len(chunks)  # the rows exist now (trimmed on failure)
+        tail = (0,) * (ds.ndim - 1)
+        write = ds.id.write_direct_chunk
+        for i, chunk in enumerate(chunks):
+            write((n + i, *tail), chunk)
+        self._chunks[camera] = []
 
-    def _lengths(self) -> dict[str, int]:
-        lengths: dict[str, int] = {}
+    def _write_frames(self, camera: str) -> None:
+        """Every frame given so far, then its per-frame rows (which make it count as recorded)."""
+        self._write_chunks(camera)
+        rows = self._frame_rows[camera]
+        if not rows:
+            return
+        meta = np.array(rows, dtype="f8")
+        g = f"cameras/{camera}"
+        self._append(f"{g}/frame_index", meta[:, 0].astype("i8"))
+        self._append(f"{g}/session_time", meta[:, 1])
+        self._append(f"{g}/camera_time", meta[:, 2])
+        self._append(f"{g}/host_time", meta[:, 3])
+        self._frame_rows[camera] = []
+        jpeg = self._jpeg_rows[camera]
+        if jpeg:
+            self._append(f"{g}/jpeg_length", np.array([r[0] for r in jpeg], "i4"))
+            self._append(f"{g}/jpeg_quality", np.array([r[1] for r in jpeg], "u1"))
+            self._jpeg_rows[camera] = []
 
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset) and obj.maxshape and obj.maxshape[0] is None:
-                lengths[name] = obj.shape[0]
-
-        self._file.visititems(visit)
-        return lengths
+    def _append(self, path: str, rows: np.ndarray) -> None:
+        ds = self._datasets[path]
+        n = self._length[path]
+        ds.resize(n + len(rows), axis=0)
+        self._length[path] = n + len(rows)
+        ds[n:] = rows
 
     # ------------------------------------------------------------------ errors and closing
     def _guarded(self, action, *args) -> None:
@@ -519,7 +562,7 @@ class SessionWriter:
         # Best effort: if the drive refuses even this, `midstance repair` trims the rest.
         with contextlib.suppress(Exception):
             for name, length in self._committed.items():
-                ds = self._file[name]
+                ds = self._datasets[name]
                 if ds.shape[0] != length:
                     ds.resize(length, axis=0)
             self._file.flush()
@@ -596,12 +639,6 @@ class SessionWriter:
                 subject=str(self.path),
                 remedy=f"Use one of: {', '.join(self.cameras) or '(no cameras)'}.",
             ) from None
-
-
-def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
-    n = ds.shape[0]
-    ds.resize(n + len(rows), axis=0)
-    ds[n:] = rows
 
 
 def _fixed_text(text: str, limit: int, what: str) -> bytes:

@@ -9,10 +9,16 @@ the raw frame size plus a small margin) with their true byte counts in ``jpeg_le
 is Blosc/LZ4-compressed, so the padding costs almost nothing on disk (measured in
 ``benchmarks/bench_hdf5.py``). Any HDF5 tool with the Blosc filter (h5py + hdf5plugin) reads the
 bytes back; any JPEG decoder turns them into the image.
+
+The writer compresses chunks itself with python-blosc (:func:`compress_chunk`) and hands them to
+HDF5 as finished chunks, rather than letting HDF5 run the Blosc filter: python-blosc releases the
+GIL while it compresses, the HDF5 filter runs with it held (the trackers wait). The bytes are the
+same Blosc frames the filter writes, so every reader with the filter decodes them unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,18 +56,46 @@ class CodecChoice:
             )
 
 
+# (compressor, level, shuffle) of the two Blosc layouts; shuffle codes are Blosc's own
+# (0 none, 2 bit-shuffle), the same numbers in hdf5plugin and python-blosc.
+LOSSLESS_BLOSC = ("lz4", 5, 2)  # grey frames: bit-shuffle finds the shared high bits
+PADDING_BLOSC = ("lz4", 1, 0)  # JPEG rows: only the zero padding is compressible
+
+
 def blosc_lossless_filter() -> dict:
     """h5py keyword arguments for Blosc LZ4 with bit-shuffle (lossless, fast)."""
-    import hdf5plugin
-
-    return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+    return _blosc_filter(LOSSLESS_BLOSC)
 
 
 def blosc_padding_filter() -> dict:
     """h5py keyword arguments for Blosc LZ4 without shuffle (squeezes JPEG zero padding)."""
+    return _blosc_filter(PADDING_BLOSC)
+
+
+def _blosc_filter(layout: tuple[str, int, int]) -> dict:
     import hdf5plugin
 
-    return dict(hdf5plugin.Blosc(cname="lz4", clevel=1, shuffle=hdf5plugin.Blosc.NOSHUFFLE))
+    cname, clevel, shuffle = layout
+    return dict(hdf5plugin.Blosc(cname=cname, clevel=clevel, shuffle=shuffle))
+
+
+@functools.cache
+def _blosc():
+    """python-blosc, set up once: GIL released while compressing, one compression thread (the
+    recorder is one of several busy threads on a small machine; a second Blosc thread cost more
+    CPU than it saved in wall time, see benchmarks/bench_hdf5.py)."""
+    import blosc
+
+    blosc.set_releasegil(True)
+    blosc.set_nthreads(1)
+    return blosc
+
+
+def compress_chunk(data: np.ndarray | bytes, layout: tuple[str, int, int]) -> bytes:
+    """One HDF5 chunk of bytes, compressed as the Blosc filter declared with ``layout`` would
+    (HDF5 filter 32001 decodes it), with the GIL released. ``data`` must be C-contiguous."""
+    cname, clevel, shuffle = layout
+    return _blosc().compress(data, typesize=1, clevel=clevel, shuffle=shuffle, cname=cname)
 
 
 def jpeg_row_width(height: int, width: int) -> int:
