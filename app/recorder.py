@@ -233,8 +233,10 @@ class Recorder:
         if done:
             n = int(np.searchsorted(times, stop, side="left"))
         # items delivered after the reader attached but from before the start (a device that
-        # lags the others) are not part of the recorded interval
-        lo = min(n, int(np.searchsorted(times, self._start_at_s, side="left")))
+        # lags the others) are not part of the recorded interval; searched only when there are
+        lo = 0
+        if times[0] < self._start_at_s:
+            lo = min(n, int(np.searchsorted(times, self._start_at_s, side="left")))
         index = batch.index
         if n > lo:
             if progress.stream.name == self.daq_name:

@@ -10,6 +10,14 @@ scene with noise; compression ratios depend on content, so the source is printed
 The open-time figure writes a session of ``--open-minutes`` with the same frame count and chunk
 layout but small (64×48) frames, because opening touches only metadata, never frame data — a
 5-minute 640×480 session would be ~90 GB raw.
+
+The frame-path figure compares, in the same run and on the same frames, how a lossless frame gets
+into its HDF5 chunk: before (h5py appends a batch and HDF5 runs the Blosc filter, GIL held) and
+now (python-blosc compresses each frame with the GIL released, ``write_direct_chunk`` stores it).
+Per frame: CPU of the writing thread, wall, and the GIL held — measured as the progress a
+competing pure-Python thread loses while the writer runs (vs. its rate alone, measured just
+before), so it is noisy on a shared machine: read the ratio, run twice. JPEG encoding (simplejpeg)
+and a Blosc thread count of 1 vs 2 are measured the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import open_session
 from data.session_writer import CameraSpec, SessionWriter
-from data.video_codecs import CodecChoice
+from data.video_codecs import (
+    LOSSLESS_BLOSC,
+    CodecChoice,
+    blosc_lossless_filter,
+    compress_chunk,
+    encode_jpeg,
+    jpeg_row_width,
+)
 
 FPS = 500.0
 DAQ_HZ = 2000.0
@@ -94,6 +110,138 @@ def bare_h5py_us_per_frame(path: Path, frames: list[np.ndarray], n: int) -> floa
         return (time.perf_counter() - start) / n * 1e6
 
 
+def _competitor_rate(seconds: float = 0.3) -> float:
+    """Loop iterations per second of a pure-Python thread while this one waits (its rate alone)."""
+    stop, count = threading.Event(), [0]
+    spinner = threading.Thread(target=_spin, args=(stop, count))
+    start = time.perf_counter()
+    spinner.start()
+    stop.wait(seconds)
+    stop.set()
+    spinner.join()
+    return count[0] / (time.perf_counter() - start)
+
+
+def _spin(stop: threading.Event, count: list[int]) -> None:
+    n = 0
+    while not stop.is_set():
+        for _ in range(200):
+            n += 1
+        count[0] = n
+
+
+def gil_probe(work, n_frames: int) -> float:
+    """Run ``work()`` (which writes ``n_frames``) in a thread beside a pure-Python competitor;
+    return the competitor's lost time per frame in ms (the GIL the writer held, plus whatever
+    else kept the competitor off a core: noisy on a shared machine)."""
+    alone = _competitor_rate()
+    stop, count = threading.Event(), [0]
+    spinner = threading.Thread(target=_spin, args=(stop, count))
+    spinner.start()
+    start = time.perf_counter()
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    elapsed = time.perf_counter() - start
+    stop.set()
+    spinner.join()
+    return max(0.0, elapsed - count[0] / alone) / n_frames * 1e3
+
+
+def timed(work, n_frames: int) -> dict[str, float]:
+    """CPU and wall per frame of ``work()`` (alone), and the wall it spent holding the GIL: all
+    of it, less the time inside calls that release the GIL (``work`` returns that time)."""
+    cpu, wall = time.thread_time(), time.perf_counter()
+    released = work()
+    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    return {"cpu": cpu / n_frames * 1e3, "wall": wall / n_frames * 1e3,
+            "held": (wall - released) / n_frames * 1e3}  # fmt: skip
+
+
+def _frame_dataset(f, name: str, **filters):
+    return f.create_dataset(name, (0, HEIGHT, WIDTH), "u1", maxshape=(None, HEIGHT, WIDTH),
+                            chunks=(1, HEIGHT, WIDTH), **filters)  # fmt: skip
+
+
+def frame_paths(tmp: Path, frames: list[np.ndarray], n: int, batch: int = 32) -> None:
+    """The lossless frame path before and now, on the same frames, in the same run."""
+    import blosc
+    import h5py
+
+    clock = time.perf_counter
+    with h5py.File(tmp / "paths.h5", "w", libver="latest") as f:
+        before = _frame_dataset(f, "filter", **blosc_lossless_filter())
+        now = _frame_dataset(f, "direct", **blosc_lossless_filter())
+        f.swmr_mode = True
+        buffer = np.empty((batch, HEIGHT, WIDTH), np.uint8)
+
+        def hdf5_filter() -> float:  # the former SessionWriter: copy into a batch, append it
+            for k0 in range(0, n, batch):
+                for j in range(batch):
+                    buffer[j] = frames[(k0 + j) % len(frames)]
+                m = before.shape[0]
+                before.resize(m + batch, axis=0)
+                before[m:] = buffer  # the Blosc filter runs inside HDF5, GIL held
+            return 0.0
+
+        def direct_chunks() -> float:  # SessionWriter now
+            released = 0.0
+            for k0 in range(0, n, batch):
+                chunks = []
+                for j in range(batch):
+                    t = clock()
+                    chunks.append(compress_chunk(frames[(k0 + j) % len(frames)], LOSSLESS_BLOSC))
+                    released += clock() - t
+                m = now.shape[0]
+                now.resize(m + batch, axis=0)
+                for j, chunk in enumerate(chunks):
+                    now.id.write_direct_chunk((m + j, 0, 0), chunk)
+            return released
+
+        row = jpeg_row_width(HEIGHT, WIDTH)
+
+        def jpeg_encode() -> float:  # simplejpeg encodes inside `with nogil` (tjCompress2)
+            released = 0.0
+            for k in range(n):
+                t = clock()
+                encode_jpeg(frames[k % len(frames)], 90, row)
+                released += clock() - t
+            return released
+
+        paths = (("HDF5 Blosc filter (before)", hdf5_filter),
+                 ("python-blosc + direct chunk (now)", direct_chunks),
+                 ("JPEG q90 encode only (simplejpeg)", jpeg_encode))  # fmt: skip
+        rows: dict[str, dict[str, float]] = {}
+        for _ in range(3):  # interleaved, best of three (the machine is shared)
+            for name, work in paths:
+                got = timed(work, n)
+                got["lost"] = gil_probe(work, n)
+                best = rows.setdefault(name, got)
+                for key, value in got.items():
+                    best[key] = min(best[key], value)
+        f.flush()
+        ok = all(np.array_equal(now[k], before[k]) for k in range(0, now.shape[0], 97))
+    print(f"lossless frame path, {n} frames in batches of {batch}, best of 3"
+          f" (frames decoded from both identical: {ok}); ms per frame:")  # fmt: skip
+    print(f"  {'path':<34} {'CPU':>6} {'wall':>6} {'GIL held':>9} {'competitor lost':>16}")
+    for name, r in rows.items():
+        print(f"  {name:<34} {r['cpu']:>6.3f} {r['wall']:>6.3f} {r['held']:>9.3f}"
+              f" {r['lost']:>16.3f}")  # fmt: skip
+    old, new = rows[paths[0][0]], rows[paths[1][0]]
+    print(f"  now vs before: CPU x{new['cpu'] / old['cpu']:.2f},"
+          f" wall x{new['wall'] / old['wall']:.2f}, GIL held x{new['held'] / old['held']:.2f};"
+          f" competitor lost x{new['lost'] / max(old['lost'], 1e-9):.2f}")  # fmt: skip
+    for threads in (1, 2):  # Blosc's own threads: CPU of the whole process, not just the caller
+        blosc.set_nthreads(threads)
+        cpu, wall = time.process_time(), clock()
+        for k in range(n):
+            compress_chunk(frames[k % len(frames)], LOSSLESS_BLOSC)
+        cpu, wall = time.process_time() - cpu, clock() - wall
+        print(f"  blosc.compress alone, nthreads={threads}: {cpu / n * 1e3:.3f} ms CPU (process),"
+              f" {wall / n * 1e3:.3f} ms wall")  # fmt: skip
+    blosc.set_nthreads(1)
+
+
 def random_read_ms(path: Path, n: int = 200) -> float:
     with open_session(path) as s:
         cam = s.camera("sagittal")
@@ -115,11 +263,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="recorded seconds per codec")
     parser.add_argument("--open-minutes", type=float, default=5.0)
+    parser.add_argument("--path-frames", type=int, default=1024, help="frames per path figure")
     args = parser.parse_args()
     frames, source = sample_frames()
     raw_per_s = 2 * FPS * HEIGHT * WIDTH
+    print(f"frames: {source}")
+    with tempfile.TemporaryDirectory() as tmp:
+        frame_paths(Path(tmp), frames, args.path_frames)
     print(f"2 cameras x {FPS:g} fps x {WIDTH}x{HEIGHT} + {N_CHANNELS} ch x {DAQ_HZ:g} Hz;"
-          f" {args.seconds:g} s per codec; frames: {source}")  # fmt: skip
+          f" {args.seconds:g} s per codec, through SessionWriter")  # fmt: skip
     print(f"{'codec':<10} {'write s':>8} {'headroom':>9} {'us/frame':>9} {'GB/min':>8}"
           f" {'vs raw':>7} {'read ms':>8} {'PSNR dB':>8}")  # fmt: skip
     results = {}
