@@ -167,8 +167,9 @@ def analyse_window(
             data = raw - offsets
         else:
             flags.append("no_flight_for_drift")
-    pad = settings.samples(settings.padding_s, rate_hz)
-    if loaded_from < pad or raw.shape[0] - loaded_to < pad:
+    before = settings.samples(settings.padding_s, rate_hz)
+    after = settings.samples(settings.padding_after_s, rate_hz)
+    if loaded_from < before or raw.shape[0] - loaded_to < after:
         flags.append("truncated_window")  # at the start or end of the recording
     detection = lowpass_zero_lag(data[:, 2], rate_hz, settings.cutoff_hz, settings.filter_order)
     events = refine_contact(

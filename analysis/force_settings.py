@@ -30,6 +30,13 @@ class ForceSettings:
     (about −7 % VALR on a 22 ms impact rise) while 150 Hz keeps VALR within ~1 % (measured on
     the simulated lab, docs/force-analysis.md).
 
+    Each stance is analysed in a window of raw force from ``padding_s`` before its first loaded
+    sample to ``padding_after_s`` after its last. The live result waits for the samples after
+    toe-off, so ``padding_after_s`` is its delay: 30 ms = the ``min_flight_s`` (20 ms) that
+    confirms the toe-off plus 10 ms of flight for the drift and vibration fit and the filter's
+    edge (shorter lost the first stances' vibration estimate and biased their toe-off by up to
+    2 samples, docs/force-analysis.md). The samples before contact cost no delay.
+
     Belt vibration: with ``belt_vibration_hz`` set, that frequency is removed in every stance
     window; otherwise, with ``belt_vibration_auto``, each stance's frequency is measured in the
     flight phases of the ``vibration_history_s`` of raw force ending where its window ends
@@ -57,6 +64,7 @@ class ForceSettings:
     max_stance_s: float = 0.45
     max_step_gap_s: float = 0.60
     padding_s: float = 0.060
+    padding_after_s: float = 0.030
     cop_threshold_N: float = 50.0
     flight_drift_correction: bool = True
     belt_vibration_hz: float | None = None
@@ -91,6 +99,7 @@ class ForceSettings:
             "max_stance_s",
             "max_step_gap_s",
             "padding_s",
+            "padding_after_s",
             "impact_window_fraction",
             "stance_fraction_13pct",
             "summary_window_s",
@@ -112,8 +121,8 @@ class ForceSettings:
             )
         if self.filter_order not in (1, 2, 3, 4):
             _fail("filter_order", f"must be 1–4 (each pass), not {self.filter_order!r}")
-        if self.padding_s < self.min_flight_s:
-            _fail("padding_s", "must be at least min_flight_s, so a stance is complete first")
+        if self.padding_after_s < self.min_flight_s:
+            _fail("padding_after_s", "must be at least min_flight_s, so a stance is complete first")
         if self.midstance not in MIDSTANCE_DEFINITIONS:
             _fail("midstance", f"'{self.midstance}' is not one of {MIDSTANCE_DEFINITIONS}")
         if self.loading_rate_method not in LOADING_RATE_METHODS:
@@ -153,7 +162,11 @@ class ForceSettings:
                 subject="force settings",
                 remedy=f"Known settings: {', '.join(sorted(known))}.",
             )
-        return cls(**dict(raw))
+        values = dict(raw)
+        if "padding_s" in values and "padding_after_s" not in values:
+            # stored before the two sides had their own setting: the window was symmetric
+            values["padding_after_s"] = values["padding_s"]
+        return cls(**values)
 
     def adapted_to(self, rate_hz: float) -> tuple[ForceSettings, list[str]]:
         """These settings for a low-rate recording: a metrics cut-off at or above 45 % of the

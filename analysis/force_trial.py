@@ -95,13 +95,14 @@ def analyse_candidates(
     and the first sample it actually starts at. The belt vibration of each stance is measured on
     the ``vibration_history_s`` of raw Fz ending where its window ends (same samples live and
     offline)."""
-    pad = settings.samples(settings.padding_s, rate_hz)
+    pad_before = settings.samples(settings.padding_s, rate_hz)
+    pad_after = settings.samples(settings.padding_after_s, rate_hz)
     history = settings.samples(settings.vibration_history_s, rate_hz)
     measure = settings.belt_vibration_auto and settings.belt_vibration_hz is None
     records, rejected = [], []
     for _, plate_index, candidate in sorted(items, key=lambda item: (item[0], item[1])):
         plate = plates[plate_index]
-        raw, start = window(plate_index, candidate.start - pad, candidate.end + pad)
+        raw, start = window(plate_index, candidate.start - pad_before, candidate.end + pad_after)
         vibration = None
         if measure:
             stop = start + raw.shape[0]

@@ -1,11 +1,12 @@
 """The live force analysis: feed blocks of volts (or forces), get each stance as soon as it ends.
 
 A stance is emitted once the force has stayed below the off threshold for the minimum flight time
-and ``padding_s`` more samples have arrived (the filter's settling margin), i.e. about
-``padding_s`` after toe-off. It is analysed from exactly the same raw window, by the same code, as
-in the offline analysis (:func:`analysis.force_trial.analyse_force_trial`), so the records are the
-same. Per block the work is a matrix product per plate and a vectorised threshold pass; the
-filtering happens once per stance, on a window of a few hundred samples.
+(the toe-off is confirmed) and ``padding_after_s`` samples past its last loaded sample have
+arrived, i.e. about ``padding_after_s`` (30 ms) after toe-off. It is analysed from exactly the
+same raw window, by the same code, as in the offline analysis
+(:func:`analysis.force_trial.analyse_force_trial`), so the records are the same. Per block the
+work is a matrix product per plate and a vectorised threshold pass; the filtering happens once
+per stance, on a window of a few hundred samples.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class StreamingForceAnalyser:
         self.body_weight_N = body_weight_N
         s = self.settings
         s.check_rate(self.rate_hz)
-        self.pad = s.samples(s.padding_s, rate_hz)
+        self.pad_before = s.samples(s.padding_s, rate_hz)
+        self.pad_after = s.samples(s.padding_after_s, rate_hz)
         gap = s.samples(s.min_flight_s, rate_hz)
         self.trackers = [
             StanceCandidateTracker(s.threshold_on_N, s.threshold_off_N, gap) for _ in plates
@@ -133,7 +135,8 @@ class StreamingForceAnalyser:
             self.buffers[i].append(w)
             self._pending.extend((c.end, i, c) for c in self.trackers[i].push(w[:, 2]))
         seen = self.samples_seen
-        records = self._analyse([item for item in self._pending if item[0] + self.pad <= seen])
+        ready = [item for item in self._pending if item[0] + self.pad_after <= seen]
+        records = self._analyse(ready)
         self._trim()
         return records
 
@@ -178,4 +181,4 @@ class StreamingForceAnalyser:
         # the window before a stance, and the stretch its belt vibration is measured on
         history = self.settings.samples(self.settings.vibration_history_s, self.rate_hz)
         for buffer in self.buffers:
-            buffer.discard_before(keep - max(self.pad, history))
+            buffer.discard_before(keep - max(self.pad_before, history))

@@ -56,9 +56,11 @@ def test_streaming_emits_each_stance_shortly_after_toe_off(belt_plate, make_run,
     )
     records, emitted_at = _stream(analyser, volts, 20)
     delays = [at / 2000.0 - r.toe_off_s for r, at in zip(records[:-1], emitted_at, strict=False)]
-    # padding (60 ms) plus at most one block (10 ms) plus the sub-sample crossing
-    assert max(delays) < settings.padding_s + 0.0105 + 0.001
-    assert min(delays) >= settings.padding_s - 0.001
+    # the padding after toe-off (30 ms) plus at most one block (10 ms) plus the sub-sample
+    # crossing; the 60 ms before contact cost no delay
+    assert settings.padding_after_s == 0.030
+    assert max(delays) < settings.padding_after_s + 0.0105 + 0.001
+    assert min(delays) >= settings.padding_after_s - 0.001
 
 
 def test_streaming_memory_stays_bounded(belt_plate, make_run):
@@ -77,3 +79,33 @@ def test_volts_need_channel_names(belt_plate):
     analyser = StreamingForceAnalyser([belt_plate], 2000.0)
     with pytest.raises(InputError, match="channel names"):
         analyser.push(np.zeros((10, 6)))
+
+
+def test_the_window_after_toe_off_is_its_own_setting_and_old_results_keep_theirs():
+    """The live delay is the padding after toe-off (30 ms); the 60 ms before contact cost no
+    delay. Settings stored before the two had their own field meant a symmetric window."""
+    settings = ForceSettings()
+    assert (settings.padding_s, settings.padding_after_s) == (0.060, 0.030)
+    stored = settings.to_dict()
+    del stored["padding_after_s"]
+    assert ForceSettings.from_dict(stored).padding_after_s == 0.060
+    assert ForceSettings.from_dict({}).padding_after_s == 0.030
+    from analysis.errors import InputError
+
+    with pytest.raises(InputError, match="padding_after_s"):
+        ForceSettings(padding_after_s=0.010)  # shorter than min_flight_s: toe-off unconfirmed
+
+
+def test_a_stance_whose_flight_after_is_cut_by_the_end_is_flagged(belt_plate, make_run):
+    """The window needs padding_after_s of flight after toe-off; a recording that ends sooner
+    flags the last stance truncated_window (the end of the window is not flight data)."""
+    wrench, truth = make_run(duration_s=3.0)
+    settings = ForceSettings()
+    last_toe_off = round(truth.toe_off_s[-1] * 2000.0)
+    flagged = []
+    for extra_s in (0.015, 0.040):
+        cut = wrench[: last_toe_off + round(extra_s * 2000.0)]
+        analyser = StreamingForceAnalyser([belt_plate], 2000.0, settings, body_weight_N=700.0)
+        records = analyser.push_forces([cut]) + analyser.finish()
+        flagged.append("truncated_window" in records[-1].flags)
+    assert flagged == [True, False]
