@@ -34,91 +34,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import _common  # noqa: F401  (puts the project on sys.path)
 import numpy as np
+from _common import LoopedCamera, looped_camera_factory
 
 from app.session_controller import SessionController
-from app.session_setup import registry_factory
-from drivers.base import Chunk, Device, Health, HealthStatus, StreamDescription, StreamKind
 from drivers.config import parse_config
-from drivers.sim.devices import CLOCK_KEY, LAB_KEY
 
 WORKLOADS = {"500": (500.0, (640, 480), 2000.0), "240": (240.0, (1280, 1024), 2400.0)}
-
-
-class LoopedCamera(Device):
-    """A simulated camera whose frames were rendered once (see the module docstring)."""
-
-    kind: ClassVar[str] = "bench.looped-camera"
-
-    def __init__(self, name, settings, shared) -> None:
-        super().__init__(name, settings)
-        self.shared = shared
-
-    @classmethod
-    def probe(cls, name, settings) -> Health:
-        return Health(HealthStatus.SIMULATED, "benchmark camera")
-
-    def _open(self) -> StreamDescription:
-        lab = self.shared[LAB_KEY]
-        self.lab = lab
-        self.view = self.settings["view"]
-        n = int(self.settings.get("loop_frames", 120))
-        width, height = lab.cameras[self.view].size
-        self.loop = np.empty((n, height, width), np.uint8)
-        lab.render_into(self.view, np.arange(n), self.loop)
-        return StreamDescription(
-            device=self.name,
-            kind=StreamKind.FRAMES,
-            source="benchmark loop",
-            dtype="uint8",
-            shape=(height, width),
-            rate_hz=lab.setup.frame_rate_hz,
-            units=("DN",),
-        )
-
-    def _start(self) -> None:
-        self.next = 0
-        self.stopping = threading.Event()
-
-    def _read(self, out, timeout_s) -> Chunk:
-        clock = self.shared[CLOCK_KEY]
-        lab = self.lab
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if clock.daq_started.is_set():
-                elapsed = clock.elapsed(time.monotonic())
-                ready = (
-                    math.floor(
-                        (elapsed - lab.setup.exposure_s - float(lab.frame_time(self.view, 0)))
-                        * lab.setup.frame_rate_hz
-                    )
-                    + 1
-                )
-                if ready > self.next:
-                    break
-            if time.monotonic() > deadline or self.stopping.wait(0.001):
-                return Chunk(0, self.next, time.monotonic())
-        count = min(len(out), ready - self.next)
-        ks = np.arange(self.next, self.next + count)
-        out[:count] = self.loop[ks % len(self.loop)]
-        self.next += count
-        times = lab.camera_time(lab.frame_time(self.view, ks))
-        return Chunk(count, int(ks[0]), time.monotonic(), device_time_s=np.asarray(times))
-
-    def _stop(self) -> None:
-        self.stopping.set()
-
-    def _close(self) -> None:
-        pass
-
-
-def factory(kind, name, settings, shared):
-    if kind == LoopedCamera.kind:
-        return LoopedCamera(name, settings, shared)
-    return registry_factory(kind, name, settings, shared)
 
 
 def thread_cpu() -> dict[str, float]:
@@ -163,7 +87,9 @@ def run_workload(
         },
     }
     rss_start = rss_mb()
-    controller = SessionController(parse_config(raw), pace="realtime", device_factory=factory)
+    controller = SessionController(
+        parse_config(raw), pace="realtime", device_factory=looped_camera_factory
+    )
     delays: list[float] = []
 
     def on_event(kind: str, payload: dict) -> None:

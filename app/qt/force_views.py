@@ -13,13 +13,17 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QPainterPath
+from PySide6.QtWidgets import QGraphicsPathItem
 
 from app.qt.theme import SIDE_COLOURS, Theme, side_brush, side_pen, style_plot
 
 GRAVITY = 9.80665
 WINDOW_S = 5.0
-COP_POINTS = 2500
-MAX_SHADED = 16  # stances shaded at once (≈ 5 s of running at 180 steps/min, with margin)
+COP_POINTS = 1000  # 200 Hz over 5 s: the butterfly looks the same as at 2 kHz
+BW_RANGE = (-0.1, 3.2)  # Fz in body weights: running peaks are 2–3 BW
+N_RANGE = (-100.0, 2000.0)  # Fz in newtons before the mass is known (grows to fit, see below)
 
 
 def stance_mask(t: np.ndarray, stances: Sequence[Mapping[str, Any]], side: str) -> np.ndarray:
@@ -31,40 +35,112 @@ def stance_mask(t: np.ndarray, stances: Sequence[Mapping[str, Any]], side: str) 
     return mask
 
 
+class ForceHistory:
+    """The last ``WINDOW_S`` of force the window shows, extended with only the new samples each
+    tick: computing the plates' wrench and COP for 10 000 samples on every refresh cost more
+    than drawing them."""
+
+    def __init__(self, seconds: float = WINDOW_S) -> None:
+        self.seconds = seconds
+        self.clear()
+
+    def clear(self) -> None:
+        self.t = np.empty(0)
+        self.fz = np.empty(0)
+        self.cop = np.empty((0, 2))
+
+    def span_needed(self, newest_s: float | None) -> float:
+        """Seconds to ask for so nothing between the last sample held and ``newest_s`` is
+        missed (a margin of a quarter second; the whole window when there is nothing yet)."""
+        if newest_s is None or not len(self.t) or newest_s < self.t[-1]:
+            return self.seconds
+        return min(self.seconds, newest_s - float(self.t[-1]) + 0.25)
+
+    def add(self, t: np.ndarray, fz: np.ndarray, cop: np.ndarray) -> bool:
+        """Append the samples after the last one held; False (nothing changed) if the window
+        does not reach back to it, so the caller asks again for the whole window."""
+        if len(self.t) and len(t) and t[-1] < self.t[-1]:
+            self.clear()  # session time went back: a new session
+        if len(self.t) and len(t) > 1:
+            step = float(t[1] - t[0])
+            if t[0] > self.t[-1] + 1.5 * step:
+                return False  # a gap: more arrived than was asked for
+        new = t > self.t[-1] if len(self.t) else np.ones(len(t), dtype=bool)
+        keep = self.t >= (t[-1] if len(t) else 0.0) - self.seconds
+        self.t = np.concatenate([self.t[keep], t[new]])
+        self.fz = np.concatenate([self.fz[keep], fz[new]])
+        self.cop = np.concatenate([self.cop[keep], cop[new]])
+        return True
+
+
+class SecondsBeforeNowAxis(pg.AxisItem):
+    """Ticks of a time axis relative to now (−5…0 s) labelled as positive seconds ago."""
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"{abs(v * scale):g}" for v in values]
+
+
 class GrfView(pg.PlotWidget):
-    """Vertical GRF over the last seconds: BW when the body weight is known, else N."""
+    """Vertical GRF over the last seconds: BW when the body weight is known, else N.
+
+    The x axis is fixed (seconds before now, −5…0) and the y range is fixed per unit, so a
+    refresh moves the data, never the axes: re-rendering axes on every tick cost more than all
+    the data drawing together.
+    """
 
     def __init__(self, theme: Theme, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"bottom": SecondsBeforeNowAxis("bottom")})
         self.plot = self.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.showGrid(x=False, y=True, alpha=0.3)
-        self.plot.setLabel("bottom", "session time", units="s")
-        self.curve = self.plot.plot([], [], pen=pg.mkPen(theme.trace, width=2))
+        self.plot.disableAutoRange()
+        # whole-BW (or kN) lines drawn as data, not an axis grid: a gridded axis is repainted
+        # with every new sample
+        self.levels = pg.PlotCurveItem(pen=pg.mkPen(theme.grid, width=1), connect="pairs")
+        self.levels.setZValue(-20)
+        self.plot.addItem(self.levels)
+        self.plot.setLabel("bottom", "seconds before now")
+        self.plot.setXRange(-WINDOW_S, 0.0, padding=0)
+        # one min–max pair per pixel: every peak kept, ~1000 points drawn instead of 10 000
+        self.curve = self.plot.plot(
+            [], [], pen=pg.mkPen(theme.trace, width=2), autoDownsampleFactor=1.0
+        )
         self.curve.setClipToView(True)
         self.curve.setDownsampling(auto=True, method="peak")
-        self.regions: list[pg.LinearRegionItem] = []
-        for _ in range(MAX_SHADED):
-            region = pg.LinearRegionItem(movable=False, pen=pg.mkPen(None))
-            region.setZValue(-10)
-            region.hide()
-            self.plot.addItem(region)
-            self.regions.append(region)
-        self.events = pg.ScatterPlotItem(symbol="|", size=14, pen=pg.mkPen(theme.muted, width=2))
+        # stances shaded by side: one path of rectangles per side (cheap to move every tick)
+        self.shading: dict[str, QGraphicsPathItem] = {}
+        for side in SIDE_COLOURS:
+            item = QGraphicsPathItem()
+            item.setPen(pg.mkPen(None))
+            item.setBrush(side_brush(side, alpha=60))
+            item.setZValue(-10)
+            self.plot.addItem(item)
+            self.shading[side] = item
+        self.shaded: list[Mapping[str, Any]] = []  # the stances shaded on the last refresh
+        self.events = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=2), connect="pairs")
         self.plot.addItem(self.events)
-        self.midstance = pg.ScatterPlotItem(symbol="t", size=13, pen=pg.mkPen("#000000"))
-        self.plot.addItem(self.midstance)
+        self.midstance = {
+            side: pg.ScatterPlotItem(
+                symbol="t", size=13, pen=pg.mkPen("#000000"), brush=side_brush(side)
+            )
+            for side in SIDE_COLOURS
+        }
+        for item in self.midstance.values():
+            self.plot.addItem(item)
         self.unit = ""
+        self.y_range = (0.0, 1.0)
         self.body_weight_N: float | None = None
+        self.end_s: float | None = None  # session time of the newest sample ("now")
         self.apply_theme(theme)
         self._set_unit(None)
 
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.surface)
-        style_plot(self.plot, theme, title="Vertical ground reaction force")
+        style_plot(self.plot, theme, title="Vertical GRF · last 5 s")
         self.curve.setPen(pg.mkPen(theme.trace, width=2))
+        self.events.setPen(pg.mkPen(theme.muted, width=2))
+        self.levels.setPen(pg.mkPen(theme.grid, width=1))
 
     def _set_unit(self, body_weight_N: float | None) -> None:
         unit = "BW" if body_weight_N else "N"
@@ -72,7 +148,24 @@ class GrfView(pg.PlotWidget):
         if unit != self.unit:
             self.unit = unit
             self.plot.setLabel("left", f"Fz ({unit})")
-            self.plot.setYRange(-0.1, 3.2) if unit == "BW" else self.plot.enableAutoRange(y=True)
+            self._set_y_range(BW_RANGE if unit == "BW" else N_RANGE)
+
+    def _set_y_range(self, y_range: tuple[float, float]) -> None:
+        self.y_range = y_range
+        self.plot.setYRange(*y_range, padding=0)
+        step = 1.0 if self.unit == "BW" else (500.0 if y_range[1] <= 3000 else 1000.0)
+        heights = np.arange(0.0, y_range[1], step)[1:]
+        self.levels.setData(
+            np.tile([-WINDOW_S, 0.0], len(heights)), np.repeat(heights, 2), connect="pairs"
+        )
+
+    def _fit_newtons(self, y: np.ndarray) -> None:
+        """In N (no body mass), the range only ever grows, in whole kN, to fit the largest force:
+        stable axes, and no peak cut off."""
+        top = float(np.nanmax(y)) if len(y) and np.isfinite(y).any() else 0.0
+        if top > self.y_range[1]:
+            high = 1000.0 * math.ceil(top * 1.05 / 1000.0)
+            self._set_y_range((-0.05 * high, high))
 
     def show_force(
         self,
@@ -81,38 +174,46 @@ class GrfView(pg.PlotWidget):
         stances: Sequence[Mapping[str, Any]],
         body_weight_N: float | None = None,
     ) -> None:
+        """``t`` in session time; drawn relative to its last sample (0 = now)."""
         self._set_unit(body_weight_N if body_weight_N and body_weight_N > 0 else None)
-        scale = 1.0 / self.body_weight_N if self.body_weight_N else 1.0
-        y = fz_N * scale
-        self.curve.setData(t, y)
         if len(t) == 0:
             return
+        scale = 1.0 / self.body_weight_N if self.body_weight_N else 1.0
+        y = fz_N * scale
+        if self.unit == "N":
+            self._fit_newtons(y)
         end = float(t[-1])
-        start = end - WINDOW_S
-        self.plot.setXRange(start, end, padding=0)
-        visible = [s for s in stances if s["toe_off_s"] >= start][-MAX_SHADED:]
-        for region, s in zip(self.regions, visible, strict=False):
-            region.setRegion((s["contact_s"], s["toe_off_s"]))
-            region.setBrush(side_brush(s.get("side") or "", alpha=60))
-            region.show()
-        for region in self.regions[len(visible) :]:
-            region.hide()
-        self._draw_events(t, y, visible)
+        self.end_s = end
+        self.curve.setData(t - end, y)
+        visible = [s for s in stances if s["toe_off_s"] >= end - WINDOW_S]
+        self.shaded = visible
+        low, high = self.y_range
+        for side, item in self.shading.items():
+            path = QPainterPath()
+            for s in visible:
+                if s.get("side") == side:
+                    x0 = s["contact_s"] - end
+                    path.addRect(QRectF(x0, low, s["toe_off_s"] - s["contact_s"], high - low))
+            item.setPath(path)
+        self._draw_events(t, y, visible, end)
 
     def _draw_events(
-        self, t: np.ndarray, y: np.ndarray, stances: Sequence[Mapping[str, Any]]
+        self, t: np.ndarray, y: np.ndarray, stances: Sequence[Mapping[str, Any]], end: float
     ) -> None:
-        edges = [x for s in stances for x in (s["contact_s"], s["toe_off_s"])]
-        self.events.setData(edges, np.zeros(len(edges)))
-        times, values, brushes = [], [], []
-        for s in stances:
-            m = s.get("midstance_s") or s.get("midstance_peak_vgrf_s")
-            if m is None or not math.isfinite(m) or not (t[0] <= m <= t[-1]):
-                continue
-            times.append(m)
-            values.append(float(np.interp(m, t, y)))
-            brushes.append(side_brush(s.get("side") or ""))
-        self.midstance.setData(times, values, brush=brushes)
+        """Contact and toe-off as short ticks on the baseline; midstance as a side triangle."""
+        edges = np.array([x for s in stances for x in (s["contact_s"], s["toe_off_s"])]) - end
+        tick = 0.04 * (self.y_range[1] - self.y_range[0])
+        self.events.setData(np.repeat(edges, 2), np.tile([-tick, tick], len(edges)))
+        for side, item in self.midstance.items():
+            times = [
+                m
+                for s in stances
+                if s.get("side") == side
+                and (m := s.get("midstance_s") or s.get("midstance_peak_vgrf_s")) is not None
+                and math.isfinite(m)
+                and t[0] <= m <= t[-1]
+            ]
+            item.setData(np.array(times) - end, np.interp(times, t, y))
 
 
 class CopView(pg.PlotWidget):
@@ -125,9 +226,10 @@ class CopView(pg.PlotWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
+        self.plot.disableAutoRange()  # fixed by set_outline: the plate does not move
         # not aspect-locked: the long narrow belt would shrink to a sliver in a wide panel
-        self.plot.setLabel("bottom", "← left · right →  (cm)")
-        self.plot.setLabel("left", "running direction ↑ (cm)")
+        self.plot.setLabel("bottom", "← L · R → (cm)")  # short: the panel is narrow
+        self.plot.setLabel("left", "forward ↑ (cm)")
         self.outline = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=2))
         self.midline = self.plot.plot([], [], pen=pg.mkPen(theme.grid, width=1))
         self.sides = {

@@ -34,7 +34,13 @@ from analysis.provenance import software_version
 from app.qt.big_numbers import BigNumbers
 from app.qt.bridge import ControllerBridge
 from app.qt.devices_panel import BannerStrip, DevicesPanel, ShownBanner, calibration_banners
-from app.qt.force_views import GRAVITY, CopView, GrfView, body_weight_from_mass
+from app.qt.force_views import (
+    GRAVITY,
+    CopView,
+    ForceHistory,
+    GrfView,
+    body_weight_from_mass,
+)
 from app.qt.procedure_run import ProcedureRunPanel
 from app.qt.references import load_lab_ranges
 from app.qt.session_bar import SessionBar
@@ -44,8 +50,9 @@ from app.qt.video_views import CameraView, FreezeFrameView
 
 log = logging.getLogger("midstance.gui")
 VIEWS = ("sagittal", "posterior")
-STATUS_EVERY = 5  # ticks between device-panel refreshes
+STATUS_EVERY_S = 0.5  # device panel, clock and banners: a few times a second is enough to read
 CALIBRATION_EVERY_S = 30.0
+TRENDS_EVERY_S = 1.0  # the six trend plots are the window's costliest paint: redrawn once a second
 SUMMARY_LAST_N = 20
 WEIGH_SECONDS = 2.0
 
@@ -65,6 +72,22 @@ def error_sentence(exc: BaseException) -> str:
     if isinstance(exc, MidstanceError):
         return exc.sentence()
     return f"unexpected {type(exc).__name__}: {exc}. Details are in the log file."
+
+
+def last_usable(results: list[Any], last_n: int) -> list[Any]:
+    """The stances a last-``last_n`` summary uses, found from the end: the summary's cost stays
+    the same in the 20th minute as in the first (it does not convert every stance so far)."""
+    from analysis.force_metrics import EXCLUDING_FLAGS
+
+    wanted = {"L": last_n, "R": last_n}
+    picked = []
+    for r in reversed(results):
+        if not any(wanted.values()):
+            break
+        if wanted.get(r.side, 0) and not EXCLUDING_FLAGS.intersection(r.flags or ()):
+            wanted[r.side] -= 1
+            picked.append(r)
+    return picked[::-1]
 
 
 class MainWindow(QMainWindow):
@@ -126,10 +149,19 @@ class MainWindow(QMainWindow):
         self.action_error: ShownBanner | None = None
         self.calibration: tuple[list[ShownBanner], str] = ([], "never")
         self._calibration_checked = -math.inf
+        self._zeroed = False  # plates zeroed in this session (the calibration banners change)
         self.busy = ""  # a background job in progress ("zero", "stop")
         self.job_thread = None
         self.refresh_count = 0
         self.refresh_seconds = 0.0  # wall time spent inside refresh (for the benchmark)
+        self.refresh_cpu_seconds = 0.0  # the GUI thread's CPU time inside refresh
+        self.refresh_cpu_by_view: dict[str, float] = {}  # ... and per view (for the benchmark)
+        self._status_taken = -math.inf  # monotonic time of the last status poll
+        self._force_end_s: float | None = None  # newest force sample drawn
+        self.force_history = ForceHistory()
+        self._force_mass: float | None = None  # body mass the force was drawn with
+        self._trends_stale = False  # stances added to the trends but not drawn yet
+        self._trends_drawn = -math.inf  # monotonic time the trends were last drawn
         self.closed = False
         try:
             self.numbers.set_ranges(load_lab_ranges())
@@ -157,12 +189,21 @@ class MainWindow(QMainWindow):
             grid.addWidget(self.freeze[view], row, 1)
         numbers_box = QGroupBox("Headline numbers")
         QVBoxLayout(numbers_box).addWidget(self.numbers)
-        numbers_box.setMinimumHeight(260)  # three rows of large numbers stay readable
+        numbers_box.setMinimumHeight(230)  # three rows of large numbers stay readable
+        # the GRF and the COP side by side: the GRF wants width, the plate seen from above is
+        # long and narrow; stacked, each got a sliver of height on a 1200×750 screen
+        self.force_row = QSplitter(Qt.Orientation.Horizontal)
+        self.force_row.addWidget(self.grf)
+        self.force_row.addWidget(self.cop)
+        self.force_row.setStretchFactor(0, 3)
+        self.force_row.setStretchFactor(1, 1)
+        self.force_row.setSizes([400, 220])
+        self.grf.setMinimumSize(260, 140)
+        self.cop.setMinimumSize(210, 140)
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.addWidget(numbers_box)
-        self.right.addWidget(self.grf)
-        self.right.addWidget(self.cop)
-        self.right.setSizes([260, 260, 260])
+        self.right.addWidget(self.force_row)
+        self.right.setSizes([300, 400])
         self.top = QSplitter(Qt.Orientation.Horizontal)
         self.top.addWidget(video)
         self.top.addWidget(self.right)
@@ -350,17 +391,22 @@ class MainWindow(QMainWindow):
 
     # -- polling -----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        started = time.perf_counter()
+        """One tick: video, force and COP if new data came; trends and numbers only when a
+        stance arrived; the device panel, clock and banners every ``STATUS_EVERY_S``."""
+        started, cpu = time.perf_counter(), time.thread_time()
         self.refresh_count += 1
-        if self.refresh_count % STATUS_EVERY == 0:
+        if time.monotonic() - self._status_taken >= STATUS_EVERY_S:
+            self._status_taken = time.monotonic()
             self.guarded("devices", lambda: self._take_status(self.controller.status()))
         self.guarded("force", self._refresh_force)
         self.guarded("video", self._refresh_video)
         self.guarded("stances", self._refresh_stances)
         self.refresh_seconds += time.perf_counter() - started
+        self.refresh_cpu_seconds += time.thread_time() - cpu
 
     def guarded(self, view: str, work: Callable[[], None]) -> None:
         """Run one view's refresh; a failure is logged and shown once, acquisition goes on."""
+        cpu = time.thread_time()
         try:
             work()
         except Exception as exc:
@@ -368,6 +414,9 @@ class MainWindow(QMainWindow):
                 log.exception("the %s view failed to refresh", view)
                 self.view_errors[view] = error_sentence(exc)
                 self._show_banners()
+        finally:
+            spent = time.thread_time() - cpu
+            self.refresh_cpu_by_view[view] = self.refresh_cpu_by_view.get(view, 0.0) + spent
 
     def _take_status(self, status: Any) -> None:
         self.status = status
@@ -382,11 +431,10 @@ class MainWindow(QMainWindow):
         if self.busy != "stop":
             self.bar.show_clock(status.state, recorded, status.recording_path)
         now = time.monotonic()
-        if (
-            now - self._calibration_checked > CALIBRATION_EVERY_S
-            or status.plate_zero_age_s is not None
-        ):
-            self._calibration_checked = now
+        zeroed = status.plate_zero_age_s is not None
+        if now - self._calibration_checked > CALIBRATION_EVERY_S or zeroed != self._zeroed:
+            self._calibration_checked = now  # the log is a file: read on change, not every poll
+            self._zeroed = zeroed
             from data.calibration_log import CalibrationLog
 
             self.calibration = calibration_banners(
@@ -431,13 +479,26 @@ class MainWindow(QMainWindow):
         self.banners.show_banners(shown)
 
     def _refresh_force(self) -> None:
-        window = self.controller.force_window(5.0)
+        mass = self.bar.subject().get("body_mass_kg")
+        stream = getattr(self.controller, "daq_stream", None)
+        newest = getattr(stream, "latest_session_time_s", None)
+        if newest is not None and newest == self._force_end_s and mass == self._force_mass:
+            return  # nothing new: never re-set identical data
+        history = self.force_history
+        window = self.controller.force_window(history.span_needed(newest))
         if len(window.t) == 0:
             return
-        recent = [s for s in self.stances[-40:] if s["toe_off_s"] >= window.t[0]]
-        bw = body_weight_from_mass(self.bar.subject().get("body_mass_kg"))
-        self.grf.show_force(window.t, window.F[:, 2], recent, bw)
-        self.cop.show_cop(window.t, window.cop, recent)
+        if not history.add(window.t, window.F[:, 2], window.cop):
+            window = self.controller.force_window(history.seconds)
+            history.clear()
+            history.add(window.t, window.F[:, 2], window.cop)
+        self._force_end_s = newest
+        self._force_mass = mass
+        t = history.t
+        recent = [s for s in self.stances[-40:] if s["toe_off_s"] >= t[0]]
+        bw = body_weight_from_mass(mass)
+        self.grf.show_force(t, history.fz, recent, bw)
+        self.cop.show_cop(t, history.cop, recent)
 
     def _refresh_video(self) -> None:
         faulted = {
@@ -461,16 +522,22 @@ class MainWindow(QMainWindow):
             widget.show_frame(
                 frame.image,
                 frame.markers,
-                f"{view.capitalize()} · live · {frame.session_time_s:.2f} s",
+                f"{view.capitalize()} · live · {frame.session_time_s:.1f} s",
             )
 
     def _refresh_stances(self) -> None:
         new = self.controller.stances(len(self.stances))
+        if new:
+            dicts = [s.to_dict() for s in new]
+            self.stances.extend(dicts)
+            self.trends.add_stances(dicts, draw=False)
+            self._trends_stale = True
+        if self._trends_stale and time.monotonic() - self._trends_drawn >= TRENDS_EVERY_S:
+            self.trends.draw()
+            self._trends_stale = False
+            self._trends_drawn = time.monotonic()
         if not new:
             return
-        dicts = [s.to_dict() for s in new]
-        self.stances.extend(dicts)
-        self.trends.add_stances(dicts)
         self.stance_results.extend(new)
         if self.saved_summary is None:
             self._show_live_numbers()
@@ -490,7 +557,8 @@ class MainWindow(QMainWindow):
             self.numbers.set_caption(f"This recording · last {SUMMARY_LAST_N} steps")
         else:
             self.numbers.set_caption(f"Live · last {SUMMARY_LAST_N} steps")
-        self.numbers.show_summary(summarise_stances(results, SUMMARY_LAST_N), self._hints())
+        recent = last_usable(results, SUMMARY_LAST_N)
+        self.numbers.show_summary(summarise_stances(recent, SUMMARY_LAST_N), self._hints())
 
     def _show_saved_numbers(self, path: str) -> None:
         """After a stop: the numbers of the stances the saved file holds (what was recorded)."""
@@ -569,7 +637,13 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def _splitters(self) -> dict[str, QSplitter]:
-        return {"main": self.main, "top": self.top, "right": self.right, "bottom": self.bottom}
+        return {
+            "main": self.main,
+            "top": self.top,
+            "right": self.right,
+            "force": self.force_row,
+            "bottom": self.bottom,
+        }
 
     # -- closing -----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -14,6 +14,7 @@ from app.qt.references import RESEARCH_REFERENCES
 from app.qt.theme import SMALL_POINT_SIZE, Theme, side_brush, side_pen, style_plot
 
 STEPS_SHOWN = 80  # per-step points kept on screen
+PAGE_STEPS = 20  # the x axis moves on by this many steps at a time, not on every step
 
 
 class StanceSeries:
@@ -57,7 +58,9 @@ class TrendView(pg.GraphicsLayoutWidget):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            plot.showGrid(y=True, alpha=0.25)
+            plot.disableAutoRange()  # ranges move in pages and grow to fit (see add_stances)
+            # no grid: a gridded axis is repainted with every new point (the reference lines
+            # and the axis ticks give the scale)
             plot.getAxis("left").setWidth(48)
             self.plots[spec.key] = plot
             for side in ("L", "R"):
@@ -81,6 +84,8 @@ class TrendView(pg.GraphicsLayoutWidget):
                     )  # fmt: skip
                     plot.addItem(line)
                     self.references.append(line)
+        self.x_range: tuple[float, float] | None = None
+        self.y_ranges: dict[str, tuple[float, float]] = {}
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -97,20 +102,49 @@ class TrendView(pg.GraphicsLayoutWidget):
             line.setPen(pg.mkPen(theme.muted, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine))
             line.label.setColor(theme.muted)
 
-    def add_stances(self, stances: Sequence[Mapping[str, Any]]) -> None:
-        if not stances:
-            return
+    def add_stances(self, stances: Sequence[Mapping[str, Any]], draw: bool = True) -> None:
+        """Keep the stances' values; ``draw=False`` defers the drawing to a later :meth:`draw`
+        (the live window draws at most once a second)."""
         self.series.add(stances)
+        if draw:
+            self.draw()
+
+    def draw(self) -> None:
         for (key, side), curve in self.curves.items():
             x, y = self.series.arrays(side, key)
             finite = np.isfinite(y)
             curve.setData(x[finite], y[finite])
+        self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        """Move an axis only when a point would fall outside it: x by pages of ``PAGE_STEPS``
+        steps, y grown by a margin to fit the shown points (and the reference lines)."""
         top = max((v[-1] for v in self.series.index.values() if v), default=0.0)
-        for plot in self.plots.values():
-            plot.setXRange(max(0.0, top - STEPS_SHOWN), top + 1, padding=0.02)
+        if self.x_range is None or top > self.x_range[1]:
+            right = PAGE_STEPS * (int(top) // PAGE_STEPS + 1)
+            self.x_range = (max(0.0, right - STEPS_SHOWN), float(right))
+            for plot in self.plots.values():
+                plot.setXRange(*self.x_range, padding=0.02)
+        for spec in TRENDS:
+            keys = (spec.key, VILR.key) if spec is VALR else (spec.key,)
+            values = [self.series.arrays(side, k)[1] for side in ("L", "R") for k in keys]
+            values += [np.array([r.value for r in RESEARCH_REFERENCES if r.metric == spec.key])]
+            y = np.concatenate(values)
+            y = y[np.isfinite(y)]
+            if not len(y):
+                continue
+            low, high = float(y.min()), float(y.max())
+            shown = self.y_ranges.get(spec.key)
+            if shown is not None and shown[0] <= low and high <= shown[1]:
+                continue
+            margin = 0.15 * max(high - low, abs(high) * 0.1, 1e-6)
+            self.y_ranges[spec.key] = (low - margin, high + margin)
+            self.plots[spec.key].setYRange(low - margin, high + margin, padding=0)
 
     def clear(self) -> None:
         self.series = StanceSeries()
+        self.x_range = None
+        self.y_ranges = {}
         for curve in self.curves.values():
             curve.setData([], [])
 

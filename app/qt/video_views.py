@@ -206,8 +206,8 @@ class FreezeFrameView(CameraView):
         )
         self.guides.setData([uh, uh], [vh, y])
         self._place_value(((uh + ua) / 2.0, y + 6.0), (0.5, 0.0))
-        self.value.textItem.setTextWidth(-1)
         self.value.setText(f" {d * 100:+.1f} cm · {signed_hip_ankle_words(d)} ")
+        self._fit_value()
 
     def _draw_fppa(
         self, markers: Mapping[str, Sequence[float]], stance: Mapping[str, Any], side: str
@@ -235,8 +235,15 @@ class FreezeFrameView(CameraView):
         right_of_knee = knee[0] < width / 2  # the label goes where there is room
         offset = 0.35 * shank_len if right_of_knee else -0.35 * shank_len
         self._place_value((knee[0] + offset, knee[1]), (0.0 if right_of_knee else 1.0, 0.5))
-        self.value.textItem.setTextWidth(-1)
         self.value.setText(f" {SIDE_NAMES.get(side, '')} FPPA {abs(angle):.1f}° {words} ")
+        self._fit_value()
+
+    def _fit_value(self) -> None:
+        """Wrap the number's text to the view's width when one line would be cut off."""
+        self.value.setTextWidth(-1)
+        room = max(120.0, self.width() - 12.0)
+        if self.value.textItem.boundingRect().width() > room:
+            self.value.setTextWidth(room)
 
     def _no_measure(self, reason: str) -> None:
         self.measure.setData([], [])

@@ -119,16 +119,46 @@ def test_grf_scrolls_five_seconds_shades_each_stance_by_side_and_scales_to_body_
     stances = stance_dicts(lab)
     bw = lab.truth.body_weight_N
     view.show_force(t, fz, stances, bw)
-    _, y = view.curve.getOriginalDataset()
+    x, y = view.curve.getOriginalDataset()
     np.testing.assert_allclose(y, fz / bw)
+    np.testing.assert_allclose(x, t - t[-1])  # drawn relative to now: the axes stay put
     assert view.plot.getAxis("left").labelText == "Fz (BW)"
-    inside = [s for s in stances if s["toe_off_s"] >= t[0]]
-    shown = [r for r in view.regions if r.isVisible()]
-    assert len(shown) == min(len(inside), len(view.regions))
-    colours = {r.brush.color().name() for r in shown}
-    assert colours == {"#0072b2", "#e69f00"}
-    (lo, hi), _ = view.plot.viewRange()
-    assert hi == pytest.approx(t[-1]) and hi - lo == pytest.approx(5.0)
+    assert view.plot.getAxis("bottom").labelText == "seconds before now"
+    assert view.plot.getAxis("bottom").tickStrings([-4.0, -2.0, 0.0], 1.0, 2.0) == ["4", "2", "0"]
+    inside = [s for s in stances if s["toe_off_s"] >= t[-1] - 5.0]
+    assert view.shaded == inside
+    for side, colour in (("L", "#0072b2"), ("R", "#e69f00")):
+        mine = [s for s in inside if s["side"] == side]
+        path = view.shading[side].path()
+        assert path.elementCount() == 5 * len(mine) > 0  # one closed rectangle per stance
+        assert view.shading[side].brush().color().name() == colour
+        span = path.boundingRect()
+        assert span.left() == pytest.approx(mine[0]["contact_s"] - t[-1])
+        assert span.right() == pytest.approx(mine[-1]["toe_off_s"] - t[-1])
+    # contact and toe-off ticks: two points per edge, at the edges' times before now
+    ex, _ = view.events.getData()
+    edges = sorted(x for s in inside for x in (s["contact_s"], s["toe_off_s"]))
+    np.testing.assert_allclose(sorted(ex[::2]), np.array(edges) - t[-1])
+    (lo, hi), (ylo, yhi) = view.plot.viewRange()
+    assert (lo, hi) == (pytest.approx(-5.0), pytest.approx(0.0))
+    assert (ylo, yhi) == (pytest.approx(-0.1), pytest.approx(3.2))
+    # a later window moves the data, not the axes
+    view.show_force(t + 1.0, fz, stances, bw)
+    assert view.plot.viewRange()[0] == [pytest.approx(-5.0), pytest.approx(0.0)]
+
+
+def test_grf_in_newtons_grows_its_range_to_the_largest_force_and_never_shrinks(qtbot, lab):
+    view = GrfView(DARK)
+    qtbot.addWidget(view)
+    rate = lab.setup.daq_rate_hz
+    t = (int(6 * rate) + np.arange(int(5 * rate))) / rate
+    fz = lab.true_forces(int(6 * rate), len(t))["belt"][:, 2]
+    view.show_force(t, fz, [], None)
+    assert view.plot.getAxis("left").labelText == "Fz (N)"
+    _, (ylo, yhi) = view.plot.viewRange()
+    assert ylo < 0 < fz.max() <= yhi and yhi % 1000 == 0 and yhi - fz.max() < 1000 + 0.05 * fz.max()
+    view.show_force(t, fz * 0.1, [], None)
+    assert view.plot.viewRange()[1][1] == pytest.approx(yhi)
 
 
 def test_cop_butterfly_splits_by_side_on_the_plate_outline(qtbot, lab):
@@ -275,3 +305,37 @@ def test_weighing_on_the_plate_takes_the_mass_only_from_a_steady_load(qtbot, gui
     window.weigh_on_plate()  # running: refused, the typed mass is kept
     assert window.bar.mass.value() == pytest.approx(np.mean(standing) / 9.80665, abs=0.05)
     assert "not steady" in window.action_error.text and "stand still" in window.action_error.text
+
+
+def test_force_history_holds_the_last_five_seconds_from_only_the_new_samples(lab):
+    from app.qt.force_views import ForceHistory
+
+    rate = lab.setup.daq_rate_hz
+    total = int(9 * rate)
+    t_all = np.arange(total) / rate
+    fz_all = lab.true_forces(0, total)["belt"][:, 2]
+    cop_all = lab.true_cop(0, total)[:, :2]
+    history = ForceHistory(5.0)
+    assert history.span_needed(None) == 5.0
+    end = int(2 * rate)
+    assert history.add(t_all[:end], fz_all[:end], cop_all[:end])
+    while end < total:
+        stop = min(end + 77, total)  # 77 new samples per tick
+        span = history.span_needed(t_all[stop - 1])
+        assert span == pytest.approx((stop - end) / rate + 0.25)
+        count = round(span * rate)
+        assert history.add(t_all[stop - count : stop], fz_all[stop - count : stop],
+                           cop_all[stop - count : stop])  # fmt: skip
+        end = stop
+    # exactly the last 5 s, every sample once, in order, equal to a fresh 5 s window
+    first = np.searchsorted(t_all, t_all[-1] - 5.0)
+    np.testing.assert_array_equal(history.t, t_all[first:])
+    np.testing.assert_array_equal(history.fz, fz_all[first:])
+    np.testing.assert_array_equal(history.cop, cop_all[first:])
+    # a window that does not reach back to the last sample held is refused, nothing changes
+    later = t_all[-1] + (np.arange(100) + 500) / rate
+    assert not history.add(later, np.zeros(100), np.zeros((100, 2)))
+    assert history.t[-1] == t_all[-1]
+    # session time going back (a new session) starts over
+    assert history.add(t_all[:10], fz_all[:10], cop_all[:10])
+    np.testing.assert_array_equal(history.t, t_all[:10])
