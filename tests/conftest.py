@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -49,3 +50,22 @@ def real_data() -> Path:
             pytest.fail(f"real recordings not found at {SHARED_REAL_DATA}")
         pytest.skip(f"real recordings not found at {SHARED_REAL_DATA}")
     return SHARED_REAL_DATA
+
+
+def _load_double(name: str):
+    """A module of ``tests/doubles`` (tests cannot import each other under importlib mode)."""
+    if name not in sys.modules:
+        path = Path(__file__).with_name("doubles") / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def prerendered_camera():
+    """``tests/doubles/prerendered_camera.py``: the simulated camera serving frames rendered
+    once, on the real-time trigger timeline (``KIND``, ``factory`` for the session controller),
+    so that the renderer's CPU cost cannot decide a real-time test."""
+    return _load_double("prerendered_camera")

@@ -24,16 +24,24 @@ RATE_HZ = 2000.0
 FPS = 250.0
 
 
-def sim_config(duration_s: float = 8.0, preset: str = "healthy", **setup):
-    """Two 320x240 cameras at 250 fps hardware-triggered by a 2 kHz simulated DAQ."""
+def sim_config(
+    duration_s: float = 8.0,
+    preset: str = "healthy",
+    *,
+    camera_kind: str = "sim.camera",
+    fps: float = FPS,
+    **setup,
+):
+    """Two 320x240 cameras (250 fps unless ``fps``) hardware-triggered by a 2 kHz simulated DAQ;
+    ``camera_kind`` another camera of the simulated lab (tests/doubles/prerendered_camera.py)."""
     setup = {"image_width": 320, "image_height": 240, **setup}
     raw = {
         "lab": {"name": "fault lab", "treadmill": "single-belt"},
         "sync": {"mode": "hardware"},
         "daq": {"name": "force", "kind": "sim.daq", "rate_hz": RATE_HZ},
         "cameras": [
-            {"name": "sagittal", "kind": "sim.camera", "view": "sagittal", "rate_hz": FPS},
-            {"name": "posterior", "kind": "sim.camera", "view": "posterior", "rate_hz": FPS},
+            {"name": view, "kind": camera_kind, "view": view, "rate_hz": fps}
+            for view in ("sagittal", "posterior")
         ],
         "simulation": {"preset": preset, "seed": 7, "duration_s": duration_s, "setup": setup},
     }

@@ -30,57 +30,74 @@ def _frames_accounted_for(s, lab, camera: str) -> None:
     assert set(range(int(index[0]), int(index[-1]) + 1)) <= set(index.tolist()) | dropped
 
 
-# Opt-in (--soak): whether the rings fill depends on the simulated cameras delivering 250 fps
-# in real time, which this 2-core machine did in some runs and not others (closing note of
-# 2026-11-21); the lossless-reader back-pressure itself is tested in tests/app/test_ring_buffer.py.
-@pytest.mark.soak
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
-def test_a_slow_disk_makes_the_recorder_fall_behind_visibly(fault_lab, session_path, monkeypatch):
-    """Every frame write takes 10 ms (two cameras at 250 fps need 5 s of writing per second, so
-    the 2 s frame rings fill within about 2 s of recording whatever the machine's speed).
+def test_a_slow_disk_makes_the_recorder_fall_behind_visibly(
+    fault_lab, prerendered_camera, session_path, monkeypatch
+):
+    """Every frame write takes at least 6 ms: two cameras at 250 fps need 500 frame writes a
+    second, the disk takes at most 167, three times too few on any machine. The cameras serve
+    pre-rendered frames on the real-time trigger timeline, so they deliver at full rate whatever
+    the machine (rendering cost is not the subject) and the 2 s frame rings fill in about 3 s.
     User sees: the status says the recorder is behind, with the banner "Use a faster disk or a
-    lighter video codec"; acquisition waits for the recorder rather than overwriting unwritten
-    frames, and the file (complete, its note saying the recorder fell behind) accounts for
-    every frame: stored at its exact time or listed as dropped."""
+    lighter video codec", and the listeners get "recorder-behind"; acquisition waits for the
+    recorder rather than overwriting unwritten frames, and the file (complete, its note saying
+    the recorder fell behind) accounts for every frame: stored at its exact time or listed as
+    dropped; the force is continuous."""
     original = SessionWriter.append_frame
     disk = threading.Event()  # never set: wait() is the slow disk's latency
 
     def slow_append(self, *args, **kwargs):
-        disk.wait(0.010)
+        disk.wait(0.006)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SessionWriter, "append_frame", slow_append)
-    controller = SessionController(fault_lab.sim_config(duration_s=20.0), pace="realtime")
-    behind_events = []
-    controller.add_listener(lambda kind, p: behind_events.append(kind == "recorder-behind"))
+    config = fault_lab.sim_config(duration_s=60.0, camera_kind=prerendered_camera.KIND)
+    controller = SessionController(
+        config, pace="realtime", device_factory=prerendered_camera.factory
+    )
+    behind = threading.Event()
+    controller.add_listener(lambda kind, p: kind == "recorder-behind" and behind.set())
     controller.connect()
     controller.start_recording(session_path)
-    assert controller.wait_for_session_time(6.0, timeout_s=60)
+    # the rings fill in ~3 s; the bound only keeps a broken recorder from hanging the test
+    filled = behind.wait(timeout=40.0)
     status = controller.status()
     lab = controller.shared["sim.lab"]
     path = controller.stop_recording()
     controller.close()
+    assert filled, "the rings never filled: the recorder kept up with a disk 3x too slow"
     assert status.recorder_behind
-    assert any("faster disk" in b.remedy or "faster disk" in b.text for b in status.banners)
+    banner = next(b for b in status.banners if "recorder fell behind" in b.text)
+    assert banner.level == "warning" and "faster disk" in banner.remedy
     with open_session(path) as s:
         assert s.is_complete and "recorder fell behind" in s.recording_note
         for camera in ("sagittal", "posterior"):
             _frames_accounted_for(s, lab, camera)
+            assert s.camera(camera).n_frames > 2.0 * fault_lab.FPS  # a full ring, at least
         analog, start = s.analog.read(), int(s.analog.start_index)
-        finite = np.isfinite(analog).all(axis=1)
-        gaps = s.gaps
-        missing = np.zeros(len(analog), bool)
-        for a, b in gaps:
-            missing[a - start : b - start] = True
-        np.testing.assert_array_equal(~finite, missing)  # NaN rows are exactly the listed gaps
+        assert s.gaps.size == 0 and np.isfinite(analog).all()
+        np.testing.assert_array_equal(analog, lab.analog(start, len(analog)))
 
 
-def _soak(fault_lab, path, seconds: float, pace: str) -> dict:
-    controller = SessionController(fault_lab.sim_config(duration_s=seconds + 30), pace=pace)
+def _ring_pages_mb(controller) -> float:
+    """Memory the rings have touched so far: they are allocated zeroed, so the kernel maps their
+    pages as the producers first write them, and the rings (20 s of DAQ) grow RSS until full."""
+    streams = (controller.daq_stream, *controller.camera_streams.values())
+    return sum(
+        min(s.ring.written, s.ring.capacity) / s.ring.capacity * s.ring.data.nbytes / 1e6
+        for s in streams
+    )
+
+
+def _soak(fault_lab, cameras, path, seconds: float, fps: float) -> dict:
+    """Record ``seconds`` of the simulated lab in real time with ``cameras`` (the pre-rendered
+    camera double) at ``fps``; RSS and the per-stance delay along the way."""
+    config = fault_lab.sim_config(duration_s=seconds + 30, camera_kind=cameras.KIND, fps=fps)
+    controller = SessionController(config, pace="realtime", device_factory=cameras.factory)
     delays: list[tuple[float, float]] = []
 
     def on_event(kind, payload):
-        if kind == "stance":
+        if kind == "stance":  # DAQ session time at emission - toe-off
             now = controller.synchronised_time_s()
             delays.append((payload["toe_off_s"], now - payload["toe_off_s"]))
 
@@ -88,54 +105,79 @@ def _soak(fault_lab, path, seconds: float, pace: str) -> dict:
     controller.connect()
     controller.set_subject({"id": "SOAK", "body_mass_kg": 70.0})
     controller.start_recording(path)
-    rss = []
-    for t in np.linspace(seconds / 10, seconds, 10):
-        assert controller.wait_for_session_time(float(t), timeout_s=seconds + 60)
-        rss.append((float(t), _rss_mb()))
+    start = max(0.0, controller.synchronised_time_s())
+    memory = []  # (session time, RSS MB, of which ring pages MB)
+    for t in np.arange(1.0, seconds + 0.5):
+        assert controller.wait_for_session_time(start + t, timeout_s=60)
+        memory.append((t, _rss_mb(), _ring_pages_mb(controller)))
     status = controller.status()
     lab = controller.shared["sim.lab"]
+    missed = {n: t.missed for n, t in controller.trackers.items()}
+    missed["force"] = controller.force.missed
     out = controller.stop_recording()
     controller.close()
-    return {"rss": rss, "delays": delays, "status": status, "path": out, "lab": lab}
+    return {
+        "memory": np.array(memory),
+        "delays": np.array(delays),
+        "status": status,
+        "missed": missed,
+        "path": out,
+        "lab": lab,
+    }
 
 
-def _check_soak(result: dict, seconds: float, growth_mb: float, max_delay_s: float) -> None:
-    rss = result["rss"]
-    settled = [m for t, m in rss if t >= seconds / 3]
-    assert max(settled) - settled[0] < growth_mb, rss
-    delays = np.array(result["delays"])
+def _check_soak(result: dict, seconds: float, growth_mb: float, drift_s: float) -> list[float]:
+    """Nothing dropped, memory flat after warm-up, no drift in the per-stance delay; the
+    medians of the delay in each third."""
+    status = result["status"]
+    assert not status.recorder_behind and not status.banners, status.banners
+    assert {d.name: d.dropped for d in status.devices} == dict.fromkeys(
+        ("force", "sagittal", "posterior"), 0
+    )
+    assert not any(status.dropped_frames.values()), status.dropped_frames
+    assert result["missed"]["force"] == 0, result["missed"]  # the live force analysis saw all
+    t, rss, rings = result["memory"].T
+    other = rss - rings  # the rings fill up to their fixed size; the rest may grow only as far
+    settled = other[t >= seconds / 3]  # as HDF5's bounded caches (metadata cache up to 32 MB)
+    assert settled.max() - settled[0] < growth_mb, np.c_[t, rss, rings].round(1).tolist()
+    delays = result["delays"]
     assert len(delays) >= seconds * 2  # ~2.7 stances per second at this cadence
-    thirds = np.array_split(delays[:, 1], 3)
-    assert np.median(thirds[2]) < np.median(thirds[0]) + 0.1, [np.median(x) for x in thirds]
-    assert np.percentile(delays[:, 1], 95) < max_delay_s
+    thirds = [float(np.median(d)) for d in np.array_split(delays[:, 1], 3)]
+    assert thirds[2] <= thirds[0] + drift_s, thirds
     with open_session(result["path"]) as s:
-        assert s.is_complete
+        assert s.is_complete and s.gaps.size == 0
+        assert s.analog.n_samples >= (seconds - 0.1) * 2000.0
         for camera in ("sagittal", "posterior"):
+            cam = s.camera(camera)
             _frames_accounted_for(s, result["lab"], camera)
+            np.testing.assert_array_equal(np.diff(cam.frame_index), 1)  # none dropped
+    return thirds
 
 
-# Opt-in (--soak) for now: on an idle 2-core machine the stance delay drifted from 1.4 s to
-# 2.0 s over the run (the live analysis does not keep up in real time with two 250 fps cameras
-# and tracking), while it passed under heavier load in another run; a timing-dependent gate is
-# not a CI test until the pipeline keeps up with margin (closing note of 2026-11-21).
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+def test_short_soak_no_memory_growth_no_delay_drift(fault_lab, prerendered_camera, session_path):
+    """20 s of session in real time (CI) with a workload this 2-core machine sustains with a
+    wide margin (about a third of a core): two 320x240 cameras at 100 fps serving pre-rendered
+    frames (rendering is not the subject) with marker tracking on both, the 2 kHz DAQ, the force
+    analysis, the per-stance join and the recorder. User sees: no dropped frame or sample, no
+    "recorder behind"; stances keep arriving with the same delay after toe-off (median of the
+    last third within 0.1 s of the first third's, p95 under 1 s); memory stays flat once the
+    rings are full: outside the rings it grows less than 12 MB over the last two thirds (measured
+    here: ~0.5 MB/s over a recording's first ~35 s, flattening after, as HDF5's chunk caches of
+    8 MB per dataset fill; keeping every frame would add 15 MB/s)."""
+    result = _soak(fault_lab, prerendered_camera, session_path, 20.0, fps=100.0)
+    _check_soak(result, 20.0, growth_mb=12.0, drift_s=0.1)
+    assert np.percentile(result["delays"][:, 1], 95) < 1.0
+
+
 @pytest.mark.soak
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
-def test_short_soak_no_memory_growth_no_delay_drift(fault_lab, session_path):
-    """15 s of session at pace "fast" (CI): every device delivers as fast as the slowest consumer
-    takes it, so the delay measured on the session clock is the pipeline's own (padding, join)
-    and must not grow on a shared machine either; the real-time version is the long soak.
-    User sees: stances keep arriving with the same delay after toe-off; memory stays flat once
-    the rings are full."""
-    result = _soak(fault_lab, session_path, 15.0, "fast")
-    _check_soak(result, 15.0, growth_mb=40.0, max_delay_s=2.0)
-
-
-@pytest.mark.soak
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
-def test_long_soak_no_memory_growth_no_delay_drift(fault_lab, session_path):
-    """MIDSTANCE_SOAK_MINUTES (default 30) minutes at full rate in real time; run with --soak on
-    a machine not shared with other work. User sees: the same delay after toe-off at the end as
-    at the start (p95 under 2 s) and flat memory."""
+def test_long_soak_no_memory_growth_no_delay_drift(fault_lab, prerendered_camera, session_path):
+    """MIDSTANCE_SOAK_MINUTES (default 30) minutes in real time at full rate (two 320x240
+    cameras at 250 fps, 2 kHz); run with --soak on a machine not shared with other work. User
+    sees: the same delay after toe-off at the end as at the start (p95 under 2 s), nothing
+    dropped, flat memory."""
     seconds = 60.0 * float(os.environ.get("MIDSTANCE_SOAK_MINUTES", "30"))
-    result = _soak(fault_lab, session_path, seconds, "realtime")
-    _check_soak(result, seconds, growth_mb=60.0, max_delay_s=2.0)
+    result = _soak(fault_lab, prerendered_camera, session_path, seconds, fps=fault_lab.FPS)
+    _check_soak(result, seconds, growth_mb=60.0, drift_s=0.1)
+    assert np.percentile(result["delays"][:, 1], 95) < 2.0
