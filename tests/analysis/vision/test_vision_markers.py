@@ -117,3 +117,45 @@ def test_a_spot_beside_a_marker_does_not_pull_its_centroid(render, rng):
         assert len(blobs) == 2  # two separate outlines
         errors.append(_match(centre[None], blobs.xy)[0])
     assert max(errors) < 0.15  # measured ≤ 0.1 px
+
+
+def _one_blob_at_a_time(image: np.ndarray, settings: DetectionSettings) -> np.ndarray:
+    """The refinement as written before batching: OpenCV calls per blob (reference)."""
+    binary = (image > settings.threshold).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    height, width = image.shape
+    pad, out = settings.refine_pad_px, []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        x0, y0 = max(x - pad, 0), max(y - pad, 0)
+        window = image[y0 : min(y + h + pad, height), x0 : min(x + w + pad, width)]
+        low, high, _, _ = cv2.minMaxLoc(window)
+        m = cv2.moments(cv2.subtract(window, int(low + settings.refine_level * (high - low))))
+        out.append((x0 + m["m10"] / m["m00"], y0 + m["m01"] / m["m00"]))
+    return np.array(sorted(out))
+
+
+@pytest.mark.parametrize("sixteen_bit", [False, True])
+def test_batched_refinement_equals_per_blob_moments(render, rng, sixteen_bit):
+    """All blobs are refined in one set of array operations; the centroids are the same numbers
+    as OpenCV's moments one window at a time, for discs of different sizes, discs cut by every
+    edge of the frame (windows clipped) and a region of interest (a strided view)."""
+    edges = np.array([[1.2, 50.3], [318.6, 120.4], [160.5, 0.8], [200.2, 238.9], [0.9, 0.7]])
+    centres = np.vstack([GRID + rng.uniform(-5, 5, GRID.shape), edges])
+    frame = np.maximum(
+        render(centres[::2], rng=rng, radius=5.0), render(centres[1::2], rng=rng, radius=2.5)
+    )
+    settings = DetectionSettings(min_area_px=2, min_circularity=0.0)
+    if sixteen_bit:
+        frame = frame.astype(np.uint16) * 256 + 17
+        settings = DetectionSettings(threshold=100 * 256, min_area_px=2, min_circularity=0.0)
+    found = np.array(sorted(map(tuple, detect_markers(frame, settings).xy)))
+    assert len(found) == len(centres)
+    assert np.array_equal(found, _one_blob_at_a_time(frame, settings))
+    roi = DetectionSettings(
+        threshold=settings.threshold, min_area_px=2, min_circularity=0.0, roi=(30, 20, 250, 190)
+    )
+    inner = detect_markers(frame, roi).xy
+    reference = _one_blob_at_a_time(frame[20:210, 30:280], settings) + np.array([30, 20])
+    assert len(inner) > 10
+    assert np.allclose(np.array(sorted(map(tuple, inner))), reference, rtol=0, atol=1e-9)
