@@ -13,6 +13,12 @@ Threads (each a consumer with its own reader on a device's ring):
   never a number read across the hole). In hardware sync it also decodes the
   exposure witness of each camera for the pulse/edge/frame reconciliation.
 
+Recording start: :meth:`ForceAnalysis.restart_at` restarts the streaming force analyser at the
+file's first DAQ sample, so each stance journalled to the file is computed from samples the file
+holds (its belt-vibration history included) and a replay of the file gives the same stances
+(docs/acquisition.md). If the analyser has already passed that sample, it re-analyses from it
+the last ``REWIND_SECONDS`` of volts it keeps.
+
 Back-pressure: at pace ``fast`` (tests, headless, replay) the readers are lossless, so results do
 not depend on thread timing; at pace ``realtime`` they are sequential readers that fall behind
 rather than hold up acquisition, and every item they missed is counted and flagged. An exception
@@ -25,8 +31,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,7 +62,10 @@ TIME_POINT_FIELDS = (
 )
 TRACK_SECONDS = 6.0  # marker history kept per camera (a stance waits at most a few seconds)
 JOIN_MARGIN_FRAMES = 2  # frames past toe-off a camera must have tracked before the join
-VIDEO_WINDOW_PAD_S = 0.05  # frames either side of the stance, for interpolation at the events
+VIDEO_WINDOW_PAD_S = 0.05  # frames before contact, for interpolation at the events
+# After toe-off the video window ends JOIN_MARGIN_FRAMES frames later (no metric reads a frame
+# after toe-off but the one bracketing it), so the join waits for no more than that.
+REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample already analysed
 
 
 # a stance's video may lack this many consecutive frames (dropped frames are interpolated);
@@ -276,6 +286,14 @@ def video_covers(times_s: np.ndarray, start_s: float, end_s: float, period_s: fl
     return bool(ends_covered and gaps.max() <= limit)
 
 
+class Completion(NamedTuple):
+    """When a force record was complete: host monotonic time and the session time of the newest
+    sample the analyser had then (the data it waited for)."""
+
+    monotonic_s: float
+    session_s: float
+
+
 class ForceAnalysis(_Consumer):
     """Stances from the DAQ stream, joined with the camera trackers' video metrics."""
 
@@ -314,8 +332,22 @@ class ForceAnalysis(_Consumer):
         self._analyser: StreamingForceAnalyser | None = None
         self._origin = 0  # DAQ sample index of the analyser's first sample
         self._expected: int | None = None
-        self._pending: list[tuple[StanceRecord, float]] = []
+        self._pending: list[tuple[StanceRecord, Completion]] = []
         self._reader = _reader(stream, self.name, lossless, max(256, stream.chunk_items * 4))
+        self._request_lock = threading.Lock()
+        self._requested: int | None = None  # restart_at() from another thread, not yet taken
+        self._restart_from: int | None = None  # a restart waiting for its sample to arrive
+        self._recent: deque[tuple[int, np.ndarray]] = deque()  # (first index, volts) blocks
+        self._recent_samples = 0
+        self.superseded = 0  # stances emitted before a restart that went back past them
+
+    def restart_at(self, first_sample: int) -> None:
+        """Analyse from DAQ sample ``first_sample`` on as if the stream began there (the first
+        sample of a recording). Thread-safe; the analysis thread applies it before its next
+        block. Stances starting before it keep their results; stances from it on are computed
+        from its samples only."""
+        with self._request_lock:
+            self._requested = int(first_sample)
 
     def on_error(self) -> None:
         if self.lossless:
@@ -333,6 +365,7 @@ class ForceAnalysis(_Consumer):
             )
             if batch is None:
                 break
+            self._take_restart_request()
             if batch.count:
                 self.missed += batch.missed
                 self._feed(batch.index, batch.data)
@@ -352,22 +385,61 @@ class ForceAnalysis(_Consumer):
             for part, block in zip(np.split(index, breaks), np.split(volts, breaks), strict=True):
                 self._feed(part, block)
             return
-        first = int(index[0])
+        first, last = int(index[0]), int(index[-1])
+        block = volts
         if self._expected is None or first != self._expected:
             # the first block, or samples were lost (device gap or analysis fell behind):
             # restart the analyser there rather than join two stretches of force
             self._restart(first)
-        self._expected = int(index[-1]) + 1
+            self._recent.clear()
+            self._recent_samples = 0
+        self._expected = last + 1
         self.samples += len(index)
+        self._keep(first, volts)
         self._analyser.body_weight_N = self.body_weight_N  # set_subject() may change it any time
-        self._collect(self._analyser.push(volts))
+        start = self._restart_from
+        if start is not None and start <= last:  # a recording starts inside this block
+            self._restart_from = None
+            k = max(0, start - first)
+            if k:
+                self._collect(self._analyser.push(volts[:k]))
+            self._restart(max(start, first))
+            volts = volts[k:]
+        if len(volts):
+            self._collect(self._analyser.push(volts))
         if self.witness is not None:
-            self.witness.feed(index, volts)
+            self.witness.feed(index, block)
+
+    def _keep(self, first: int, volts: np.ndarray) -> None:
+        """The last REWIND_SECONDS of volts, for a restart at a sample already analysed."""
+        self._recent.append((first, np.array(volts, copy=True)))
+        self._recent_samples += len(volts)
+        limit = REWIND_SECONDS * self.rate_hz
+        while self._recent_samples - len(self._recent[0][1]) >= limit:
+            self._recent_samples -= len(self._recent.popleft()[1])
+
+    def _take_restart_request(self) -> None:
+        with self._request_lock:
+            start, self._requested = self._requested, None
+        if start is None:
+            return
+        if self._expected is None or start >= self._expected:
+            self._restart_from = start  # not there yet: restart when its block arrives
+            return
+        # already analysed past it: start again there from the volts kept
+        self._restart_from = None
+        oldest = self._recent[0][0] if self._recent else self._expected
+        start = max(start, oldest)  # older than what is kept: from the oldest kept sample
+        self._restart(start)
+        for first, block in self._recent:
+            if first + len(block) > start:
+                self._collect(self._analyser.push(block[max(0, start - first) :]))
 
     def _restart(self, first_sample: int) -> None:
         if self._analyser is not None:
             self._collect(self._analyser.finish())
             self.restarts += 1
+            self._drop_from(first_sample / self.rate_hz)
         self._origin = first_sample
         self._analyser = StreamingForceAnalyser(
             self.plates,
@@ -377,8 +449,16 @@ class ForceAnalysis(_Consumer):
             body_weight_N=self.body_weight_N,
         )
 
+    def _drop_from(self, session_s: float) -> None:
+        """Forget the stances contacting at or after ``session_s`` that the analyser being
+        replaced computed: the new one computes them from its own samples."""
+        self._pending = [p for p in self._pending if p[0].contact_s < session_s]
+        with self.results_lock:
+            self.superseded += sum(r.contact_s >= session_s for r in self.results)
+
     def _collect(self, records: list[StanceRecord]) -> None:
         shift = self._origin / self.rate_hz
+        done = Completion(time.monotonic(), (self._expected or 0) / self.rate_hz)
         for record in records:
             shifted = record
             if shift:
@@ -389,7 +469,7 @@ class ForceAnalysis(_Consumer):
                         if getattr(record, name) is not None
                     }
                 )
-            self._pending.append((shifted, time.monotonic()))
+            self._pending.append((shifted, done))
 
     def _wait_for_trackers(self) -> None:
         """At the end, let the trackers finish the frames they already have."""
@@ -399,24 +479,32 @@ class ForceAnalysis(_Consumer):
     def _join_ready(self, final: bool) -> None:
         if not self._pending:
             return
-        period = max((1.0 / t.stream.rate_hz for t in self.trackers.values()), default=0.0)
-        still: list[tuple[StanceRecord, float]] = []
+        still: list[tuple[StanceRecord, Completion]] = []
         for rec, completed in self._pending:
-            need = rec.toe_off_s + JOIN_MARGIN_FRAMES * period + VIDEO_WINDOW_PAD_S
+            need = self._video_end_s(rec)
             ready = all(t.done or t.processed_until_s >= need for t in self.trackers.values())
             if ready or final:
-                self._emit(self._join(rec, completed))
+                self._emit(self._join(rec, completed.monotonic_s, completed.session_s))
             else:
                 still.append((rec, completed))
         self._pending = still
 
     # -- one stance --------------------------------------------------------------------------
 
-    def _join(self, rec: StanceRecord, completed: float) -> StanceResult:
+    def _video_end_s(self, rec: StanceRecord) -> float:
+        """The end of a stance's video window: the frames the join waits for, and no more."""
+        period = max((1.0 / t.stream.rate_hz for t in self.trackers.values()), default=0.0)
+        return rec.toe_off_s + JOIN_MARGIN_FRAMES * period
+
+    def _join(
+        self, rec: StanceRecord, completed: float, available_s: float = math.nan
+    ) -> StanceResult:
+        """The stance with its video metrics; ``completed`` is the host monotonic time the force
+        record was complete, ``available_s`` the session time of the data it waited for."""
         flags = list(rec.flags)
         video: dict[str, Any] = {}
         if self.trackers and rec.side in ("L", "R"):
-            t0, t1 = rec.contact_s - VIDEO_WINDOW_PAD_S, rec.toe_off_s + VIDEO_WINDOW_PAD_S
+            t0, t1 = rec.contact_s - VIDEO_WINDOW_PAD_S, self._video_end_s(rec)
             views = {t.calibration.view: t for t in self.trackers.values()}
             tracks = {
                 view: tracker.plane_tracks(t0, t1)
@@ -459,7 +547,7 @@ class ForceAnalysis(_Consumer):
             force=rec.to_dict(),
             video=video,
             flags=tuple(flags),
-            available_at_s=rec.toe_off_s + self.settings.padding_s,
+            available_at_s=available_s,
             video_delay_s=time.monotonic() - completed,
         )
 

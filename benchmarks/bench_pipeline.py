@@ -19,9 +19,11 @@ loop boundary, which is real work, not skipped work.
 
 Reported (figures, not pass/fail; the machine is shared, run twice): samples and frames delivered
 vs expected, frames the live tracker missed, frames missing from the file, recorder waits (the
-recorder holding acquisition back), per-stance result delay after toe-off (p50/p95, DAQ session
-time at emission − toe-off), CPU seconds per thread and as % of the run, resident memory at start
-and end, file size and write rate.
+recorder holding acquisition back), per-stance result delay after toe-off (p50/p95: the session
+clock at the result's emission − toe-off, and its two parts: the force record's completion and
+the wait for the camera trackers to pass the stance's frames), CPU seconds per thread and as % of
+the run, resident memory at start and end, file size and write rate. (Earlier versions took the
+newest delivered DAQ sample as "now", which is up to one DAQ read behind the clock.)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from _common import LoopedCamera, looped_camera_factory
 
 from app.session_controller import SessionController
 from drivers.config import parse_config
+from drivers.sim.devices import CLOCK_KEY
 
 WORKLOADS = {"500": (500.0, (640, 480), 2000.0), "240": (240.0, (1280, 1024), 2400.0)}
 
@@ -87,14 +90,19 @@ def run_workload(
         },
     }
     rss_start = rss_mb()
-    controller = SessionController(
-        parse_config(raw), pace="realtime", device_factory=looped_camera_factory
-    )
-    delays: list[float] = []
+    lab_shared: dict[str, Any] = {}
+
+    def keep_shared(kind, name, settings, shared):
+        lab_shared.update(shared=shared)  # the simulated lab's session clock is in there
+        return looped_camera_factory(kind, name, settings, shared)
+
+    controller = SessionController(parse_config(raw), pace="realtime", device_factory=keep_shared)
+    emitted: list[tuple[int, float, float]] = []  # (index, toe-off, session clock at emission)
 
     def on_event(kind: str, payload: dict) -> None:
         if kind == "stance":
-            delays.append(controller.daq_stream.latest_session_time_s - payload["toe_off_s"])
+            now_s = lab_shared["shared"][CLOCK_KEY].elapsed(time.monotonic())
+            emitted.append((payload["index"], payload["toe_off_s"], now_s))
 
     controller.add_listener(on_event)
     path = folder / f"bench-{int(fps)}.midstance.h5"
@@ -112,6 +120,7 @@ def run_workload(
         status = controller.status()
         trackers = {n: (t.frames, t.missed) for n, t in controller.trackers.items()}
         analysis_missed = controller.force.missed
+        video_wait = {r.index: r.video_delay_s for r in controller.stances()}
         rings = {
             s.name: s.ring.status()
             for s in (controller.daq_stream, *controller.camera_streams.values())
@@ -127,6 +136,9 @@ def run_workload(
     cpu = {k: cpu_after.get(k, 0.0) - cpu_before.get(k, 0.0) for k in cpu_after}
     cpu = {k: v for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v > 0.05}
     path.unlink()
+    delays = [now_s - toe_off_s for _, toe_off_s, now_s in emitted]
+    waits = [video_wait.get(index, math.nan) for index, _, _ in emitted]
+    force_part = [d - w for d, w in zip(delays, waits, strict=True)]
     return {
         "workload": f"2 cameras {int(fps)} fps {size[0]}x{size[1]}, DAQ 16 ch {daq_hz:g} Hz, "
         f"codec {codec}, {seconds:g} s",
@@ -146,6 +158,10 @@ def run_workload(
         "stances": len(delays),
         "stance_delay_p50_s": float(np.percentile(delays, 50)) if delays else math.nan,
         "stance_delay_p95_s": float(np.percentile(delays, 95)) if delays else math.nan,
+        "stance_force_delay_p50_s": _percentile(force_part, 50),
+        "stance_force_delay_p95_s": _percentile(force_part, 95),
+        "stance_video_wait_p50_s": _percentile(waits, 50),
+        "stance_video_wait_p95_s": _percentile(waits, 95),
         "cpu_s_per_thread": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_percent_of_run": {k: round(100 * v / run_wall, 1) for k, v in cpu.items()},
         "rss_mb_start": round(rss_start, 1),
@@ -155,6 +171,11 @@ def run_workload(
         "stop_recording_s": round(stop_s, 2),
         "banners": [b.text for b in status.banners],
     }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.percentile(finite, q)) if finite else math.nan
 
 
 def main() -> None:
