@@ -35,7 +35,7 @@ from drivers.base import Chunk, Device, DeviceError, DeviceLost, StreamDescripti
 DAQ_RING_SECONDS = 20.0  # analog history kept: the display window and the zeroing record fit
 FRAME_RING_SECONDS = 2.0  # frames kept: what the recorder may lag before the producer waits
 FRAME_RING_BYTES = 256e6  # ... but at most this much memory per camera (1280x1024: ~195 frames)
-DAQ_CHUNK_SECONDS = 0.05  # one read of the DAQ: 50 ms of samples (20 reads/s)
+DAQ_CHUNK_SECONDS = 0.01  # one read of the DAQ: 10 ms of samples (100 reads/s; the live delay)
 FRAME_CHUNK = 8  # frames per read
 
 
