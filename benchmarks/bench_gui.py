@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -304,10 +305,18 @@ def main() -> None:
     parser.add_argument("--refresh-hz", type=float, default=40.0)
     parser.add_argument("--workload", choices=("issue", "rendered", "both"), default="both")
     parser.add_argument("--record", action="store_true", help="also record to HDF5")
+    parser.add_argument(
+        "--switch-interval", type=float, help="sys.setswitchinterval (s) for the whole run"
+    )
     args = parser.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     os.environ["MIDSTANCE_DATA_DIR"] = tempfile.mkdtemp(prefix="midstance-bench-gui-")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"window {WINDOW_SIZE[0]}x{WINDOW_SIZE[1]} offscreen; recording: {args.record}")
+    print(
+        f"window {WINDOW_SIZE[0]}x{WINDOW_SIZE[1]} offscreen; recording: {args.record}; "
+        f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
+    )
     names = ("issue", "rendered") if args.workload == "both" else (args.workload,)
     paint = PaintClock()
     for name in names:

@@ -232,11 +232,13 @@ class CopView(pg.PlotWidget):
         self.plot.setLabel("left", "forward ↑ (cm)")
         self.outline = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=2))
         self.midline = self.plot.plot([], [], pen=pg.mkPen(theme.grid, width=1))
+        # plain curve items (no PlotDataItem bookkeeping): they are re-set on every refresh
         self.sides = {
-            side: self.plot.plot([], [], pen=side_pen(side, 2), connect="finite")
-            for side in SIDE_COLOURS
+            side: pg.PlotCurveItem(pen=side_pen(side, 2), connect="finite") for side in SIDE_COLOURS
         }
-        self.other = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=1), connect="finite")
+        self.other = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=1), connect="finite")
+        for item in (*self.sides.values(), self.other):
+            self.plot.addItem(item)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:

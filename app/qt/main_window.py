@@ -189,7 +189,7 @@ class MainWindow(QMainWindow):
             grid.addWidget(self.freeze[view], row, 1)
         numbers_box = QGroupBox("Headline numbers")
         QVBoxLayout(numbers_box).addWidget(self.numbers)
-        numbers_box.setMinimumHeight(230)  # three rows of large numbers stay readable
+        numbers_box.setMinimumHeight(220)  # three rows of large numbers stay readable
         # the GRF and the COP side by side: the GRF wants width, the plate seen from above is
         # long and narrow; stacked, each got a sliver of height on a 1200×750 screen
         self.force_row = QSplitter(Qt.Orientation.Horizontal)
@@ -198,12 +198,12 @@ class MainWindow(QMainWindow):
         self.force_row.setStretchFactor(0, 3)
         self.force_row.setStretchFactor(1, 1)
         self.force_row.setSizes([400, 220])
-        self.grf.setMinimumSize(260, 140)
-        self.cop.setMinimumSize(210, 140)
+        self.grf.setMinimumSize(260, 100)
+        self.cop.setMinimumSize(210, 100)
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.addWidget(numbers_box)
         self.right.addWidget(self.force_row)
-        self.right.setSizes([300, 400])
+        self.right.setSizes([300, 240])  # the numbers first: their range notes wrap to 2 lines
         self.top = QSplitter(Qt.Orientation.Horizontal)
         self.top.addWidget(video)
         self.top.addWidget(self.right)

@@ -239,9 +239,11 @@ class FreezeFrameView(CameraView):
         self._fit_value()
 
     def _fit_value(self) -> None:
-        """Wrap the number's text to the view's width when one line would be cut off."""
+        """Wrap the number's text when one line would run off the view (the text starts at
+        the image's left edge, which is inset when the view is wider than the image)."""
         self.value.setTextWidth(-1)
-        room = max(120.0, self.width() - 12.0)
+        left = self.image.sceneBoundingRect().left() if self._shape else 0.0
+        room = max(120.0, self.width() - max(left, 0.0) - 12.0)
         if self.value.textItem.boundingRect().width() > room:
             self.value.setTextWidth(room)
 
