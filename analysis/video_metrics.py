@@ -22,7 +22,7 @@ from analysis.marker_sets import ImageOrientation, MarkerSet
 from analysis.markers import detect_markers
 from analysis.plane_calibration import PlaneCalibration
 from analysis.provenance import software_version
-from analysis.tracking import LOW_CONFIDENCE, MEASURED, MarkerTracks, track_frames
+from analysis.tracking import IRREGULAR, LOW_CONFIDENCE, MEASURED, MarkerTracks, track_frames
 from analysis.vision_settings import VisionSettings
 
 
@@ -191,6 +191,25 @@ def _doubtful(tracks: PlaneTracks, names: Sequence[str], frames: slice) -> bool:
     return bool((tracks.flags[frames][:, idx] & LOW_CONFIDENCE).any())
 
 
+def _irregular_near(
+    tracks: PlaneTracks, names: Sequence[str], instants: Iterable[float | None], half_window_s=0.0
+) -> bool:
+    """True when a named marker is ``IRREGULAR`` (its blob merged with a stray or partly hidden:
+    the centroid is doubtful) in a frame a number was read from: the two frames around each
+    instant (values between frames are interpolated from them), widened by ``half_window_s``
+    for peaks fitted over neighbouring frames."""
+    idx = [tracks.names.index(n) for n in names]
+    times = tracks.times_s
+    for t in instants:
+        if t is None or not math.isfinite(t):
+            continue
+        lo = max(int(np.searchsorted(times, t - half_window_s)) - 1, 0)
+        hi = int(np.searchsorted(times, t + half_window_s, "right")) + 1
+        if (tracks.flags[lo:hi, idx] & IRREGULAR).any():
+            return True
+    return False
+
+
 def _peak(
     times: np.ndarray, values: np.ndarray, lowest: bool = False, half_window_s: float = 0.0
 ) -> tuple[float, float]:
@@ -269,6 +288,12 @@ def stance_video_records(
             )
             if rec.hip_ankle_midstance_m is not None and leg_length_m:
                 rec.hip_ankle_midstance_pct_leg = 100 * rec.hip_ankle_midstance_m / leg_length_m
+            limb = ("hip", "knee", "ankle")
+            read = (*limb, "shoulder") if "shoulder" in sagittal.names else limb
+            if _irregular_near(sagittal, read, (rec.contact_s, chosen)) or _irregular_near(
+                sagittal, limb, (rec.midstance_knee_flexion_s,), ms.peak_half_window_s
+            ):
+                flags.append("marker_irregular")
         if posterior is not None:
             _posterior_metrics(rec, posterior, ms, chosen, flags)
         rec.flags = tuple(flags)
@@ -329,7 +354,11 @@ def _posterior_metrics(rec, tracks: PlaneTracks, ms, t_mid: float, flags: list[s
     rec.pelvic_drop_deg = _num(
         kin.pelvic_drop_deg(tracks.at("L_psis", t_mid), tracks.at("R_psis", t_mid), s)
     )
+    t_peak = None
     times = tracks.times_s[frames]
     if len(times) >= 3:
         series = kin.fppa_deg(*(tracks.series(n, frames) for n in names), s)
-        rec.fppa_peak_deg = _num(_peak(times, series)[1])
+        t_peak, peak = _peak(times, series)
+        rec.fppa_peak_deg = _num(peak)
+    if _irregular_near(tracks, used, (t_mid, t_peak)):
+        flags.append("marker_irregular_posterior")

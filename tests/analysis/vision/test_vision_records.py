@@ -10,7 +10,7 @@ import pytest
 
 from analysis.errors import AnalysisError, InputError
 from analysis.kinematic_events import contact_bias, detect_foot_events
-from analysis.tracking import MEASURED
+from analysis.tracking import IRREGULAR, MEASURED
 from analysis.video_metrics import PlaneTracks, stance_video_records, summarise
 from analysis.vision_settings import MetricSettings, VisionSettings
 
@@ -107,3 +107,51 @@ def test_contact_bias_pairs_within_tolerance():
     assert bias.sd_s == pytest.approx(np.std([0.012, 0.009, 0.011], ddof=1))
     with pytest.raises(AnalysisError, match="no contacts"):
         contact_bias([], force)
+
+
+POSTERIOR = ("L_psis", "R_psis", "L_thigh", "R_thigh", "L_knee", "R_knee", "L_ankle", "R_ankle")
+
+
+def _posterior_tracks(times: np.ndarray) -> PlaneTracks:
+    """Both legs straight below level PSIS (FPPA 0°, no pelvic drop)."""
+    ab = np.zeros((len(times), 8, 2))
+    for i, name in enumerate(POSTERIOR):
+        side = 0.1 if name.startswith("L") else -0.1
+        height = {"psis": 1.0, "thigh": 0.75, "knee": 0.5, "ankle": 0.1}[name.split("_")[1]]
+        ab[:, i] = [side, height]
+    flags = np.full((len(times), 8), MEASURED, dtype=np.uint8)
+    return PlaneTracks("posterior", POSTERIOR, times, ab, flags)
+
+
+def test_irregular_markers_where_a_number_is_read_flag_the_stance():
+    """A blob merged with a stray (IRREGULAR) at the frames around contact, midstance or the
+    knee-flexion peak makes the stance's numbers doubtful: the record says so. The same bit
+    elsewhere in the stance, or on a marker no number uses, does not."""
+    times = np.arange(0, 1, 0.004)
+    stance = [("R", 0.1003, 0.3)]  # midstance (M5 fallback on a straight knee) at 0.20015 s
+
+    def flagged(marker: str, t: float, view: str = "sagittal") -> tuple[str, ...]:
+        tracks = _sagittal_tracks(times, lambda t: 0.3 - 3.0 * t)
+        posterior = _posterior_tracks(times)
+        target = tracks if view == "sagittal" else posterior
+        k = round(t / 0.004)
+        target.flags[k, target.names.index(marker)] |= IRREGULAR
+        records = stance_video_records(
+            stance,
+            sagittal=tracks,
+            posterior=posterior,
+            settings=VisionSettings(metrics=MetricSettings(midstance="half")),
+        ).records
+        return records[0].flags
+
+    assert "marker_irregular" in flagged("knee", 0.1)  # the frame before contact
+    assert "marker_irregular" in flagged("ankle", 0.104)  # the frame after it
+    assert "marker_irregular" in flagged("hip", 0.2)  # at midstance
+    assert "marker_irregular" in flagged("shoulder", 0.1)  # trunk lean at contact
+    assert "marker_irregular" not in flagged("knee", 0.15)  # between: no number read there
+    assert "marker_irregular" not in flagged("heel", 0.1)  # no sagittal number uses the heel
+    assert "marker_irregular_posterior" in flagged("R_knee", 0.2, "posterior")
+    assert "marker_irregular_posterior" in flagged("L_psis", 0.2, "posterior")  # pelvic drop
+    assert "marker_irregular_posterior" not in flagged("L_knee", 0.2, "posterior")  # other leg
+    assert "marker_irregular_posterior" not in flagged("R_knee", 0.26, "posterior")
+    assert not {"marker_irregular", "marker_irregular_posterior"} & set(flagged("heel", 0.5))
