@@ -339,3 +339,58 @@ def test_force_history_holds_the_last_five_seconds_from_only_the_new_samples(lab
     # session time going back (a new session) starts over
     assert history.add(t_all[:10], fz_all[:10], cop_all[:10])
     np.testing.assert_array_equal(history.t, t_all[:10])
+
+
+def test_trend_axes_move_in_pages_and_only_widen_so_a_new_step_rarely_redraws_them(qtbot, lab):
+    view = TrendView(DARK)
+    qtbot.addWidget(view)
+    stances = stance_dicts(lab)
+    assert len(stances) > 25
+    view.add_stances(stances[:12])
+    top = max(s["index"] for s in stances[:12])
+    page_end = 20 * (top // 20 + 1)
+    assert view.x_range == (max(0.0, page_end - 80.0), float(page_end))
+    (lo, hi), _ = view.plots[FPPA.key].viewRange()
+    assert lo <= view.x_range[0] and hi >= view.x_range[1]  # (a 2 % padding each side)
+    fppa = [s["fppa_midstance_deg"] for s in stances[:12]]
+    y_lo, y_hi = view.y_ranges[FPPA.key]
+    assert y_lo < min(fppa) and max(fppa) < y_hi
+    # one more step inside the page and the ranges: nothing moves
+    before = (view.x_range, dict(view.y_ranges))
+    view.add_stances(stances[12:13])
+    assert (view.x_range, view.y_ranges) == before
+    # a value outside widens that metric's range only, and it never narrows again
+    outlier = {**stances[13], "fppa_midstance_deg": max(fppa) + 30.0}
+    view.add_stances([outlier])
+    assert view.y_ranges[FPPA.key][1] > max(fppa) + 30.0
+    assert view.y_ranges[VALR.key] == before[1][VALR.key]
+    wide = view.y_ranges[FPPA.key]
+    view.add_stances(stances[14:16])
+    assert view.y_ranges[FPPA.key] == wide
+    # deferred drawing keeps the values; draw() puts them on screen
+    view.add_stances(stances[16:18], draw=False)
+    assert len(view.series.index["L"]) + len(view.series.index["R"]) == 18
+    x, _ = view.curves[(FPPA.key, stances[17]["side"])].getData()
+    assert stances[17]["index"] not in x
+    view.draw()
+    x, _ = view.curves[(FPPA.key, stances[17]["side"])].getData()
+    assert stances[17]["index"] in x
+
+
+def test_live_numbers_summarise_only_the_stances_they_need_with_the_same_result(lab):
+    from types import SimpleNamespace
+
+    from app.live_views import summarise_stances
+    from app.qt.main_window import last_usable
+
+    records = [{**r, "index": i} for i, r in enumerate(stance_dicts(lab) * 3)]  # a long session
+    for r in records[1::4]:
+        r["flags"] = ["side_conflict"]  # excluded from summaries
+    results = [
+        SimpleNamespace(side=r["side"], flags=tuple(r["flags"]), to_dict=lambda r=r: r)
+        for r in records
+    ]
+    picked = last_usable(results, 20)
+    assert [p.side for p in picked].count("L") == 20 and [p.side for p in picked].count("R") == 20
+    assert all(not p.flags for p in picked)
+    assert summarise_stances(picked, 20) == summarise_stances(results, 20)
