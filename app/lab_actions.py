@@ -159,6 +159,8 @@ class ControllerLabActions:
             target=self._acquire, args=(request,), name=f"acquire-{request.step_id}", daemon=True
         )
         self._worker.start()
+        # closing the session stops and joins it: it must never outlive the session (issue #9)
+        self.controller.register_worker(self._worker, self.stop_acquisition)
 
     def stop_acquisition(self) -> None:
         self._stop.set()

@@ -19,10 +19,11 @@ attach their own readers to :attr:`DeviceStream.ring`.
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,6 +234,8 @@ class DeviceStream:
         self.fault: DeviceFault | None = None
         self.exhausted = False
         self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._asked_since = math.inf  # monotonic time the device was first asked in vain
         self._thread = threading.Thread(target=self._run, name=f"produce-{self.name}", daemon=True)
 
     @property
@@ -253,18 +256,54 @@ class DeviceStream:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
+    @property
+    def silent_for_s(self) -> float:
+        """How long (wall clock) the device has been asked for data and delivered none; 0 while
+        it delivers, and while it is not asked (paused, held back, or its readers are behind)."""
+        since = self._asked_since
+        return max(0.0, time.monotonic() - since) if math.isfinite(since) else 0.0
+
+    def give_up(self, message: str, remedy: str, join_s: float = 1.0) -> None:
+        """A device that went silent without an error: kept as its fault, its producer stopped
+        and its ring closed (even if a read never returns), so the recorder and the live
+        analysis end its stream instead of waiting for it."""
+        if self.fault is None:
+            self._record_fault(message, remedy, False)
+        self._stop.set()
+        self.join(join_s)
+        self.ring.close()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Deliver nothing new inside the block (the device keeps acquiring into its own buffer,
+        read after it), e.g. while the live analysis switches to new plate offsets between two
+        blocks."""
+        self._paused.set()
+        try:
+            yield
+        finally:
+            self._paused.clear()
+
     def _run(self) -> None:
         device, ring = self.device, self.ring
         try:
             while not self._stop.is_set():
-                if self.hold_back is not None and self.latest_session_time_s > self.hold_back():
+                if self._paused.is_set() or (
+                    self.hold_back is not None and self.latest_session_time_s > self.hold_back()
+                ):
+                    self._asked_since = math.inf
                     self._stop.wait(0.002)
                     continue
                 view = ring.reserve(self.chunk_items, timeout_s=0.1)
                 if len(view) == 0:
+                    self._asked_since = math.inf
                     continue  # a lossless reader is a whole ring behind; the ring counts it
+                if not math.isfinite(self._asked_since):
+                    self._asked_since = time.monotonic()
                 chunk = device.read(view, timeout_s=0.2)
-                if chunk.count == 0:
+                if chunk.count:
+                    self._asked_since = math.inf
+                else:
                     ring.commit(0)
                     if getattr(device, "exhausted", False):
                         self.exhausted = True

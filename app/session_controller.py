@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.errors import MidstanceError
 from analysis.force_settings import ForceSettings
 from analysis.vision_settings import VisionSettings
 from app import session_setup as setup_mod
@@ -55,9 +57,17 @@ from app.session_types import (
 )
 from drivers.config import LabConfig, simulated_config
 
+log = logging.getLogger(__name__)
 G = 9.80665
 # after the stop, how long (wall clock) a camera may take to deliver the frames up to the stop
 STOP_GRACE_S = {"realtime": 3.0, "fast": 120.0}
+# new plate offsets: how long the DAQ may be paused while the force analysis takes what it has
+FORCE_SWITCH_WAIT_S = 2.0
+# while a recording stops, a device asked for data that delivers none for this long (wall clock)
+# has gone silent: it is given up (a fault) so the file closes without it
+SILENT_AFTER_S = {"realtime": 2.0, "fast": 10.0}
+RECORDER_JOIN_S = 120.0  # the stop waits at most this long for the recorder to finish the file
+WORKER_JOIN_S = 30.0  # close(): how long threads started for the session may take to end
 # the live image may show a frame up to this old so that its markers are drawn on it
 LIVE_MARKER_LAG_S = 0.25
 SUBJECT_KEYS = ("id", "body_mass_kg", "leg_length_m", "height_m", "pain_side", "notes")
@@ -112,6 +122,10 @@ class SessionController:
         self._display_force = None
         self._display_frames: dict[str, Any] = {}
         self._freeze: dict[str, FreezeFrame] = {}
+        self._workers: list[tuple[threading.Thread, Callable[[], None]]] = []
+        self._stopping = threading.Lock()  # one stop at a time (a procedure's worker and close())
+        self._stuck_recorders: list[Recorder] = []  # gave up waiting for them (see stop_recording)
+        self.not_stopped: list[str] = []  # threads that outlived close() (see close)
 
     # -- connecting ------------------------------------------------------------------------------
 
@@ -177,6 +191,7 @@ class SessionController:
             on_fault=self._on_fault,
             on_progress=self._on_progress,
             fast=self.pace == "fast",
+            daq_floor_s=self._recording_start_floor_s,
         )
         self.camera_streams = {s.name: s for s in streams}
         lossless = self.pace == "fast"
@@ -212,6 +227,13 @@ class SessionController:
         for s in (*streams, self.daq_stream):
             s.start()
 
+    def _recording_start_floor_s(self) -> float:
+        """Until the recorder has its first DAQ sample, the DAQ may always reach the start."""
+        recorder = self.recorder
+        if recorder is not None and not recorder.created.is_set():
+            return self._recording_started_s
+        return -math.inf
+
     def _new_force_analysis(self, lossless: bool) -> ForceAnalysis:
         mass = self.subject.get("body_mass_kg")
         leg = self.subject.get("leg_length_m")
@@ -228,20 +250,53 @@ class SessionController:
             on_stance=self._on_stance,
         )
 
-    def close(self) -> None:
-        """Stop everything; a recording in progress is closed properly first."""
+    def close(self) -> list[str]:
+        """Stop everything, bounded whatever the devices do: workers started for the session
+        (a procedure's acquisition) are asked to stop, a recording in progress is closed
+        properly, then every thread is joined. Returns (and logs, and keeps in
+        :attr:`not_stopped`) the threads that did not end in time."""
+        for _, stop in list(self._workers):
+            with contextlib.suppress(Exception):
+                stop()
+        deadline = time.monotonic() + WORKER_JOIN_S
+        for thread, _ in list(self._workers):
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self.state == "recording":
-            self.stop_recording()
+            try:
+                self.stop_recording()
+            except MidstanceError as exc:  # said once; the devices are shut down all the same
+                log.error("closing the session: %s", exc.sentence())
         with self._lock:
-            if self.state not in ("connected",):
-                self.state = "closed"
-                return
-            self._shutdown()
+            if self.state == "connected":
+                self._shutdown()
             self.state = "closed"
-        self._notify("status", {"state": self.state})
+        alive = [t.name for t, _ in self._workers if t.is_alive()]
+        alive += [name for name, running in self._session_threads() if running]
+        self.not_stopped = alive
+        if alive:
+            log.error("closing the session: still running after the wait: %s", ", ".join(alive))
+        self._notify("status", {"state": self.state, "not_stopped": alive})
+        return alive
+
+    def _session_threads(self) -> list[tuple[str, bool]]:
+        out = [(f"produce-{s.name}", s.running) for s in self._all_streams()]
+        out += [(c.name, c.alive) for c in self._consumers()]
+        for recorder in (self.recorder, *self._stuck_recorders):
+            if recorder is not None:
+                out.append(("recorder", recorder.alive))
+        return out
+
+    def _all_streams(self) -> list[DeviceStream]:
+        return [s for s in (*self.camera_streams.values(), self.daq_stream) if s is not None]
+
+    def register_worker(self, thread: threading.Thread, stop: Callable[[], None]) -> None:
+        """A thread started for this session (e.g. a procedure's acquisition): close() calls
+        ``stop`` and joins it (bounded) before shutting the devices down."""
+        self._workers = [(t, f) for t, f in self._workers if t.is_alive()]
+        self._workers.append((thread, stop))
 
     def _shutdown(self) -> None:
-        streams = [*self.camera_streams.values(), self.daq_stream]
+        streams = self._all_streams()
         for s in streams:
             s.request_stop()
         for s in streams:
@@ -249,9 +304,11 @@ class SessionController:
                 s.device.stop()
         for s in streams:
             s.join()
-        for consumer in (*self.trackers.values(), self.force):
+            if s.running:  # a read that never returns: end the stream for its consumers
+                s.ring.close()
+        for consumer in self._consumers():
             consumer.request_stop()
-        for consumer in (*self.trackers.values(), self.force):
+        for consumer in self._consumers():
             consumer.join()
         for s in streams:
             with contextlib.suppress(Exception):
@@ -369,15 +426,34 @@ class SessionController:
             if self.state != "connected":
                 raise ControllerError("the session changed state while zeroing", subject="session")
             self.setup.plates = new_plates
-            old = self.force
-            old.request_stop()
-            old.join()
-            self.force = self._new_force_analysis(self.pace == "fast")
-            self.force.results = old.results  # earlier stances stay listed
-            self.force.start()
+            self._switch_force_plates(new_plates)
             self._zeroed_at = time.monotonic()
             self._zeroing = result
         self._notify("status", {"zeroed": True})
+
+    def _switch_force_plates(self, plates: list) -> None:
+        """The live force analysis goes on with ``plates`` from the next DAQ block on.
+
+        Not a new analysis thread: the replaced one ended only on an empty read, so with the DAQ
+        delivering it ran on beside its successor, and once it ended its lossless reader stayed
+        on the DAQ ring, which stopped the DAQ for good one ring (20 s) later (issue #9). Here
+        the DAQ is paused until the analysis has taken every block (no block is being
+        analysed), so the switch falls between two blocks and nothing is read twice or lost."""
+        force, ring = self.force, self.daq_stream.ring
+        reader = force._reader
+        with self.daq_stream.paused():
+            deadline = time.monotonic() + FORCE_SWITCH_WAIT_S
+            seen = -1
+            while time.monotonic() < deadline and not force.done:
+                if reader.position >= ring.written:
+                    if force.samples == seen:  # taken and analysed: idle for a poll interval
+                        break
+                    seen = force.samples
+                else:
+                    seen = -1
+                time.sleep(0.02)
+            force.plates = list(plates)
+            force._expected = None  # the next block restarts its analyser, with these plates
 
     def step_off_belt(self, seconds: float, lead_s: float = 0.25) -> tuple[float, float]:
         """Simulated lab: the runner stands off the belt (no plate load) for ``seconds`` from
@@ -503,7 +579,13 @@ class SessionController:
 
         The stop is the newest time any recorded device has delivered (what was written never
         goes past it; devices behind are waited for, within the stop grace), or the end of a
-        recording of set duration once it is reached."""
+        recording of set duration once it is reached. Bounded: a device that has gone silent is
+        given up (see :meth:`_join_recorder`). A second caller waits for the first stop and is
+        then refused (the session is no longer recording)."""
+        with self._stopping:
+            return self._stop_recording()
+
+    def _stop_recording(self) -> Path:
         with self._lock:
             self._require("recording", "stop recording")
             recorder = self.recorder
@@ -522,9 +604,15 @@ class SessionController:
             if written >= stop_s:  # a batch went in while the stop was being set
                 stop_s = math.nextafter(written, math.inf)
                 recorder.stop_at(stop_s)
-        if not recorder.join(timeout_s=120.0):
+        if not self._join_recorder(recorder):
+            with self._lock:  # the session goes on; the stuck recorder keeps its file
+                for tracker in self.trackers.values():
+                    tracker.marker_sink = None
+                self._stuck_recorders.append(recorder)
+                self.recorder = None
+                self.state = "connected"
             raise ControllerError(
-                "the recorder did not finish writing within 2 minutes",
+                f"the recorder did not finish writing within {RECORDER_JOIN_S:g} s",
                 subject=str(self.recording_path),
                 remedy="The file keeps what was flushed; run 'midstance repair' on it.",
             )
@@ -540,6 +628,28 @@ class SessionController:
             self._last_recording = summary
         self._notify("recording-stopped", {"path": str(path), **summary.get("brief", {})})
         return path
+
+    def _join_recorder(self, recorder: Recorder) -> bool:
+        """Wait for the recorder to close the file (bounded). A recorded device that is asked
+        for data and delivers none (a silent DAQ, a camera that never sends) would hold the stop
+        for ever: it is given up as failed, so the file closes with what it delivered."""
+        deadline = time.monotonic() + RECORDER_JOIN_S
+        silent_after = SILENT_AFTER_S[self.pace]
+        while not recorder.join(timeout_s=0.1):
+            for progress in list(recorder.streams.values()):
+                stream = progress.stream
+                if progress.finished or stream.fault is not None:
+                    continue
+                quiet = stream.silent_for_s
+                if quiet > silent_after:
+                    stream.give_up(
+                        f"it delivered no data for {quiet:.0f} s while the recording was "
+                        "stopping (no error from the device)",
+                        "Check its cable, power and trigger wiring, then connect again.",
+                    )
+            if time.monotonic() > deadline:
+                return False
+        return True
 
     def mark(self, label: str, time_s: float | None = None) -> None:
         """A labelled instant (e.g. 'pain 3/10') at the current session time (or ``time_s``),

@@ -205,7 +205,12 @@ def build_streams(
     on_fault,
     on_progress,
     fast: bool = False,
+    daq_floor_s: Callable[[], float] | None = None,
 ) -> tuple[DeviceStream, list[DeviceStream], DaqClock]:
+    """The DAQ's and the cameras' streams. Pace "fast": the DAQ is held at most
+    :data:`FAST_LEAD_S` ahead of the slowest running camera, but never below ``daq_floor_s()``
+    (the start of a recording: the recorder waits for the DAQ to reach it while its camera
+    readers, not yet read, hold the cameras; holding the DAQ behind them then waited forever)."""
     daq_clock = DaqClock(daq.describe().rate_hz)
     daq_stream = DeviceStream(
         daq, role="daq", clock=daq_clock, on_fault=on_fault, on_progress=on_progress
@@ -234,17 +239,20 @@ def build_streams(
             )
         )
     if fast and camera_streams:
-        daq_stream.hold_back = lambda: (
-            FAST_LEAD_S
-            + min(
-                (s.latest_session_time_s if math.isfinite(s.latest_session_time_s) else 0.0)
-                for s in camera_streams
-                if s.fault is None and not s.exhausted
-            )
-            if any(s.fault is None and not s.exhausted for s in camera_streams)
-            else math.inf
+        daq_stream.hold_back = lambda: max(
+            fast_camera_limit_s(camera_streams), daq_floor_s() if daq_floor_s else -math.inf
         )
     return daq_stream, camera_streams, daq_clock
+
+
+def fast_camera_limit_s(camera_streams: list[DeviceStream]) -> float:
+    """Pace "fast": how far the DAQ may run, FAST_LEAD_S past the slowest running camera."""
+    running = [s for s in camera_streams if s.fault is None and not s.exhausted]
+    if not running:
+        return math.inf
+    return FAST_LEAD_S + min(
+        s.latest_session_time_s if math.isfinite(s.latest_session_time_s) else 0.0 for s in running
+    )
 
 
 def camera_codec(config: LabConfig, camera: str):
