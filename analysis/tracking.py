@@ -105,7 +105,7 @@ class MarkerTracker:
         self._area = np.full(n, np.nan)  # running blob size of each marker
         self._circularity = np.full(n, np.nan)  # running blob roundness of each marker
         self._all_rows = np.arange(n)
-        self._steady = False  # every marker measured last frame: the fast path may apply
+        self._all_tracked = False  # no marker lost or unknown: the usual-frame path may apply
         self._residual = np.ones(n)  # running prediction error of each marker (px)
         self._blob = np.full(n, -1)  # this frame's blob of each marker (-1: none)
         self._required = np.array([marker_set.index(m) for m in marker_set.required], dtype=int)
@@ -120,7 +120,7 @@ class MarkerTracker:
         return self._initialised
 
     def reset(self) -> None:
-        self._steady = False
+        self._all_tracked = False
         self._pos[:] = np.nan
         self._vel[:] = 0.0
         self._unseen[:] = 0
@@ -153,8 +153,8 @@ class MarkerTracker:
         if not self._initialised:
             return self._try_initialise(blobs_xy, areas, flags)
 
-        if self._steady:
-            steady = self._update_steady(blobs_xy, areas, circularity)
+        if self._all_tracked:
+            steady = self._update_usual(blobs_xy, areas, circularity)
             if steady is not None:
                 return steady
         s = self.settings
@@ -256,66 +256,122 @@ class MarkerTracker:
         self._lost_frames = self._lost_frames + 1 if required_lost * 2 > n else 0
         if self._lost_frames > s.reinitialise_after:
             self.reset()
-        self._steady = bool(self._initialised and (self._unseen == 0).all())
+        self._all_tracked = bool(
+            self._initialised
+            and np.isfinite(self._pos[:, 0]).all()
+            and (self._unseen <= s.max_predict_frames).all()
+        )
         return new_pos, flags
 
-    def _update_steady(self, blobs_xy, areas, circularity):
-        """:meth:`update` for the usual frame, in few whole-array operations: every marker was
-        measured last frame, and each one's nearest blob lies inside its gate and is nobody
-        else's nearest — then taking it is the optimal assignment (each marker at its own
-        minimum, the "not seen" option included) and nothing is predicted, lost or re-acquired.
-        The same rules as the general path; returns None, having changed nothing, otherwise."""
+    def _update_usual(self, blobs_xy, areas, circularity):
+        """:meth:`update` for the usual frame, in few whole-array operations.
+
+        It applies when every marker is being tracked (none lost), each marker's nearest blob
+        inside its gate is nobody else's, and a marker with no blob in its gate (hidden this
+        frame) is not about to be lost and has no unclaimed blob of its size within
+        ``gate_px`` (pass 2 would find nothing). Then taking the nearest blobs is the optimal
+        assignment (each marker at its own minimum, the "not seen" option included) and
+        nothing is re-acquired. The same rules as the general path; returns None, having
+        changed nothing, otherwise (two markers wanting one blob, pass 2, lost markers)."""
         s = self.settings
-        n = len(self._pos)
-        if len(blobs_xy) < n:
+        n_blobs = len(blobs_xy)
+        if not n_blobs:
             return None
         prediction = self._pos + self._vel
-        pred_c = prediction @ _TO_COMPLEX
         blobs_c = blobs_xy @ _TO_COMPLEX
-        dist = np.abs(pred_c[:, None] - blobs_c[None, :])
+        dist = np.abs((prediction @ _TO_COMPLEX)[:, None] - blobs_c[None, :])
         nearest = dist.argmin(axis=1)
         chosen = dist[self._all_rows, nearest]
-        speed = np.abs(self._vel @ _TO_COMPLEX)
-        gate = np.minimum(s.gate_min_px + s.gate_speed_factor * speed, s.gate_px)
-        if (chosen > gate).any() or np.bincount(nearest).max() > 1:
-            return None
+        unseen = self._unseen
+        gate = s.gate_min_px + s.gate_speed_factor * np.abs(self._vel @ _TO_COMPLEX)
+        hidden = bool(unseen.any())  # some marker was not measured on the previous frame
+        if hidden:
+            gate *= 1.0 + 0.5 * np.minimum(unseen, 4)
+        take = chosen <= np.minimum(gate, s.gate_px)
+        if take.all():
+            if np.bincount(nearest).max() > 1:
+                return None
+            missing = None
+        else:
+            picked = nearest[take]
+            if picked.size > 1 and np.bincount(picked).max() > 1:
+                return None
+            missing = ~take
+            if (unseen[missing] >= s.max_predict_frames).any():
+                return None  # it would be lost this frame
+            free = np.ones(n_blobs, dtype=bool)
+            free[picked] = False
+            rows = np.flatnonzero(missing)
+            behind = self._pos[rows, None, :] - blobs_xy[None, :, :]
+            wide = np.minimum(dist[rows], np.sqrt((behind * behind).sum(axis=2)))
+            ratio = areas[None, :] / self._area[rows][:, None]
+            misfit = np.isfinite(ratio) & ((ratio < 0.6) | (ratio > 1.6))
+            if ((wide <= s.gate_px) & ~misfit & free).any():
+                return None  # pass 2 would take it
         # ambiguity: another blob nearly as close to this marker, or another marker's
         # prediction nearly as close to this blob (second-smallest distances)
         margin = s.ambiguity_margin_px
-        doubt = np.partition(dist, 1, axis=1)[:, 1] - chosen < margin if len(blobs_xy) > 1 else 0
+        n = len(chosen)
+        doubt = np.partition(dist, 1, axis=1)[:, 1] - chosen < margin if n_blobs > 1 else 0
         if n > 1:
             two = np.partition(dist[:, nearest], 1, axis=0)
             doubt = doubt | (np.where(chosen <= two[0], two[1], two[0]) - chosen < margin)
         # a jump far beyond this marker's usual prediction error is doubtful even in the gate
         scale = self._residual
-        doubt = doubt | ((chosen > s.gate_min_px) & (chosen > 4 * scale))
-        self._residual = 0.9 * scale + 0.1 * np.minimum(chosen, s.gate_min_px)
+        jump = (chosen > s.gate_min_px) & (chosen > 4 * scale)
+        residual = 0.9 * scale + 0.1 * np.minimum(chosen, s.gate_min_px)
+        if missing is None and not hidden:
+            doubt = doubt | jump
+            self._residual = residual
+        else:
+            hit = take & (unseen == 0)  # the jump test is for markers seen on the last frame
+            doubt = doubt | (jump & hit)
+            self._residual = np.where(hit, residual, scale)
         flags = np.where(doubt, MEASURED | AMBIGUOUS, MEASURED).astype(np.uint8)
         size = areas[nearest]
         if not np.isnan(size).all():
             old = self._area
-            merged = (size > self.settings.irregular_area_ratio * old) | (
-                size < self.settings.irregular_shrink_ratio * old
-            )
+            merged = (size > s.irregular_area_ratio * old) | (size < s.irregular_shrink_ratio * old)
             if circularity is not None:
                 circ = np.asarray(circularity, float)[nearest]
                 old_circ = self._circularity
-                merged |= circ < old_circ - self.settings.irregular_circularity_drop
+                merged |= circ < old_circ - s.irregular_circularity_drop
+                if missing is not None:
+                    merged &= take
                 running = np.where(np.isnan(old_circ), circ, 0.9 * old_circ + 0.1 * circ)
                 keep = merged | np.isnan(circ)
+                if missing is not None:
+                    keep |= missing
                 self._circularity = np.where(keep, old_circ, running)
+            elif missing is not None:
+                merged &= take
             running = np.where(np.isnan(old), size, 0.9 * old + 0.1 * size)
-            self._area = np.where(merged, old, running)
+            keep = merged if missing is None else merged | missing
+            self._area = np.where(keep, old, running)
             flags[merged] |= IRREGULAR
-        self._blob = nearest
         new_pos = blobs_xy[nearest]
-        # velocity from consecutive measurements; a doubtful one keeps its own
-        self._vel = np.where(doubt[:, None], self._vel, new_pos - self._pos)
+        if missing is None and not hidden:
+            self._blob = nearest
+            # velocity from consecutive measurements; a doubtful one keeps its own
+            self._vel = np.where(doubt[:, None], self._vel, new_pos - self._pos)
+        else:
+            if missing is None:
+                missing = ~take
+            new_pos[missing] = prediction[missing]
+            flags[missing] = PREDICTED
+            self._blob = np.where(take, nearest, -1)
+            # a re-appearing marker restarts at zero velocity; a doubtful or hidden one keeps
+            # its own
+            fresh = take & (unseen == 0) & ~doubt
+            velocity = np.where(fresh[:, None], new_pos - self._pos, self._vel)
+            velocity[take & (unseen > 0)] = 0.0
+            self._vel = velocity
+            self._unseen = np.where(take, 0, unseen + 1)
         self._pos = new_pos.copy()
         self._lost_frames = 0
         broken = self.marker_set.violated(new_pos, self.orientation)
         if broken.any():
-            lost = np.zeros(n, dtype=bool)
+            lost = np.zeros(len(new_pos), dtype=bool)
             new_pos = self._repair(blobs_xy, areas, new_pos, flags, lost)
             broken = self.marker_set.violated(new_pos, self.orientation)
             if broken.any():
@@ -401,7 +457,7 @@ class MarkerTracker:
         for i in np.flatnonzero(known):
             self._area[i] = areas[np.argmin(np.hypot(*(blobs_xy - labels[i]).T))]
         self._initialised = True
-        self._steady = bool((self._unseen == 0).all())
+        self._all_tracked = bool((self._unseen == 0).all())
         self._waiting = 0
         self._lost_frames = 0
         self._init_history.clear()

@@ -216,3 +216,37 @@ def test_the_irregular_thresholds_are_settings_stored_with_the_tracks(render, rn
         blobs = detect_markers(render(centres, rng=rng, size=(320, 240), radius=3.0))
         _, flags = tracker.update(blobs.xy, blobs.area_px, blobs.circularity)
         assert not (flags & IRREGULAR).any(), k
+
+
+@pytest.mark.parametrize("view", ["sagittal", "posterior"])
+def test_usual_frame_path_gives_the_general_paths_labels_and_flags(view, monkeypatch):
+    """Frames with a hidden marker, the frame it comes back on, strays and blobs merged with
+    strays go through the few-array-operation path; its positions and flags are the general
+    path's to the bit (the general path forced on the same blobs for comparison)."""
+    from drivers.sim.lab import SimulatedLab
+    from drivers.sim.params import LabSetup, preset
+
+    setup = LabSetup(
+        image_width=320,
+        image_height=240,
+        marker_occlusion_probability=0.05,
+        stray_reflections_per_frame=2.0,
+    )
+    lab = SimulatedLab(preset("overstrider"), setup, seed=5, duration_s=3)
+    blobs = [detect_markers(frame) for frame in lab.frames(view, range(600))]
+    used = []
+    usual = MarkerTracker._update_usual
+
+    def counted(self, *args):
+        result = usual(self, *args)
+        used.append(result is not None and (result[1] & PREDICTED).any())
+        return result
+
+    monkeypatch.setattr(MarkerTracker, "_update_usual", counted)
+    fast = track_frames(blobs, marker_set(view), FACING_RIGHT, fill=False)
+    monkeypatch.setattr(MarkerTracker, "_update_usual", lambda self, *args: None)
+    general = track_frames(blobs, marker_set(view), FACING_RIGHT, fill=False)
+    assert sum(used) > 50  # frames with a hidden marker taken by the usual path
+    assert np.array_equal(fast.flags, general.flags)
+    assert np.array_equal(fast.xy, general.xy, equal_nan=True)
+    assert (fast.flags & PREDICTED).any() and (fast.flags & AMBIGUOUS).any()
