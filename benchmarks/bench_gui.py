@@ -289,13 +289,24 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
     if gui["refresh_hz"] < 30.0:
         ceiling = 1000.0 / max(tick_cpu, 1e-9)
         waiting = 100.0 * (1.0 - tick_cpu / max(tick_wall, 1e-9))
+        load, cores = os.getloadavg()[0], os.cpu_count() or 1
         print(
             f"below 30 Hz: a refresh + its paint needs {tick_cpu:.1f} ms of main-thread CPU "
             f"(≤ {ceiling:.0f} Hz if it ran alone) but takes {tick_wall:.1f} ms of wall time: "
-            f"{waiting:.0f} % of it the main thread waits for the GIL (held by the acquisition, "
-            "tracking and recording threads) or for a core (load average "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+            f"{waiting:.0f} % of it the main thread was not running."
         )
+        if load > cores:
+            print(
+                f"  the machine is oversubscribed (load average {load:.1f} on {cores} cores): "
+                f"this process got {gui['cpu_pct']:.0f} % of the {100 * cores} % it could use, "
+                "so the main thread mostly waited for a core; run again on an idle machine"
+            )
+        else:
+            print(
+                f"  the machine had cores to spare (load average {load:.1f} on {cores} cores): "
+                "the main thread mostly waited for the GIL held by the acquisition, tracking "
+                "and recording threads (compare --switch-interval 0.0005)"
+            )
     print(f"banners with window: {gui['banners'] or 'none'}")
 
 

@@ -66,7 +66,9 @@ class ForceHistory:
             if t[0] > self.t[-1] + 1.5 * step:
                 return False  # a gap: more arrived than was asked for
         new = t > self.t[-1] if len(self.t) else np.ones(len(t), dtype=bool)
-        keep = self.t >= (t[-1] if len(t) else 0.0) - self.seconds
+        step = float(self.t[1] - self.t[0]) if len(self.t) > 1 else 0.0
+        # exactly ``seconds`` of samples: half a sample of slack against rounding of the times
+        keep = self.t > (t[-1] if len(t) else 0.0) - self.seconds + 0.5 * step
         self.t = np.concatenate([self.t[keep], t[new]])
         self.fz = np.concatenate([self.fz[keep], fz[new]])
         self.cop = np.concatenate([self.cop[keep], cop[new]])

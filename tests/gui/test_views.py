@@ -328,7 +328,7 @@ def test_force_history_holds_the_last_five_seconds_from_only_the_new_samples(lab
                            cop_all[stop - count : stop])  # fmt: skip
         end = stop
     # exactly the last 5 s, every sample once, in order, equal to a fresh 5 s window
-    first = np.searchsorted(t_all, t_all[-1] - 5.0)
+    first = total - int(5 * rate)  # 5 s of samples
     np.testing.assert_array_equal(history.t, t_all[first:])
     np.testing.assert_array_equal(history.fz, fz_all[first:])
     np.testing.assert_array_equal(history.cop, cop_all[first:])
