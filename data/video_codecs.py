@@ -80,22 +80,29 @@ def _blosc_filter(layout: tuple[str, int, int]) -> dict:
 
 
 @functools.cache
-def _blosc():
-    """python-blosc, set up once: GIL released while compressing, one compression thread (the
-    recorder is one of several busy threads on a small machine; a second Blosc thread cost more
-    CPU than it saved in wall time, see benchmarks/bench_hdf5.py)."""
+def _blosc_compress():
+    """python-blosc's compressor, set up once: GIL released while compressing, one compression
+    thread (the recorder is one of several busy threads on a small machine; a second Blosc
+    thread cost more CPU than it saved in wall time, see benchmarks/bench_hdf5.py).
+
+    The public ``blosc.compress`` re-checks its arguments on every call (parsing version
+    strings, listing compressors: ~18 us a frame at 1000 frames/s); our two layouts are checked
+    through it once here, then the extension's own ``compress`` (same function, same bytes) is
+    called directly."""
     import blosc
 
     blosc.set_releasegil(True)
     blosc.set_nthreads(1)
-    return blosc
+    for cname, clevel, shuffle in (LOSSLESS_BLOSC, PADDING_BLOSC):
+        blosc.compress(b"check", typesize=1, clevel=clevel, shuffle=shuffle, cname=cname)
+    return blosc.blosc_extension.compress
 
 
 def compress_chunk(data: np.ndarray | bytes, layout: tuple[str, int, int]) -> bytes:
     """One HDF5 chunk of bytes, compressed as the Blosc filter declared with ``layout`` would
     (HDF5 filter 32001 decodes it), with the GIL released. ``data`` must be C-contiguous."""
     cname, clevel, shuffle = layout
-    return _blosc().compress(data, typesize=1, clevel=clevel, shuffle=shuffle, cname=cname)
+    return _blosc_compress()(data, 1, clevel, shuffle, cname)
 
 
 def jpeg_row_width(height: int, width: int) -> int:
