@@ -148,15 +148,14 @@ class MarkerTracker:
         blobs_xy = np.asarray(blobs_xy, dtype=float).reshape(-1, 2)
         n_blobs = len(blobs_xy)
         areas = np.full(n_blobs, np.nan) if areas is None else np.asarray(areas, float)
+        if self._all_tracked:
+            usual = self._update_usual(blobs_xy, areas, circularity)
+            if usual is not None:
+                return usual
         n = len(self._pos)
         flags = np.zeros(n, dtype=np.uint8)
         if not self._initialised:
             return self._try_initialise(blobs_xy, areas, flags)
-
-        if self._all_tracked:
-            steady = self._update_usual(blobs_xy, areas, circularity)
-            if steady is not None:
-                return steady
         s = self.settings
         self._blob = np.full(n, -1)
         known = ~np.isnan(self._pos[:, 0])
