@@ -156,3 +156,16 @@ def test_a_failed_chunk_write_keeps_the_file_up_to_the_last_flush(tmp_path, monk
         cam = s.camera("cam")
         assert cam.h5_group["frames"].shape[0] == cam.n_frames == len(frames)
         np.testing.assert_array_equal(cam.frames(0, len(frames)), frames)
+
+
+def test_compression_is_set_to_release_the_gil_on_one_thread():
+    """What keeps the trackers running while the recorder compresses (measured in
+    benchmarks/bench_hdf5.py): python-blosc releases the GIL and uses no threads of its own."""
+    import blosc
+
+    from data.video_codecs import compress_chunk
+
+    frame = np.arange(HEIGHT * WIDTH, dtype=np.uint8).reshape(HEIGHT, WIDTH)
+    assert blosc.decompress(compress_chunk(frame, LOSSLESS_BLOSC)) == frame.tobytes()
+    assert blosc.set_releasegil(True) == 1  # returns the state it replaces
+    assert blosc.set_nthreads(1) == 1
