@@ -31,7 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from _common import LoopedCamera, looped_camera_factory
+from _common import Figure, LoopedCamera, looped_camera_factory, save_figures
 
 WINDOW_SIZE = (1600, 1000)
 
@@ -316,6 +316,8 @@ def main() -> None:
     parser.add_argument("--refresh-hz", type=float, default=40.0)
     parser.add_argument("--workload", choices=("issue", "rendered", "both"), default="both")
     parser.add_argument("--record", action="store_true", help="also record to HDF5")
+    parser.add_argument("--quick", action="store_true", help="5 s of the issue workload only")
+    parser.add_argument("--json", type=Path, help="also write the figures here (run_all.py)")
     parser.add_argument(
         "--switch-interval", type=float, help="sys.setswitchinterval (s) for the whole run"
     )
@@ -329,13 +331,17 @@ def main() -> None:
         f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
     )
     names = ("issue", "rendered") if args.workload == "both" else (args.workload,)
+    if args.quick:
+        names, args.seconds = ("issue",), 5.0
     paint = PaintClock()
+    figures = []
     for name in names:
         config = WORKLOADS[name][1]
         common = {"refresh_hz": args.refresh_hz, "record": args.record}
         peer = run_session(config(), args.seconds, with_window=False, **common)
         gui = run_session(config(), args.seconds, with_window=True, paint=paint, **common)
         print_workload(name, peer, gui, args.refresh_hz, args.seconds)
+        figures += workload_figures(name, peer, gui, args.seconds)
     paint.close()
     print("\nviews only (no acquisition), main-thread CPU per refresh: update + paint")
     total = 0.0
@@ -343,6 +349,30 @@ def main() -> None:
         total += update_ms + paint_ms
         print(f"  {view:24}{update_ms:5.2f} + {paint_ms:5.2f} ms")
     print(f"  {'all':24}{total:5.2f} ms (≤ {1000 / total:.0f} fps)")
+    figures.append(
+        Figure("gui", "views only: update + paint per refresh", total, "ms CPU",
+               "2 live cameras 640x480, GRF 10 000 samples, COP; no acquisition")
+    )  # fmt: skip
+    save_figures(args.json, figures)
+
+
+def workload_figures(name: str, peer: dict, gui: dict, seconds: float) -> list[Figure]:
+    """The headline figures of one workload for ``run_all.py``'s reference table."""
+    workload = f"{WORKLOADS[name][0]}, real time, {seconds:g} s, load {os.getloadavg()[0]:.1f}"
+    tick_cpu = gui["refresh_cpu_ms"] + gui["paint_cpu_ms"]
+    lost = sum(gui["dropped"][k] for k in ("device_dropped", "frames_missing"))
+    drawn = min(gui["frames_drawn_hz"].values())
+    return [
+        Figure("gui", f"{name}: window refresh rate", gui["refresh_hz"], "Hz", workload,
+               note=f"timer 40 Hz; camera frames drawn {drawn:.1f}/s"),
+        Figure("gui", f"{name}: main-thread CPU per refresh + paint", tick_cpu, "ms", workload,
+               note=f"wall {gui['refresh_ms'] + gui['paint_ms']:.1f} ms"),
+        Figure("gui", f"{name}: process CPU with window", gui["cpu_pct"], "% of a core", workload,
+               ratio=gui["cpu_pct"] / max(peer["cpu_pct"], 1e-9), ratio_to="no window"),
+        Figure("gui", f"{name}: frames/samples lost with window", lost, "items", workload,
+               note=f"live tracker skipped {gui['dropped']['tracker_missed']} frames "
+               f"(without window {peer['dropped']['tracker_missed']})"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
