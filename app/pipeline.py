@@ -19,11 +19,10 @@ attach their own readers to :attr:`DeviceStream.ring`.
 from __future__ import annotations
 
 import abc
-import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,7 +233,6 @@ class DeviceStream:
         self.fault: DeviceFault | None = None
         self.exhausted = False
         self._stop = threading.Event()
-        self._paused = threading.Event()
         self._asked_since = math.inf  # monotonic time the device was first asked in vain
         self._thread = threading.Thread(target=self._run, name=f"produce-{self.name}", daemon=True)
 
@@ -259,7 +257,7 @@ class DeviceStream:
     @property
     def silent_for_s(self) -> float:
         """How long (wall clock) the device has been asked for data and delivered none; 0 while
-        it delivers, and while it is not asked (paused, held back, or its readers are behind)."""
+        it delivers, and while it is not asked (held back, or its readers are a ring behind)."""
         since = self._asked_since
         return max(0.0, time.monotonic() - since) if math.isfinite(since) else 0.0
 
@@ -273,24 +271,11 @@ class DeviceStream:
         self.join(join_s)
         self.ring.close()
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Deliver nothing new inside the block (the device keeps acquiring into its own buffer,
-        read after it), e.g. while the live analysis switches to new plate offsets between two
-        blocks."""
-        self._paused.set()
-        try:
-            yield
-        finally:
-            self._paused.clear()
-
     def _run(self) -> None:
         device, ring = self.device, self.ring
         try:
             while not self._stop.is_set():
-                if self._paused.is_set() or (
-                    self.hold_back is not None and self.latest_session_time_s > self.hold_back()
-                ):
+                if self.hold_back is not None and self.latest_session_time_s > self.hold_back():
                     self._asked_since = math.inf
                     self._stop.wait(0.002)
                     continue

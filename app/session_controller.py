@@ -61,8 +61,6 @@ log = logging.getLogger(__name__)
 G = 9.80665
 # after the stop, how long (wall clock) a camera may take to deliver the frames up to the stop
 STOP_GRACE_S = {"realtime": 3.0, "fast": 120.0}
-# new plate offsets: how long the DAQ may be paused while the force analysis takes what it has
-FORCE_SWITCH_WAIT_S = 2.0
 # while a recording stops, a device asked for data that delivers none for this long (wall clock)
 # has gone silent: it is given up (a fault) so the file closes without it
 SILENT_AFTER_S = {"realtime": 2.0, "fast": 10.0}
@@ -432,28 +430,17 @@ class SessionController:
         self._notify("status", {"zeroed": True})
 
     def _switch_force_plates(self, plates: list) -> None:
-        """The live force analysis goes on with ``plates`` from the next DAQ block on.
+        """The live force analysis goes on with ``plates`` from the next DAQ sample on.
 
         Not a new analysis thread: the replaced one ended only on an empty read, so with the DAQ
         delivering it ran on beside its successor, and once it ended its lossless reader stayed
-        on the DAQ ring, which stopped the DAQ for good one ring (20 s) later (issue #9). Here
-        the DAQ is paused until the analysis has taken every block (no block is being
-        analysed), so the switch falls between two blocks and nothing is read twice or lost."""
-        force, ring = self.force, self.daq_stream.ring
-        reader = force._reader
-        with self.daq_stream.paused():
-            deadline = time.monotonic() + FORCE_SWITCH_WAIT_S
-            seen = -1
-            while time.monotonic() < deadline and not force.done:
-                if reader.position >= ring.written:
-                    if force.samples == seen:  # taken and analysed: idle for a poll interval
-                        break
-                    seen = force.samples
-                else:
-                    seen = -1
-                time.sleep(0.02)
-            force.plates = list(plates)
-            force._expected = None  # the next block restarts its analyser, with these plates
+        on the DAQ ring, which stopped the DAQ for good one ring (20 s) later (issue #9). Its
+        analyser restarts at that sample and takes the plates then."""
+        newest = self.daq_stream.latest_session_time_s
+        rate = self.daq_stream.rate_hz
+        next_sample = round(newest * rate) + 1 if math.isfinite(newest) else 0
+        self.force.plates = list(plates)
+        self.force.restart_at(next_sample)
 
     def step_off_belt(self, seconds: float, lead_s: float = 0.25) -> tuple[float, float]:
         """Simulated lab: the runner stands off the belt (no plate load) for ``seconds`` from
@@ -555,7 +542,11 @@ class SessionController:
                 if math.isfinite(t)
             ]
             rate = self.daq_stream.rate_hz  # from the DAQ sample after all of that
-            start_s = (math.floor(max(delivered) * rate + 1e-6) + 1) / rate if delivered else 0.0
+            first_sample = math.floor(max(delivered) * rate + 1e-6) + 1 if delivered else 0
+            start_s = first_sample / rate
+            # every journalled stance is computed from samples in the file (a stance the live
+            # analysis began before the start would differ from the file's replay)
+            self.force.restart_at(first_sample)
             self._recording_started_s = start_s
             self._recording_end_s = math.inf
             if duration_s is not None and math.isfinite(duration_s) and duration_s > 0:
