@@ -49,7 +49,6 @@ from data.video_codecs import (
 
 _clock = time.monotonic  # wall clock for the flush interval (tests replace it)
 FRAME_BATCH = 32  # frame chunks held before they are written (bounded memory per camera)
-FRAME_ROWS = ("frame_index", "session_time", "camera_time", "host_time")
 MARK_LABEL_BYTES = 200
 STEP_NAME_BYTES = 64
 MARK_DTYPE = np.dtype([("time_s", "f8"), ("label", f"S{MARK_LABEL_BYTES}")])
@@ -281,7 +280,7 @@ class SessionWriter:
         if spec.codec.name == "jpeg":
             row = jpeg_row_width(h, w)
             self._growable(g, "frames_jpeg", (row,), "u1", "JPEG bytes", chunks=(1, row),
-                      **blosc_padding_filter())  # fmt: skip
+                           **blosc_padding_filter())  # fmt: skip
             self._growable(g, "jpeg_length", (), "i4", "bytes", chunks=(1024,))
             self._growable(g, "jpeg_quality", (), "u1", "1", chunks=(1024,))
         else:
