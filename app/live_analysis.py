@@ -421,8 +421,8 @@ class ForceAnalysis(_Consumer):
     def _take_restart_request(self) -> None:
         with self._request_lock:
             start, self._requested = self._requested, None
-        if start is None:
-            return
+        if start is None or (self._analyser is not None and start == self._origin):
+            return  # nothing asked, or the analyser already began at that sample
         if self._expected is None or start >= self._expected:
             self._restart_from = start  # not there yet: restart when its block arrives
             return

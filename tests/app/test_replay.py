@@ -139,6 +139,9 @@ def _live_force(lab, plates, volts, restart, *, late: bool):
         if late and start == split:
             assert wait_until(lambda: force.samples >= split, 60.0)
             force.restart_at(restart)
+        if late and start == split + 2000:  # asked again (e.g. by the controller and a caller)
+            assert wait_until(lambda: force.samples >= split + 2000, 60.0)
+            force.restart_at(restart)  # changes nothing: no stance twice
         block = volts[start : start + 20]
         ring.write(block, first_index=start, session_time_s=np.arange(start, start + 20) / rate)
     ring.close()
