@@ -42,8 +42,15 @@ WITHIN_ERROR_MEANING = (
     "even when many steps make its confidence interval narrow."
 )
 # Settings that legitimately differ between two sessions of the same lab (each session is
-# calibrated again); the camera set-up is compared separately.
-SESSION_SPECIFIC_SETTINGS = ("calibrations", "trigger_delays_s", "plates", "source")
+# calibrated again, and the analysis notes record what was measured, e.g. the belt vibration's
+# frequency range); the camera set-up is compared separately.
+SESSION_SPECIFIC_SETTINGS = (
+    "calibrations",
+    "trigger_delays_s",
+    "plates",
+    "source",
+    "analysis_notes",
+)
 
 
 class ComparisonRefused(InputError):

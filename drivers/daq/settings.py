@@ -36,7 +36,7 @@ TRIGGER_KEYS = ("counter", "terminal", "frame_rate_hz", "duty_cycle")
 SYNC_LED_KEYS = ("line",)
 EDGE_COUNTER_KEYS = ("name", "counter", "terminal", "edge")
 EDGES = ("rising", "falling")
-EVENTS_PER_SECOND = 20  # default block: 50 ms of samples, a smooth live display without overhead
+EVENTS_PER_SECOND = 100  # default block: 10 ms of samples, the pipeline's read (live delay)
 DEFAULT_BUFFER_S = 10.0  # default DAQmx buffer: how long the host may stall before samples are lost
 MAX_RANGE_V = 10.0
 

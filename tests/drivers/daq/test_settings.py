@@ -32,7 +32,7 @@ def test_the_documented_example_is_a_valid_configuration():
     assert (settings.channels[2].min_V, settings.channels[2].max_V) == (-10.0, 10.0)
     assert settings.channels[6].terminal == "rse"
     assert (settings.channels[7].min_V, settings.channels[7].max_V) == (0.0, 10.0)
-    assert settings.buffer_samples == 20000 and settings.samples_per_event == 100
+    assert settings.buffer_samples == 20000 and settings.samples_per_event == 20
     trigger = settings.camera_trigger
     assert trigger is not None
     assert (trigger.counter, trigger.terminal) == ("Dev1/ctr0", "/Dev1/PFI12")
@@ -45,7 +45,7 @@ def test_the_documented_example_is_a_valid_configuration():
 def test_defaults_follow_the_rate():
     raw = {"rate_hz": 1200, "device": "Dev2", "channels": [{"name": "a", "physical": "ai0"}]}
     settings = parse_settings(raw)
-    assert settings.samples_per_event == 60  # 50 ms
+    assert settings.samples_per_event == 12  # 10 ms
     assert settings.buffer_samples == 12000  # 10 s
     assert settings.channels[0].terminal == "differential"
     assert settings.camera_trigger is None and settings.sync_led_line is None
