@@ -21,6 +21,8 @@ from app.qt.theme import SIDE_COLOURS, Theme, side_brush, side_pen, style_plot
 
 GRAVITY = 9.80665
 WINDOW_S = 5.0
+DEFAULT_COP_X_CM = (-35.0, 35.0)  # screen x = −y_lab: across the belt
+DEFAULT_COP_Y_CM = (-90.0, 90.0)  # screen y = x_lab: along the belt
 COP_POINTS = 1000  # 200 Hz over 5 s: the butterfly looks the same as at 2 kHz
 BW_RANGE = (-0.1, 3.2)  # Fz in body weights: running peaks are 2–3 BW
 N_RANGE = (-100.0, 2000.0)  # Fz in newtons before the mass is known (grows to fit, see below)
@@ -229,6 +231,8 @@ class CopView(pg.PlotWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.disableAutoRange()  # fixed by set_outline: the plate does not move
+        # until then (or with no plate corners configured) a treadmill-sized area, in cm
+        self.plot.setRange(xRange=DEFAULT_COP_X_CM, yRange=DEFAULT_COP_Y_CM, padding=0)
         # not aspect-locked: the long narrow belt would shrink to a sliver in a wide panel
         self.plot.setLabel("bottom", "← L · R → (cm)")  # short: the panel is narrow
         self.plot.setLabel("left", "forward ↑ (cm)")

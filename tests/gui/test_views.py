@@ -164,7 +164,13 @@ def test_grf_in_newtons_grows_its_range_to_the_largest_force_and_never_shrinks(q
 def test_cop_butterfly_splits_by_side_on_the_plate_outline(qtbot, lab):
     view = CopView(DARK)
     qtbot.addWidget(view)
+    # fixed ranges, never auto: a treadmill-sized area before the outline is known...
+    (x0, x1), (y0, y1) = view.plot.viewRange()
+    assert (x0, x1, y0, y1) == pytest.approx((-35.0, 35.0, -90.0, 90.0))
     view.set_outline([lab.plate_configs()[0]["corners_m"]])
+    # ... then the plate with 5 cm around it
+    (x0, x1), (y0, y1) = view.plot.viewRange()
+    assert (x0, x1) == pytest.approx((-30.0, 30.0)) and y1 == pytest.approx(85.0)
     ox, oy = view.outline.getData()
     assert ox.min() == pytest.approx(-25.0) and oy.max() == pytest.approx(80.0)
     rate = lab.setup.daq_rate_hz
@@ -176,6 +182,7 @@ def test_cop_butterfly_splits_by_side_on_the_plate_outline(qtbot, lab):
     rx, _ = view.sides["R"].getData()
     # screen x = −y_lab: the left foot lands left of the midline, the right foot right of it
     assert np.nanmean(lx) < 0 < np.nanmean(rx)
+    assert view.plot.viewRange()[0] == pytest.approx([-30.0, 30.0])  # data never moves the axes
 
 
 def test_trends_put_one_point_per_stance_on_each_side(qtbot, lab):
