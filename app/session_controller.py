@@ -681,7 +681,9 @@ class SessionController:
             if s.fault is not None:
                 health, message = "faulted", s.fault.message
             elif s.running:
-                health, message = "running", ""
+                quiet = s.silent_for_s  # asked for data, none delivered (no error either)
+                silent = quiet > SILENT_AFTER_S[self.pace]
+                health, message = "running", f"no data for {quiet:.0f} s" if silent else ""
             else:
                 health, message = s.device.health().status.value, ""
             devices.append(

@@ -131,8 +131,9 @@ def test_a_recording_starts_when_one_camera_runs_far_ahead_of_the_other(tmp_path
 
 @pytest.mark.parametrize("pace", ["realtime", "fast"])
 def test_stop_and_close_are_bounded_when_the_daq_goes_silent(tmp_path, pace, monkeypatch):
-    """The DAQ stops delivering (no error) after the recording began: the stop gives it up as
-    failed after SILENT_AFTER_S, the file closes complete with what was recorded and says why."""
+    """The DAQ stops delivering (no error) after the recording began: the status says so once it
+    lasts, the stop gives it up as failed after SILENT_AFTER_S, and the file closes complete with
+    what was recorded and says why."""
     monkeypatch.setitem(controller_mod.SILENT_AFTER_S, "fast", 2.0)
     gated = GatedDevices(force=True)
     controller = SessionController(lab_config(), pace=pace, device_factory=gated.factory)
@@ -145,6 +146,12 @@ def test_stop_and_close_are_bounded_when_the_daq_goes_silent(tmp_path, pace, mon
         asked = gated.asked["force"]
         assert controller._wait(lambda: gated.asked["force"] > asked + 2, 30)
         silent_at = controller.daq_stream.latest_session_time_s
+
+        def daq_message() -> str:
+            return next(d for d in controller.status().devices if d.name == "force").message
+
+        assert daq_message() == ""  # silent, but not for long yet
+        assert controller._wait(lambda: daq_message().startswith("no data for"), 30)
         began = time.monotonic()
         controller.stop_recording()
         took = time.monotonic() - began
