@@ -159,15 +159,17 @@ def test_short_soak_no_memory_growth_no_delay_drift(fault_lab, prerendered_camer
     """20 s of session in real time (CI) with a workload this 2-core machine sustains with a
     wide margin (about a third of a core): two 320x240 cameras at 100 fps serving pre-rendered
     frames (rendering is not the subject) with marker tracking on both, the 2 kHz DAQ, the force
-    analysis, the per-stance join and the recorder. User sees: no dropped frame or sample, no
-    "recorder behind"; stances keep arriving with the same delay after toe-off (median of the
-    last third within 0.1 s of the first third's, p95 under 1 s); memory stays flat once the
-    rings are full: outside the rings it grows less than 12 MB over the last two thirds (measured
-    here: ~0.5 MB/s over a recording's first ~35 s, flattening after, as HDF5's chunk caches of
-    8 MB per dataset fill; keeping every frame would add 15 MB/s)."""
+    analysis, the per-stance join and the recorder.
+    User sees: no dropped frame or sample, no "recorder behind"; stances keep arriving with the
+    same delay after toe-off: median of the last third within 0.2 s of the first third's, p95
+    under 1.5 s (measured here under load averages of 8-14: medians 0.05-0.1 s, p95 0.12-0.5 s;
+    a pipeline that does not keep up drifts by seconds in 20 s); memory stays flat once the rings
+    are full: outside them it grows less than 12 MB over the last two thirds (measured here:
+    ~0.5 MB/s in a recording's first ~35 s, then flattening — bounded caches such as HDF5's
+    8 MB of chunks per dataset; keeping every frame would add 15 MB/s)."""
     result = _soak(fault_lab, prerendered_camera, session_path, 20.0, fps=100.0)
-    _check_soak(result, 20.0, growth_mb=12.0, drift_s=0.1)
-    assert np.percentile(result["delays"][:, 1], 95) < 1.0
+    _check_soak(result, 20.0, growth_mb=12.0, drift_s=0.2)
+    assert np.percentile(result["delays"][:, 1], 95) < 1.5
 
 
 @pytest.mark.soak
