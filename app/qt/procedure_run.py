@@ -253,6 +253,16 @@ class ProcedureRunPanel(QWidget):
     def abort(self) -> None:
         self._event("abort", "aborted by the operator")
 
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """The window is closing: stop a running acquisition (its recording is closed) and wait
+        for its thread, bounded. False if it did not end in time (the controller's close()
+        joins it too and reports it)."""
+        self.clock.stop()
+        if self.actions is None:
+            return True
+        self.actions.stop_acquisition()
+        return self.actions.wait_idle(timeout_s)
+
     def _submit_entry(self) -> None:
         self._event("submit", self.dialog.values())
 

@@ -170,7 +170,10 @@ def session_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(SESSION_THREADS)]
 
 
-def test_closing_the_window_mid_procedure_ends_every_thread(qtbot, window_on_lab):
+@pytest.mark.parametrize("panel_first", [False, True], ids=["window-closes", "panel-shutdown"])
+def test_closing_the_window_mid_procedure_ends_every_thread(qtbot, window_on_lab, panel_first):
+    """The controller's close() stops and joins the acquisition's thread; the panel's
+    shutdown() does the same from the window's side (bounded either way)."""
     window, controller, panel = window_on_lab
     choose(panel, "plate-zero")
     qtbot.keyClicks(panel.operator, "T. Nguyen")
@@ -186,6 +189,13 @@ def test_closing_the_window_mid_procedure_ends_every_thread(qtbot, window_on_lab
     qtbot.waitUntil(lambda: controller.state == "recording", timeout=30_000)
     qtbot.waitUntil(lambda: Path(controller.recording_path).is_file(), timeout=30_000)
     assert any(name.startswith("acquire-") for name in session_threads())
+    if panel_first:
+        assert panel.shutdown(timeout_s=60.0)
+        assert not any(name.startswith("acquire-") for name in session_threads())
+        assert controller.state == "connected"  # the acquisition closed its recording
+        # the window's closeEvent trusts its last polled status: were it still "recording", its
+        # stop_recording would be refused and the controller left open (see the report)
+        qtbot.waitUntil(lambda: window.status.state == "connected", timeout=10_000)
     window.close()
     assert window.closed and controller.state == "closed"
     assert controller.not_stopped == [] and session_threads() == []
