@@ -35,6 +35,7 @@ COLUMNS = (
 )
 # flags worth a colour in the table (the full list is in the last column)
 WARNING_FLAGS = ("ambiguous_side", "low_marker_quality", "low_marker_quality_posterior",
+                 "marker_irregular", "marker_irregular_posterior",
                  "loading_rate_13pct", "side_conflict", "daq_gap")  # fmt: skip
 MARKER_COLOURS = ("#00e5ff", "#ffeb3b", "#ff9800", "#e91e63", "#8bc34a", "#ffffff", "#9c27b0",
                   "#03a9f4")  # fmt: skip
