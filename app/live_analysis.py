@@ -190,15 +190,15 @@ class _Consumer:
             self.run()
         except Exception as exc:  # the consumer dies alone; acquisition is not its to stop
             self.error = f"{type(exc).__name__}: {exc}"
-            self.on_error()
         finally:
+            self.release(failed=self.error is not None)  # a reader left behind stops the producer
             self.done = True
 
     def run(self) -> None:  # pragma: no cover - overridden
         raise RuntimeError("subclasses implement run()")
 
-    def on_error(self) -> None:
-        """Release what the consumer held (e.g. detach a lossless reader)."""
+    def release(self, failed: bool) -> None:
+        """Release what the consumer held (a lossless reader: flagged if it ``failed``)."""
 
 
 def _reader(stream: DeviceStream, name: str, lossless: bool, max_items: int):
@@ -235,9 +235,11 @@ class CameraTracker(_Consumer):
         self.missed = 0
         self._reader = _reader(stream, self.name, lossless, 16)
 
-    def on_error(self) -> None:
-        if self.lossless:
+    def release(self, failed: bool) -> None:
+        if self.lossless and failed:
             self._reader.detach()
+        elif self.lossless:
+            self._reader.leave()
 
     def run(self) -> None:
         reader, det = self._reader, self.settings.detection
@@ -349,9 +351,11 @@ class ForceAnalysis(_Consumer):
         with self._request_lock:
             self._requested = int(first_sample)
 
-    def on_error(self) -> None:
-        if self.lossless:
+    def release(self, failed: bool) -> None:
+        if self.lossless and failed:
             self._reader.detach()
+        elif self.lossless:
+            self._reader.leave()
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -383,10 +383,17 @@ class LosslessReader:
 
     def detach(self) -> None:
         """Stop holding the producer back (the recorder failed); the ring is flagged."""
+        self._leave(flag=True)
+
+    def leave(self) -> None:
+        """Stop holding the producer back after reading all it wanted (no flag)."""
+        self._leave(flag=False)
+
+    def _leave(self, flag: bool) -> None:
         with self.ring._cond:
             if self in self.ring._lossless:
                 self.ring._lossless.remove(self)
-                self.ring._detached = True
+                self.ring._detached = self.ring._detached or flag
                 self.ring._cond.notify_all()
 
 

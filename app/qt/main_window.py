@@ -655,15 +655,19 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.timer.stop()
+        self.procedure_panel.shutdown(timeout_s=30.0)  # a procedure's acquisition ends first
         if self.job_thread is not None:
             self.job_thread.join(timeout=120.0)  # a stop or zero in progress finishes first
-        try:
-            if recording and self.busy != "stop":
+        try:  # the polled status may be stale: ask the controller itself
+            if recording and self.busy != "stop" and self.controller.state == "recording":
                 self.controller.stop_recording()
-            if self.owns_controller:
-                self.controller.close()
         except MidstanceError as exc:
             log.error("while closing: %s", exc.sentence())
+        if self.owns_controller:
+            try:
+                self.controller.close()  # bounded; closes a recording still running
+            except MidstanceError as exc:
+                log.error("while closing: %s", exc.sentence())
         self.save_layout()
         self.closed = True
         log.removeHandler(self.log_handler)

@@ -70,12 +70,10 @@ def test_replay_gives_the_same_per_stance_results_as_the_live_run(tmp_path):
     # would reach before the file
     assert controller.wait_for_session_time(1.5, timeout_s=60)
     controller.start_recording(path)
-    # The live force analysis restarts at the file's first DAQ sample, so every journalled
-    # stance is computed from samples in the file (docs/acquisition.md). The controller is to
-    # call restart_at itself when it starts the recorder; until it does, this test does it.
+    # The controller restarts the live force analysis at the file's first DAQ sample, so every
+    # journalled stance is computed from samples in the file (docs/acquisition.md).
     recorder = controller.recorder
     assert wait_until(lambda: recorder.start_index is not None, 60.0)
-    controller.force.restart_at(recorder.start_index)
     assert controller.wait_for_session_time(7.0, timeout_s=120)
     controller.stop_recording()
     superseded = controller.force.superseded
