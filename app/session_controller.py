@@ -550,7 +550,8 @@ class SessionController:
             self._recording_started_s = start_s
             self._recording_end_s = math.inf
             if duration_s is not None and math.isfinite(duration_s) and duration_s > 0:
-                self._recording_end_s = start_s + float(duration_s)
+                # as the DAQ clock computes sample times (n / rate): exactly round(d·rate) samples
+                self._recording_end_s = (first_sample + round(float(duration_s) * rate)) / rate
                 self.recorder.end_at(self._recording_end_s)
             self.recorder.start(at_s=start_s)
             if step:
