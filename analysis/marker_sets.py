@@ -139,6 +139,31 @@ class MarkerSet:
         gap = (xy[second, axis] - xy[first, axis]) * self._directions(orientation)
         return gap < -self.tolerance_px
 
+    def breaks_any(self, xy: list, orientation: ImageOrientation) -> bool:
+        """``violated(xy, orientation).any()`` for positions as a list of [x, y] rows of plain
+        floats (the tracker's usual frame: a handful of comparisons in Python cost less than
+        the numpy calls); the same arithmetic, so the same answer to the bit."""
+        tolerance = -self.tolerance_px
+        for first, second, axis, direction in self._constraint_rows(orientation):
+            if (xy[second][axis] - xy[first][axis]) * direction < tolerance:
+                return True
+        return False
+
+    def _constraint_rows(self, orientation: ImageOrientation) -> tuple[tuple, ...]:
+        cache = self._row_cache
+        key = (orientation.forward_x, orientation.left_x)
+        if key not in cache:
+            first, second, axis, _ = self._constraint_arrays
+            direction = self._directions(orientation)
+            cache[key] = tuple(
+                zip(first.tolist(), second.tolist(), axis.tolist(), direction.tolist(), strict=True)
+            )
+        return cache[key]
+
+    @cached_property
+    def _row_cache(self) -> dict[tuple[int, int], tuple[tuple, ...]]:
+        return {}
+
     @property
     def constraint_markers(self) -> tuple[np.ndarray, np.ndarray]:
         """Marker indices (first, second) of every constraint, in :attr:`constraints` order."""

@@ -76,16 +76,23 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
     else:
         binary = (image > settings.threshold).view(np.uint8)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    height, width = image.shape
+    pad = settings.refine_pad_px
     accepted: list[int] = []
     areas: list[float] = []
     circs: list[float] = []
-    boxes: list[tuple[int, int, int, int]] = []  # every outline's x0, y0, x1, y1 (exclusive)
+    windows: list[tuple[int, int, int, int]] = []  # refinement window x0, y0, x1, y1 (exclusive)
+    # every outline's box as (x0, y0, -x1, -y1) and every window as (-x1, -y1, x0, y0): a box
+    # reaches into a window when all four sums are negative (one add and one max in _crowded)
+    boxes: list[tuple[int, int, int, int]] = []
+    reaches: list[tuple[int, int, int, int]] = []
     four_pi = 4.0 * math.pi
     min_area, max_area = settings.min_area_px, settings.max_area_px
     min_circularity = settings.min_circularity
     for k, contour in enumerate(contours):
         x, y, w, h = cv2.boundingRect(contour)
-        boxes.append((x, y, x + w, y + h))
+        x1, y1 = x + w, y + h
+        boxes.append((x, y, -x1, -y1))
         polygon_area = cv2.contourArea(contour)
         perimeter = cv2.arcLength(contour, True)
         area = polygon_area + 0.5 * perimeter + 1.0  # ≈ pixel count (Pick's theorem)
@@ -97,12 +104,23 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
         accepted.append(k)
         areas.append(area)
         circs.append(circularity)
+        wx0 = x - pad if x > pad else 0
+        wy0 = y - pad if y > pad else 0
+        wx1 = x1 + pad if x1 + pad < width else width
+        wy1 = y1 + pad if y1 + pad < height else height
+        windows.append((wx0, wy0, wx1, wy1))
+        reaches.append((-wx1, -wy1, wx0, wy0))
     if not accepted:
         return _no_blobs()
     if settings.refine:
-        xy, ok = _refined_centroids(
-            image, binary, contours, boxes=boxes, accepted=accepted, settings=settings
-        )
+        xy, ok = _refined_centroids(image, windows, settings)
+        if len(boxes) > 1:
+            for row in _crowded(reaches, boxes):
+                k = accepted[row]
+                bx0, by0, bx1, by1 = boxes[k]
+                xy[row], ok[row] = _masked_centroid(
+                    image, binary, contours[k], (bx0, by0, -bx1, -by1), settings
+                )
     else:
         xy, ok = _outline_centroids([contours[k] for k in accepted])
     if ox or oy:
@@ -113,35 +131,24 @@ def detect_markers(frame: np.ndarray, settings: DetectionSettings = DEFAULT_DETE
 
 
 def _refined_centroids(
-    image: np.ndarray,
-    binary: np.ndarray,
-    contours,
-    *,
-    boxes: list[tuple[int, int, int, int]],
-    accepted: list[int],
-    settings: DetectionSettings,
+    image: np.ndarray, windows: list[tuple[int, int, int, int]], settings: DetectionSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Intensity-weighted centroid of each accepted blob in its bounding box plus
-    ``refine_pad_px``: weights ``max(grey - level, 0)``, ``level = low + refine_level·(high -
-    low)`` truncated to an integer, over the window's lowest and highest grey level.
+    """Intensity-weighted centroid of each blob in its window (x0, y0, x1, y1: the bounding box
+    plus ``refine_pad_px``, clipped to the image): weights ``max(grey - level, 0)``, ``level =
+    low + refine_level·(high - low)`` truncated to an integer, over the window's lowest and
+    highest grey level.
 
     All blobs go through one set of numpy operations: per-blob OpenCV calls cost ~12 µs a blob
     here, mostly call overhead. Every window is read as a block of the largest window's size
     from its top-left corner (one gather from a flat view of the frame); the block's pixels
     outside the blob's own window are masked out, and one matrix product gives every blob's
     moments (integer sums, exact in float64: the same centroids as ``cv2.moments``). A window
-    that another outline reaches into goes through :func:`_masked_centroid` instead.
+    that another outline reaches into goes through :func:`_masked_centroid` instead (the
+    caller's part).
     """
-    height, width = image.shape
-    pad = settings.refine_pad_px
-    windows = np.array(
-        [
-            (max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, width), min(y1 + pad, height))
-            for x0, y0, x1, y1 in (boxes[k] for k in accepted)
-        ]
-    )
-    corner = windows[:, :2]  # x0, y0
-    size = windows[:, 2:] - corner  # width, height
+    bounds = np.array(windows)
+    corner = bounds[:, :2]  # x0, y0
+    size = bounds[:, 2:] - corner  # width, height
     block_w, block_h = size.max(axis=0).tolist()
     flat, row_step, col_step = _flat_view(image)
     layout = _block_layout(block_h, block_w, row_step, col_step)
@@ -159,10 +166,6 @@ def _refined_centroids(
     moments = weights @ layout.basis  # (blobs, 3): m00, m10, m01
     ok = moments[:, 0] > 0
     xy = corner + moments[:, 1:] / np.maximum(moments[:, :1], 1.0)  # m00 ≥ 1 when > 0
-    if len(boxes) > 1:
-        for row in _crowded(windows, np.array(boxes)):
-            k = accepted[row]
-            xy[row], ok[row] = _masked_centroid(image, binary, contours[k], boxes[k], settings)
     return xy, ok
 
 
@@ -192,16 +195,16 @@ def _flat_view(image: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.lib.stride_tricks.as_strided(image, (span,), (item,)), row_step, col_step
 
 
-def _crowded(windows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Rows of the windows (x0, y0, x1, y1) that another outline's bounding box reaches into
-    (a stray reflection, a neighbouring marker, even one rejected as too small). Every lit
-    pixel of a window outside its blob's own box belongs to such an outline; a box that
-    overlaps without lit pixels in the window only costs the careful path, which then masks
-    nothing."""
-    reach = (boxes[None, :, :2] < windows[:, None, 2:]) & (
-        boxes[None, :, 2:] > windows[:, None, :2]
-    )
-    return np.flatnonzero(reach.all(axis=2).sum(axis=1) > 1)  # each window holds its own box
+def _crowded(reaches: list, boxes: list) -> np.ndarray:
+    """Rows of the windows that another outline's bounding box reaches into (a stray
+    reflection, a neighbouring marker, even one rejected as too small). ``reaches`` holds each
+    window as (-x1, -y1, x0, y0), ``boxes`` every outline's box as (x0, y0, -x1, -y1), so box
+    and window overlap exactly when all four sums are negative. Every lit pixel of a window
+    outside its blob's own box belongs to such an outline; a box that overlaps without lit
+    pixels in the window only costs the careful path, which then masks nothing."""
+    sums = np.add(reaches, np.array(boxes)[:, None])  # (boxes, windows, 4)
+    overlaps = (sums.max(axis=2) < 0).sum(axis=0)
+    return np.flatnonzero(overlaps > 1)  # each window holds its own box
 
 
 def _masked_centroid(

@@ -11,6 +11,7 @@ the measured frames (``INTERPOLATED``); longer gaps stay NaN.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,121 +264,179 @@ class MarkerTracker:
         return new_pos, flags
 
     def _update_usual(self, blobs_xy, areas, circularity):
-        """:meth:`update` for the usual frame, in few whole-array operations.
+        """:meth:`update` for the usual frame, marker by marker in plain Python floats.
 
         It applies when every marker is being tracked (none lost), each marker's nearest blob
         inside its gate is nobody else's, and a marker with no blob in its gate (hidden this
         frame) is not about to be lost and has no unclaimed blob of its size within
         ``gate_px`` (pass 2 would find nothing). Then taking the nearest blobs is the optimal
         assignment (each marker at its own minimum, the "not seen" option included) and
-        nothing is re-acquired. The same rules as the general path; returns None, having
-        changed nothing, otherwise (two markers wanting one blob, pass 2, lost markers)."""
+        nothing is re-acquired. The same rules and the same arithmetic as the general path
+        (its numbers to the bit); returns None, having changed nothing, otherwise (two markers
+        wanting one blob, pass 2, lost markers). With 6-8 markers, Python floats beat numpy
+        calls (~1 µs each); only the distance matrix is one numpy expression, as in the
+        general path (numpy's complex magnitude is not always libm's ``hypot``)."""
         s = self.settings
         n_blobs = len(blobs_xy)
         if not n_blobs:
             return None
         prediction = self._pos + self._vel
-        blobs_c = blobs_xy @ _TO_COMPLEX
-        dist = np.abs((prediction @ _TO_COMPLEX)[:, None] - blobs_c[None, :])
-        nearest = dist.argmin(axis=1)
-        chosen = dist[self._all_rows, nearest]
-        unseen = self._unseen
-        gate = s.gate_min_px + s.gate_speed_factor * np.abs(self._vel @ _TO_COMPLEX)
-        hidden = bool(unseen.any())  # some marker was not measured on the previous frame
-        if hidden:
-            gate *= 1.0 + 0.5 * np.minimum(unseen, 4)
-        take = chosen <= np.minimum(gate, s.gate_px)
-        if take.all():
-            if np.bincount(nearest).max() > 1:
-                return None
-            missing = None
-        else:
-            picked = nearest[take]
-            if picked.size > 1 and np.bincount(picked).max() > 1:
-                return None
-            missing = ~take
-            if (unseen[missing] >= s.max_predict_frames).any():
-                return None  # it would be lost this frame
-            free = np.ones(n_blobs, dtype=bool)
-            free[picked] = False
-            rows = np.flatnonzero(missing)
-            behind = self._pos[rows, None, :] - blobs_xy[None, :, :]
-            wide = np.minimum(dist[rows], np.sqrt((behind * behind).sum(axis=2)))
-            ratio = areas[None, :] / self._area[rows][:, None]
-            misfit = np.isfinite(ratio) & ((ratio < 0.6) | (ratio > 1.6))
-            if ((wide <= s.gate_px) & ~misfit & free).any():
-                return None  # pass 2 would take it
+        dist_array = np.abs((prediction @ _TO_COMPLEX)[:, None] - (blobs_xy @ _TO_COMPLEX)[None, :])
+        top = dist_array.max()
+        if math.isnan(top):  # a NaN blob: argmin and min disagree on NaN; the general path decides
+            return None
+        dist = dist_array.tolist()
+        speed = np.abs(self._vel @ _TO_COMPLEX).tolist()
+        unseen = self._unseen.tolist()
+        hidden = any(unseen)  # some marker was not measured on the previous frame
+        gate_min, gate_px = s.gate_min_px, s.gate_px
+        nearest: list[int] = []
+        chosen: list[float] = []
+        take: list[bool] = []
+        for i, row in enumerate(dist):
+            best = min(row)
+            gate = gate_min + s.gate_speed_factor * speed[i]
+            if hidden:
+                gate *= 1.0 + 0.5 * min(unseen[i], 4)
+            nearest.append(row.index(best))
+            chosen.append(best)
+            take.append(best <= (gate if gate < gate_px else gate_px))
+        picked = [j for j, t in zip(nearest, take, strict=True) if t]
+        if len(set(picked)) < len(picked):
+            return None  # two markers want one blob: the optimal assignment decides
+        n = len(dist)
+        all_taken = len(picked) == n
+        if not all_taken and self._pass_two_would_act(
+            blobs_xy, areas, dist, take=take, unseen=unseen, picked=picked
+        ):
+            return None
         # ambiguity: another blob nearly as close to this marker, or another marker's
         # prediction nearly as close to this blob (second-smallest distances)
         margin = s.ambiguity_margin_px
-        n = len(chosen)
-        doubt = np.partition(dist, 1, axis=1)[:, 1] - chosen < margin if n_blobs > 1 else 0
-        if n > 1:
-            two = np.partition(dist[:, nearest], 1, axis=0)
-            doubt = doubt | (np.where(chosen <= two[0], two[1], two[0]) - chosen < margin)
-        # a jump far beyond this marker's usual prediction error is doubtful even in the gate
-        scale = self._residual
-        jump = (chosen > s.gate_min_px) & (chosen > 4 * scale)
-        residual = 0.9 * scale + 0.1 * np.minimum(chosen, s.gate_min_px)
-        if missing is None and not hidden:
-            doubt = doubt | jump
-            self._residual = residual
-        else:
-            hit = take & (unseen == 0)  # the jump test is for markers seen on the last frame
-            doubt = doubt | (jump & hit)
-            self._residual = np.where(hit, residual, scale)
-        flags = np.where(doubt, MEASURED | AMBIGUOUS, MEASURED).astype(np.uint8)
-        size = areas[nearest]
-        if not np.isnan(size).all():
-            old = self._area
-            merged = (size > s.irregular_area_ratio * old) | (size < s.irregular_shrink_ratio * old)
-            if circularity is not None:
-                circ = np.asarray(circularity, float)[nearest]
-                old_circ = self._circularity
-                merged |= circ < old_circ - s.irregular_circularity_drop
-                if missing is not None:
-                    merged &= take
-                running = np.where(np.isnan(old_circ), circ, 0.9 * old_circ + 0.1 * circ)
-                keep = merged | np.isnan(circ)
-                if missing is not None:
-                    keep |= missing
-                self._circularity = np.where(keep, old_circ, running)
-            elif missing is not None:
-                merged &= take
-            running = np.where(np.isnan(old), size, 0.9 * old + 0.1 * size)
-            keep = merged if missing is None else merged | missing
-            self._area = np.where(keep, old, running)
-            flags[merged] |= IRREGULAR
-        new_pos = blobs_xy[nearest]
-        if missing is None and not hidden:
-            self._blob = nearest
+        scale = self._residual.tolist()
+        residual = scale.copy()
+        doubt = [False] * n
+        two_smallest: dict[int, tuple[float, float]] = {}
+        for i in range(n):
+            c = chosen[i]
+            if n_blobs > 1:
+                doubt[i] = sorted(dist[i])[1] - c < margin
+            if n > 1:
+                j = nearest[i]
+                if j not in two_smallest:
+                    column = sorted([row[j] for row in dist])
+                    two_smallest[j] = column[0], column[1]
+                low, second = two_smallest[j]
+                doubt[i] = doubt[i] or (second if c <= low else low) - c < margin
+            # a jump far beyond this marker's usual prediction error is doubtful even in the gate
+            if take[i] and unseen[i] == 0:  # the jump test is for markers seen last frame
+                old = scale[i]
+                doubt[i] = doubt[i] or (c > gate_min and c > 4 * old)
+                residual[i] = 0.9 * old + 0.1 * (c if c < gate_min else gate_min)
+        self._residual = np.array(residual)
+        flags = [MEASURED | AMBIGUOUS if d else MEASURED for d in doubt]
+        self._check_shapes_usual(areas, circularity, nearest, take, flags)
+        blobs = blobs_xy.tolist()
+        pos = self._pos.tolist()
+        vel = self._vel.tolist()
+        new_pos = [blobs[j] for j in nearest]
+        if all_taken and not hidden:
+            self._blob = np.array(nearest)
             # velocity from consecutive measurements; a doubtful one keeps its own
-            self._vel = np.where(doubt[:, None], self._vel, new_pos - self._pos)
+            for i, (x, y) in enumerate(new_pos):
+                if not doubt[i]:
+                    px, py = pos[i]
+                    vel[i] = [x - px, y - py]
         else:
-            if missing is None:
-                missing = ~take
-            new_pos[missing] = prediction[missing]
-            flags[missing] = PREDICTED
-            self._blob = np.where(take, nearest, -1)
-            # a re-appearing marker restarts at zero velocity; a doubtful or hidden one keeps
-            # its own
-            fresh = take & (unseen == 0) & ~doubt
-            velocity = np.where(fresh[:, None], new_pos - self._pos, self._vel)
-            velocity[take & (unseen > 0)] = 0.0
-            self._vel = velocity
-            self._unseen = np.where(take, 0, unseen + 1)
-        self._pos = new_pos.copy()
+            predicted = prediction.tolist()
+            for i, (x, y) in enumerate(new_pos):
+                if not take[i]:
+                    new_pos[i] = predicted[i]
+                    flags[i] = PREDICTED
+                elif unseen[i] > 0:
+                    vel[i] = [0.0, 0.0]  # a re-appearing marker restarts at zero velocity
+                elif not doubt[i]:  # a doubtful or hidden one keeps its own
+                    px, py = pos[i]
+                    vel[i] = [x - px, y - py]
+            self._blob = np.array([j if t else -1 for j, t in zip(nearest, take, strict=True)])
+            self._unseen = np.array([0 if t else u + 1 for t, u in zip(take, unseen, strict=True)])
+        self._vel = np.array(vel)
+        self._pos = np.array(new_pos)
         self._lost_frames = 0
-        broken = self.marker_set.violated(new_pos, self.orientation)
-        if broken.any():
-            lost = np.zeros(len(new_pos), dtype=bool)
-            new_pos = self._repair(blobs_xy, areas, new_pos, flags, lost)
-            broken = self.marker_set.violated(new_pos, self.orientation)
+        out = np.array(new_pos)
+        flag_array = np.array(flags, dtype=np.uint8)
+        if self.marker_set.breaks_any(new_pos, self.orientation):
+            lost = np.zeros(n, dtype=bool)
+            out = self._repair(blobs_xy, areas, out, flag_array, lost)
+            broken = self.marker_set.violated(out, self.orientation)
             if broken.any():
                 first, second = self.marker_set.constraint_markers
-                flags[first[broken]] |= GEOMETRY
-                flags[second[broken]] |= GEOMETRY
-        return new_pos, flags
+                flag_array[first[broken]] |= GEOMETRY
+                flag_array[second[broken]] |= GEOMETRY
+        return out, flag_array
+
+    def _pass_two_would_act(self, blobs_xy, areas, dist, *, take, unseen, picked) -> bool:
+        """Whether the general path would do more than predict the markers with no blob in
+        their gate: one is about to be lost, or an unclaimed blob of its size lies within
+        ``gate_px`` of its prediction or last position (pass 2 would take it)."""
+        s = self.settings
+        missing = [i for i, t in enumerate(take) if not t]
+        if any(unseen[i] >= s.max_predict_frames for i in missing):
+            return True  # it would be lost this frame
+        free = [True] * len(dist[0])
+        for j in picked:
+            free[j] = False
+        blobs = blobs_xy.tolist()
+        sizes = areas.tolist()
+        pos = self._pos.tolist()
+        expected = self._area.tolist()
+        for i in missing:
+            px, py = pos[i]
+            row = dist[i]
+            for j, (bx, by) in enumerate(blobs):
+                if not free[j]:
+                    continue
+                dx, dy = px - bx, py - by
+                behind = math.sqrt(dx * dx + dy * dy)
+                wide = row[j] if row[j] < behind else behind
+                if wide > s.gate_px:
+                    continue
+                ratio = sizes[j] / expected[i] if expected[i] != 0.0 else math.nan
+                if not (math.isfinite(ratio) and (ratio < 0.6 or ratio > 1.6)):
+                    return True  # not a misfit: pass 2 may take it
+        return False
+
+    def _check_shapes_usual(self, areas, circularity, nearest, take, flags) -> None:
+        """The usual path's :meth:`_check_blob_shape`: flag a taken blob larger, smaller or
+        less round than its marker's running size and shape (``IRREGULAR``); a regular one
+        updates the running values, an irregular or absent one keeps them."""
+        s = self.settings
+        size = areas[nearest].tolist()
+        if all(math.isnan(a) for a in size):
+            return
+        old = self._area.tolist()
+        grow, shrink = s.irregular_area_ratio, s.irregular_shrink_ratio
+        merged = [
+            a > grow * o or a < shrink * o for a, o in zip(size, old, strict=True)
+        ]  # NaN (no history yet) compares False
+        if circularity is not None:
+            circ = np.asarray(circularity, float)[nearest].tolist()
+            old_circ = self._circularity.tolist()
+            drop = s.irregular_circularity_drop
+            new_circ = old_circ.copy()
+            for i, (c, o) in enumerate(zip(circ, old_circ, strict=True)):
+                merged[i] = (merged[i] or c < o - drop) and take[i]
+                if not merged[i] and take[i] and not math.isnan(c):
+                    new_circ[i] = c if math.isnan(o) else 0.9 * o + 0.1 * c
+            self._circularity = np.array(new_circ)
+        new_area = old.copy()
+        for i, (a, o) in enumerate(zip(size, old, strict=True)):
+            merged[i] = merged[i] and take[i]
+            if merged[i]:
+                flags[i] |= IRREGULAR
+            elif take[i]:
+                new_area[i] = a if math.isnan(o) else 0.9 * o + 0.1 * a
+        self._area = np.array(new_area)
 
     def _check_blob_shape(self, got, areas, circularity, flags) -> None:
         """Flag a marker whose blob is larger or less round than its own running size and shape
