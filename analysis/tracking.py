@@ -281,12 +281,14 @@ class MarkerTracker:
         if not n_blobs:
             return None
         prediction = self._pos + self._vel
-        dist_array = np.abs((prediction @ _TO_COMPLEX)[:, None] - (blobs_xy @ _TO_COMPLEX)[None, :])
+        # x + iy by viewing each (x, y) row as one complex number: no arithmetic, no copy
+        blobs_c = np.ascontiguousarray(blobs_xy).view(np.complex128).T  # (1, n_blobs)
+        dist_array = np.abs(prediction.view(np.complex128) - blobs_c)
         top = dist_array.max()
         if math.isnan(top):  # a NaN blob: argmin and min disagree on NaN; the general path decides
             return None
         dist = dist_array.tolist()
-        speed = np.abs(self._vel @ _TO_COMPLEX).tolist()
+        speed = np.abs(np.ascontiguousarray(self._vel).view(np.complex128)).ravel().tolist()
         unseen = self._unseen.tolist()
         hidden = any(unseen)  # some marker was not measured on the previous frame
         gate_min, gate_px = s.gate_min_px, s.gate_px
@@ -316,18 +318,16 @@ class MarkerTracker:
         scale = self._residual.tolist()
         residual = scale.copy()
         doubt = [False] * n
-        two_smallest: dict[int, tuple[float, float]] = {}
+        if n_blobs > 1:
+            second_blob = np.partition(dist_array, 1, axis=1)[:, 1].tolist()
+            doubt = [b - c < margin for b, c in zip(second_blob, chosen, strict=True)]
+        if n > 1:
+            low, second = np.partition(dist_array, 1, axis=0)[:2].tolist()  # every blob's
         for i in range(n):
             c = chosen[i]
-            if n_blobs > 1:
-                doubt[i] = sorted(dist[i])[1] - c < margin
             if n > 1:
                 j = nearest[i]
-                if j not in two_smallest:
-                    column = sorted([row[j] for row in dist])
-                    two_smallest[j] = column[0], column[1]
-                low, second = two_smallest[j]
-                doubt[i] = doubt[i] or (second if c <= low else low) - c < margin
+                doubt[i] = doubt[i] or (second[j] if c <= low[j] else low[j]) - c < margin
             # a jump far beyond this marker's usual prediction error is doubtful even in the gate
             if take[i] and unseen[i] == 0:  # the jump test is for markers seen last frame
                 old = scale[i]
@@ -336,36 +336,33 @@ class MarkerTracker:
         self._residual = np.array(residual)
         flags = [MEASURED | AMBIGUOUS if d else MEASURED for d in doubt]
         self._check_shapes_usual(areas, circularity, nearest, take, flags)
-        blobs = blobs_xy.tolist()
-        pos = self._pos.tolist()
-        vel = self._vel.tolist()
-        new_pos = [blobs[j] for j in nearest]
+        nearest_array = np.array(nearest)
+        out = blobs_xy[nearest_array]
         if all_taken and not hidden:
-            self._blob = np.array(nearest)
+            self._blob = nearest_array
             # velocity from consecutive measurements; a doubtful one keeps its own
-            for i, (x, y) in enumerate(new_pos):
-                if not doubt[i]:
-                    px, py = pos[i]
-                    vel[i] = [x - px, y - py]
+            step = out - self._pos
+            self._vel = np.where(np.array(doubt)[:, None], self._vel, step) if any(doubt) else step
         else:
-            predicted = prediction.tolist()
-            for i, (x, y) in enumerate(new_pos):
-                if not take[i]:
-                    new_pos[i] = predicted[i]
+            missing = [i for i, t in enumerate(take) if not t]
+            if missing:
+                out[missing] = prediction[missing]
+                for i in missing:
                     flags[i] = PREDICTED
-                elif unseen[i] > 0:
-                    vel[i] = [0.0, 0.0]  # a re-appearing marker restarts at zero velocity
-                elif not doubt[i]:  # a doubtful or hidden one keeps its own
-                    px, py = pos[i]
-                    vel[i] = [x - px, y - py]
+            # a re-appearing marker restarts at zero velocity; a doubtful or hidden one keeps
+            # its own
+            fresh = [t and u == 0 and not d for t, u, d in zip(take, unseen, doubt, strict=True)]
+            velocity = np.where(np.array(fresh)[:, None], out - self._pos, self._vel)
+            back = [i for i, (t, u) in enumerate(zip(take, unseen, strict=True)) if t and u > 0]
+            if back:
+                velocity[back] = 0.0
+            self._vel = velocity
             self._blob = np.array([j if t else -1 for j, t in zip(nearest, take, strict=True)])
             self._unseen = np.array([0 if t else u + 1 for t, u in zip(take, unseen, strict=True)])
-        self._vel = np.array(vel)
-        self._pos = np.array(new_pos)
+        self._pos = out.copy()
         self._lost_frames = 0
-        out = np.array(new_pos)
         flag_array = np.array(flags, dtype=np.uint8)
-        if self.marker_set.breaks_any(new_pos, self.orientation):
+        if self.marker_set.breaks_any(out.tolist(), self.orientation):
             lost = np.zeros(n, dtype=bool)
             out = self._repair(blobs_xy, areas, out, flag_array, lost)
             broken = self.marker_set.violated(out, self.orientation)
@@ -411,7 +408,8 @@ class MarkerTracker:
         less round than its marker's running size and shape (``IRREGULAR``); a regular one
         updates the running values, an irregular or absent one keeps them."""
         s = self.settings
-        size = areas[nearest].tolist()
+        sizes = areas.tolist()
+        size = [sizes[j] for j in nearest]
         if all(math.isnan(a) for a in size):
             return
         old = self._area.tolist()
@@ -420,7 +418,8 @@ class MarkerTracker:
             a > grow * o or a < shrink * o for a, o in zip(size, old, strict=True)
         ]  # NaN (no history yet) compares False
         if circularity is not None:
-            circ = np.asarray(circularity, float)[nearest].tolist()
+            roundness = np.asarray(circularity, float).tolist()
+            circ = [roundness[j] for j in nearest]
             old_circ = self._circularity.tolist()
             drop = s.irregular_circularity_drop
             new_circ = old_circ.copy()
