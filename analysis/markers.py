@@ -11,7 +11,7 @@ of pixel (row i, column j) at (j, i) — OpenCV's convention.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import cv2
@@ -146,17 +146,16 @@ def _refined_centroids(
     that another outline reaches into goes through :func:`_masked_centroid` instead (the
     caller's part).
     """
-    bounds = np.array(windows)
-    corner = bounds[:, :2]  # x0, y0
-    size = bounds[:, 2:] - corner  # width, height
-    block_w, block_h = size.max(axis=0).tolist()
+    x0, y0, x1, y1 = zip(*windows, strict=True)
+    widths = [b - a for a, b in zip(x0, x1, strict=True)]
+    heights = [b - a for a, b in zip(y0, y1, strict=True)]
     flat, row_step, col_step = _flat_view(image)
-    layout = _block_layout(block_h, block_w, row_step, col_step)
-    index = corner @ (col_step, row_step)  # each block's first pixel
-    index = index[:, None] + layout.offsets  # a block may run past its row: masked below
+    layout = _block_layout(max(heights), max(widths), row_step, col_step)
+    first = np.array([y * row_step + x * col_step for x, y in zip(x0, y0, strict=True)])
+    index = first[:, None] + layout.offsets  # a block may run past its row: masked below
     np.minimum(index, len(flat) - 1, out=index)
     grey = flat[index]  # (blobs, block_h · block_w)
-    inside = (layout.x < size[:, :1]) & (layout.y < size[:, 1:])
+    inside = np.array([layout.inside(w, h) for w, h in zip(widths, heights, strict=True)])
     grey = np.where(inside, grey, grey[:, :1])  # outside pixels repeat an inside one
     low = grey.min(axis=1)
     level = np.trunc(low + settings.refine_level * (grey.max(axis=1) - low))
@@ -165,7 +164,8 @@ def _refined_centroids(
     weights *= inside
     moments = weights @ layout.basis  # (blobs, 3): m00, m10, m01
     ok = moments[:, 0] > 0
-    xy = corner + moments[:, 1:] / np.maximum(moments[:, :1], 1.0)  # m00 ≥ 1 when > 0
+    xy = moments[:, 1:] / np.maximum(moments[:, :1], 1.0)  # m00 ≥ 1 when > 0
+    xy += np.array([x0, y0]).T
     return xy, ok
 
 
@@ -175,6 +175,17 @@ class _BlockLayout:
     x: np.ndarray  # (rows·cols,) column of each block pixel
     y: np.ndarray  # (rows·cols,) row of each block pixel
     basis: np.ndarray  # (rows·cols, 3) float64 columns 1, x, y: the moments as one product
+    masks: dict = field(default_factory=dict, compare=False)  # (width, height) → inside pixels
+
+    def inside(self, width: int, height: int) -> np.ndarray:
+        """(rows·cols,) True for the block pixels inside a window of this size (cached: a
+        blob's window keeps its size from frame to frame)."""
+        mask = self.masks.get((width, height))
+        if mask is None:
+            if len(self.masks) >= 256:  # bounded: strays of every size come and go
+                self.masks.clear()
+            mask = self.masks[width, height] = (self.x < width) & (self.y < height)
+        return mask
 
 
 @lru_cache(maxsize=64)
