@@ -250,3 +250,82 @@ def test_usual_frame_path_gives_the_general_paths_labels_and_flags(view, monkeyp
     assert np.array_equal(fast.flags, general.flags)
     assert np.array_equal(fast.xy, general.xy, equal_nan=True)
     assert (fast.flags & PREDICTED).any() and (fast.flags & AMBIGUOUS).any()
+
+
+@pytest.mark.parametrize("view", ["sagittal", "posterior"])
+def test_plain_float_geometry_check_matches_the_array_check(view, rng):
+    """The usual frame checks the marker set's geometry on a list of floats; it must break
+    exactly the constraints the array check breaks, NaN markers and borderline gaps included."""
+    markers = marker_set(view)
+    n = len(markers.markers)
+    checked = broken = 0
+    for orientation in (FACING_RIGHT, ImageOrientation(forward_x=-1, left_x=1)):
+        for _ in range(400):
+            xy = rng.uniform(0, 60, (n, 2))
+            xy[rng.random(n) < 0.1] = np.nan
+            if rng.random() < 0.3:  # a gap exactly at the tolerance
+                first, second = markers.constraint_markers
+                k = rng.integers(len(first))
+                xy[second[k]] = xy[first[k]] - markers.tolerance_px
+            expected = bool(markers.violated(xy, orientation).any())
+            assert markers.breaks_any(xy.tolist(), orientation) == expected
+            checked += 1
+            broken += expected
+    assert 0 < broken < checked  # both answers were exercised
+
+
+def _steady_tracker(view):
+    """A tracker past its start on simulated frames, and the next frames' blobs."""
+    from drivers.sim.lab import SimulatedLab
+    from drivers.sim.params import LabSetup, preset
+
+    setup = LabSetup(image_width=320, image_height=240, stray_reflections_per_frame=1.0)
+    lab = SimulatedLab(preset("healthy"), setup, seed=7, duration_s=2)
+    blobs = [detect_markers(frame) for frame in lab.frames(view, range(300))]
+    tracker = MarkerTracker(marker_set(view), FACING_RIGHT)
+    for k, found in enumerate(blobs):
+        tracker.update(found.xy, found.area_px, found.circularity)
+        if k > 20 and tracker._all_tracked:
+            return tracker, blobs[k + 1 :]
+    raise AssertionError("the tracker never tracked every marker")
+
+
+@pytest.mark.parametrize("view", ["sagittal", "posterior"])
+def test_usual_frame_path_takes_any_array_layout_and_defers_on_nan(view, monkeypatch):
+    """The usual frame reads each blob row as one complex number (a view of the array): a
+    column-major or strided array gives the same labels as a plain one; a NaN blob (no
+    detector makes one, a caller might) goes to the general path, whose answer it returns."""
+    import copy
+
+    tracker, later = _steady_tracker(view)
+    plain, fortran, strided = (copy.deepcopy(tracker) for _ in range(3))
+    for found in later[:40]:
+        xy = found.xy
+        wide = np.zeros((len(xy), 4))
+        wide[:, ::2] = xy  # every other column: a strided view
+        expected = plain.update(xy, found.area_px, found.circularity)
+        for other, layout in ((fortran, np.asfortranarray(xy)), (strided, wide[:, ::2])):
+            got = other.update(layout, found.area_px, found.circularity)
+            assert np.array_equal(got[0], expected[0], equal_nan=True)
+            assert np.array_equal(got[1], expected[1])
+    found = later[40]
+    xy = np.vstack([found.xy, [np.nan, np.nan]])
+    areas = np.append(found.area_px, 20.0)
+    circularity = np.append(found.circularity, 0.9)
+    general = copy.deepcopy(plain)
+    calls = []
+    usual = MarkerTracker._update_usual
+
+    def counted(self, *args):
+        result = usual(self, *args)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr(MarkerTracker, "_update_usual", counted)
+    got = plain.update(xy, areas, circularity)
+    assert calls == [None]  # the usual path declined
+    monkeypatch.setattr(MarkerTracker, "_update_usual", lambda self, *args: None)
+    expected = general.update(xy, areas, circularity)
+    assert np.array_equal(got[0], expected[0], equal_nan=True)
+    assert np.array_equal(got[1], expected[1])
+    assert (got[1] & MEASURED).sum() >= len(got[1]) - 1
