@@ -8,17 +8,19 @@ ignored (it cannot stop acquisition). Every failure a person can act on is a
 :class:`~analysis.errors.MidstanceError`; wrong-state calls raise :class:`ControllerError`.
 
 The data path (producers, rings, consumers, time base) is described in docs/acquisition.md.
+Two parts of the class live in their own modules: the plate actions (``zero_plates``,
+``apply_plate_offsets``, ``step_off_belt``: :mod:`app.plate_actions`) and the status with its
+banners (:mod:`app.session_status`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +36,18 @@ from app.live_views import (
     frame_at_index,
     freeze_frame_from,
     summarise_stances,
-    zeroed_plates,
 )
 from app.pipeline import (
-    DAQ_RING_SECONDS,
-    DeviceFault,
     DeviceStream,
     FrameClock,
-    SoftwareFrameClock,
 )
+from app.plate_actions import PlateActions
 from app.recorder import Recorder
 from app.session_finish import finish_recording
+from app.session_status import SILENT_AFTER_S, StatusReporting
 from app.session_types import (
     Banner,
     ControllerError,
-    DeviceStatus,
     ForceWindow,
     FreezeFrame,
     LiveFrame,
@@ -61,9 +60,6 @@ log = logging.getLogger(__name__)
 G = 9.80665
 # after the stop, how long (wall clock) a camera may take to deliver the frames up to the stop
 STOP_GRACE_S = {"realtime": 3.0, "fast": 120.0}
-# while a recording stops, a device asked for data that delivers none for this long (wall clock)
-# has gone silent: it is given up (a fault) so the file closes without it
-SILENT_AFTER_S = {"realtime": 2.0, "fast": 10.0}
 RECORDER_JOIN_S = 120.0  # the stop waits at most this long for the recorder to finish the file
 WORKER_JOIN_S = 30.0  # close(): how long threads started for the session may take to end
 # the live image may show a frame up to this old so that its markers are drawn on it
@@ -72,7 +68,7 @@ SUBJECT_KEYS = ("id", "body_mass_kg", "leg_length_m", "height_m", "pain_side", "
 Listener = Callable[[str, dict], None]
 
 
-class SessionController:
+class SessionController(PlateActions, StatusReporting):
     """One lab session: devices, live analysis, recording. See the module docstring."""
 
     def __init__(
@@ -346,122 +342,6 @@ class SessionController:
             leg = subject.get("leg_length_m")
             self.force.leg_length_m = float(leg) if leg else None
 
-    def zero_plates(self, seconds: float = 1.0, start_s: float | None = None) -> dict:
-        """Unloaded offsets and noise floor from ``seconds`` of data; refuses a load.
-
-        ``start_s``: the session time the unloaded interval starts (e.g. from
-        :meth:`step_off_belt`); by default the newest sample, i.e. the next ``seconds``. Taking the
-        interval by session time, not "whatever arrives next", keeps zeroing right when the DAQ
-        runs ahead of the caller (pace "fast")."""
-        self._require("connected", "zero the plates")
-        if not 0.2 <= seconds <= DAQ_RING_SECONDS / 2:
-            raise ControllerError(
-                f"{seconds:g} s cannot be used for zeroing",
-                subject="zeroing duration",
-                remedy="Use between 0.2 s and 10 s.",
-            )
-        stream = self.daq_stream
-        rate = stream.rate_hz
-        need = round(seconds * rate)
-        if start_s is None:
-            start_s = max(0.0, stream.latest_session_time_s) if stream.items else 0.0
-        end_s = start_s + need / rate
-        if not self._wait(
-            lambda: stream.latest_session_time_s >= end_s - 0.5 / rate or stream.fault,
-            5 + 3 * seconds,
-        ):
-            raise ControllerError(
-                "the DAQ delivered no data for zeroing",
-                subject=f"device '{stream.name}'",
-                remedy="Check the DAQ (status panel) and try again.",
-            )
-        if stream.fault is not None:
-            raise ControllerError(
-                stream.fault.message, subject=f"device '{stream.name}'", remedy=stream.fault.remedy
-            )
-        batch = stream.ring.latest_reader(stream.ring.capacity).latest()
-        inside = (batch.session_time_s >= start_s - 0.5 / rate) & (
-            batch.session_time_s < end_s - 0.5 / rate
-        )
-        if np.count_nonzero(inside) < need:
-            raise ControllerError(
-                f"the {seconds:g} s from {start_s:.2f} s were no longer in the DAQ's buffer",
-                subject="zeroing",
-                remedy="Zero again (right after the runner steps off).",
-            )
-        volts = batch.data[inside].copy()
-        new_plates, result = zeroed_plates(
-            volts,
-            stream.description.channel_names,
-            self.setup.plates,
-            rate,
-            self.setup.force.threshold_off_N,
-        )
-        self._use_plates(new_plates, result)
-        return result
-
-    def apply_plate_offsets(self, plate: str, offsets_V: Sequence[float]) -> dict:
-        """Use offsets V0 computed elsewhere (a procedure's zero step) for one plate."""
-        self._require("connected", "change the plate offsets")
-        names = [p.name for p in self.setup.plates]
-        if plate not in names:
-            raise ControllerError(
-                f"no plate named '{plate}'",
-                subject="plate offsets",
-                remedy=f"Use one of: {', '.join(names)}.",
-            )
-        new_plates = [
-            p.with_offsets(np.asarray(offsets_V, dtype=float)) if p.name == plate else p
-            for p in self.setup.plates
-        ]
-        result = {"plates": {plate: {"offsets_V": [float(v) for v in offsets_V]}}}
-        self._use_plates(new_plates, result)
-        return result
-
-    def _use_plates(self, new_plates: list, result: dict) -> None:
-        """New plate offsets: restart the force analysis with them (earlier stances stay)."""
-        with self._lock:
-            if self.state != "connected":
-                raise ControllerError("the session changed state while zeroing", subject="session")
-            self.setup.plates = new_plates
-            self._switch_force_plates(new_plates)
-            self._zeroed_at = time.monotonic()
-            self._zeroing = result
-        self._notify("status", {"zeroed": True})
-
-    def _switch_force_plates(self, plates: list) -> None:
-        """The live force analysis goes on with ``plates`` from the next DAQ sample on.
-
-        Not a new analysis thread: the replaced one ended only on an empty read, so with the DAQ
-        delivering it ran on beside its successor, and once it ended its lossless reader stayed
-        on the DAQ ring, which stopped the DAQ for good one ring (20 s) later (issue #9). Its
-        analyser restarts at that sample and takes the plates then."""
-        newest = self.daq_stream.latest_session_time_s
-        rate = self.daq_stream.rate_hz
-        next_sample = round(newest * rate) + 1 if math.isfinite(newest) else 0
-        self.force.plates = list(plates)
-        self.force.restart_at(next_sample)
-
-    def step_off_belt(self, seconds: float, lead_s: float = 0.25) -> tuple[float, float]:
-        """Simulated lab: the runner stands off the belt (no plate load) for ``seconds`` from
-        ``lead_s`` after the newest DAQ sample; returns that session-time interval. Used so
-        zeroing can succeed in the simulator; on hardware the operator asks the runner."""
-        self._require_streams()
-        lab = self.shared.get("sim.lab")
-        if lab is None:
-            raise ControllerError(
-                "only the simulated runner can be sent off the belt",
-                subject="session",
-                remedy="Ask the runner to step onto the side rails.",
-            )
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ControllerError(f"{seconds!r} s is not a duration", subject="off-belt interval")
-        now = max(0.0, self.daq_stream.latest_session_time_s)
-        interval = (now + lead_s, now + lead_s + float(seconds))
-        # the simulator reads off_belt_s for every block it renders after this assignment
-        lab.setup = dataclasses.replace(lab.setup, off_belt_s=(*lab.setup.off_belt_s, interval))
-        return interval
-
     # -- recording -------------------------------------------------------------------------------
 
     def start_recording(
@@ -674,73 +554,6 @@ class SessionController:
 
     # -- what the GUI polls ------------------------------------------------------------------
 
-    def status(self) -> SessionStatus:
-        devices = []
-        streams = [s for s in (self.daq_stream, *self.camera_streams.values()) if s is not None]
-        missing = self.missing_frames()
-        for s in streams:
-            if s.fault is not None:
-                health, message = "faulted", s.fault.message
-            elif s.running:
-                quiet = s.silent_for_s  # asked for data, none delivered (no error either)
-                silent = quiet > SILENT_AFTER_S[self.pace]
-                health, message = "running", f"no data for {quiet:.0f} s" if silent else ""
-            else:
-                health, message = s.device.health().status.value, ""
-            devices.append(
-                DeviceStatus(
-                    name=s.name,
-                    kind=s.device.kind,
-                    view=s.view,
-                    health=health,
-                    rate_hz=s.rate_hz,
-                    items=s.items,
-                    dropped=max(s.dropped, len(missing.get(s.name, ()))),
-                    message=message,
-                )
-            )
-        # at pace "fast" producers wait for every lossless reader by design; in real time only
-        # the recorder reads losslessly, so a wait means the recorder held up acquisition
-        behind = self._check_recorder_behind()
-        self._sync_banner()
-        errors = {c.name: c.error for c in self._consumers() if c.error}
-        if self.recorder is not None and self.recorder.error is not None:
-            errors["recorder"] = str(self.recorder.error)
-        elapsed = self.daq_stream.latest_session_time_s if self.daq_stream else math.nan
-        return SessionStatus(
-            state=self.state,
-            elapsed_s=0.0 if not math.isfinite(elapsed) else elapsed,
-            recording_path=str(self.recording_path) if self.state == "recording" else None,
-            devices=tuple(devices),
-            recorder_behind=behind,
-            banners=self._banner_list(),
-            simulated=self.config.simulated,
-            plate_zero_age_s=None
-            if self._zeroed_at is None
-            else time.monotonic() - self._zeroed_at,
-            sync_mode=self.config.sync_mode,
-            consumer_errors=errors,
-            dropped_frames={k: tuple(v) for k, v in missing.items()},
-        )
-
-    def missing_frames(self) -> dict[str, list[int]]:
-        """Frame indices each camera has not delivered so far (counter gaps, and in hardware sync
-        the witness reconciliation up to the newest frame received)."""
-        out: dict[str, list[int]] = {}
-        from app.session_finish import reconcile_camera
-
-        for name in self.camera_streams:
-            found = set()
-            if self.witness is not None and name in self.witness_channels:
-                with contextlib.suppress(Exception):
-                    rec = reconcile_camera(self, name, live=True)
-                    if rec is not None:
-                        found.update(rec.missing.tolist())
-            if self.recorder is not None:
-                found.update(self.recorder.dropped_frames().get(name, []))
-            out[name] = sorted(found)
-        return out
-
     def force_window(self, seconds: float = 5.0) -> ForceWindow:
         """The last ``seconds`` of force, summed over the plates, for the live plot."""
         self._require_streams()
@@ -857,50 +670,6 @@ class SessionController:
         with self._progress:
             self._progress.notify_all()
 
-    def _check_recorder_behind(self) -> bool:
-        """True once the recorder has held acquisition up (real time); says so once."""
-        if self.pace != "realtime" or self.daq_stream is None:
-            return False
-        streams = (self.daq_stream, *self.camera_streams.values())
-        behind = any("recorder_behind" in s.ring.flags for s in streams)
-        if behind and "recorder-behind" not in self._banners:
-            self._banner(
-                "recorder-behind",
-                "warning",
-                "the recorder fell behind and held up acquisition; the file is flagged",
-                "Use a faster disk or a lighter video codec.",
-            )
-            self._notify("recorder-behind", {"path": str(self.recording_path)})
-        return behind
-
-    def _on_fault(self, stream: DeviceStream, fault: DeviceFault) -> None:
-        at = f" at {fault.session_time_s:.2f} s" if math.isfinite(fault.session_time_s) else ""
-        self._banner(
-            f"device-{stream.name}",
-            "error",
-            f"device '{stream.name}' failed{at}: {fault.message}",
-            fault.remedy or "Check its cable and power, then connect again.",
-        )
-        payload = {
-            "device": stream.name,
-            "message": fault.message,
-            "remedy": fault.remedy,
-            "session_time_s": fault.session_time_s,
-        }
-        self._notify("device-error", payload)
-        with self._progress:
-            self._progress.notify_all()
-
-    def _on_recorder_error(self, exc: Exception) -> None:
-        text = exc.sentence() if hasattr(exc, "sentence") else str(exc)
-        self._banner(
-            "recorder-error",
-            "error",
-            f"recording stopped: {text}",
-            "The file keeps everything up to the last flush.",
-        )
-        self._notify("device-error", {"device": "recorder", "message": text, "remedy": ""})
-
     def _on_stance(self, result: StanceResult) -> None:
         recorder = self.recorder
         if recorder is not None:
@@ -960,32 +729,6 @@ class SessionController:
         for fn in list(self._listeners):
             with contextlib.suppress(Exception):  # a failing listener never stops acquisition
                 fn(kind, payload)
-
-    def _banner(self, key: str, level: str, text: str, remedy: str = "") -> None:
-        with self._banner_lock:  # set from worker threads, read by status()
-            new = key not in self._banners
-            self._banners[key] = Banner(level, text, remedy, key)
-        if new:
-            self._notify("status", {"banner": text, "level": level})
-
-    def _banner_list(self) -> tuple[Banner, ...]:
-        with self._banner_lock:
-            return tuple(self._banners.values())
-
-    def _sync_banner(self) -> None:
-        for name, s in self.camera_streams.items():
-            clock = s.clock
-            if isinstance(clock, SoftwareFrameClock):
-                se = clock.latest_standard_error_s
-                if math.isfinite(se) and se > 0.5 * (1.0 / clock.frame_rate_hz):
-                    self._banner(
-                        f"sync-{name}",
-                        "warning",
-                        f"camera '{name}': the clock sync uncertainty ({se * 1e3:.1f} ms) exceeds "
-                        "half a frame period; video events may be misplaced",
-                        "Use hardware triggering, or check the USB load and run midstance "
-                        "sync-check.",
-                    )
 
     def _consumers(self):
         return [c for c in (*self.trackers.values(), self.force) if c is not None]
