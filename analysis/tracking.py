@@ -410,31 +410,32 @@ class MarkerTracker:
         s = self.settings
         sizes = areas.tolist()
         size = [sizes[j] for j in nearest]
-        if all(math.isnan(a) for a in size):
+        if all(map(math.isnan, size)):
             return
         old = self._area.tolist()
+        new_area = old.copy()
         grow, shrink = s.irregular_area_ratio, s.irregular_shrink_ratio
-        merged = [
-            a > grow * o or a < shrink * o for a, o in zip(size, old, strict=True)
-        ]  # NaN (no history yet) compares False
         if circularity is not None:
             roundness = np.asarray(circularity, float).tolist()
-            circ = [roundness[j] for j in nearest]
             old_circ = self._circularity.tolist()
-            drop = s.irregular_circularity_drop
             new_circ = old_circ.copy()
-            for i, (c, o) in enumerate(zip(circ, old_circ, strict=True)):
-                merged[i] = (merged[i] or c < o - drop) and take[i]
-                if not merged[i] and take[i] and not math.isnan(c):
-                    new_circ[i] = c if math.isnan(o) else 0.9 * o + 0.1 * c
-            self._circularity = np.array(new_circ)
-        new_area = old.copy()
-        for i, (a, o) in enumerate(zip(size, old, strict=True)):
-            merged[i] = merged[i] and take[i]
-            if merged[i]:
+            drop = s.irregular_circularity_drop
+        for i, j in enumerate(nearest):
+            if not take[i]:
+                continue
+            a, o = size[i], old[i]
+            merged = a > grow * o or a < shrink * o  # NaN (no history yet) compares False
+            if circularity is not None:
+                c, oc = roundness[j], old_circ[i]
+                merged = merged or c < oc - drop
+                if not merged and not math.isnan(c):
+                    new_circ[i] = c if math.isnan(oc) else 0.9 * oc + 0.1 * c
+            if merged:
                 flags[i] |= IRREGULAR
-            elif take[i]:
+            else:
                 new_area[i] = a if math.isnan(o) else 0.9 * o + 0.1 * a
+        if circularity is not None:
+            self._circularity = np.array(new_circ)
         self._area = np.array(new_area)
 
     def _check_blob_shape(self, got, areas, circularity, flags) -> None:
