@@ -92,7 +92,10 @@ class RingBuffer:
             )
         self.name = name
         self.capacity = int(capacity)
-        self.data = np.zeros((capacity, *item_shape), dtype=dtype)
+        self.data = np.empty((capacity, *item_shape), dtype=dtype)
+        # touch every page now (np.zeros maps them lazily): the ring's memory is in use from
+        # connect, and the real-time path never pays a page fault; memory growth is then growth
+        self.data.fill(0)
         self.index = np.full(capacity, -1, dtype=np.int64)
         self.session_time_s = np.full(capacity, np.nan)
         self.device_time_s = np.full(capacity, np.nan)

@@ -22,7 +22,9 @@ vs expected, frames the live tracker missed, frames missing from the file, recor
 recorder holding acquisition back), per-stance result delay after toe-off (p50/p95: the session
 clock at the result's emission − toe-off, and its two parts: the force record's completion and
 the wait for the camera trackers to pass the stance's frames), CPU seconds per thread and as % of
-the run, resident memory at start and end, file size and write rate. (Earlier versions took the
+the run, resident memory (at start, after connect — the rings are allocated and touched there —,
+after the first minute, and at the end: growth after the first minute is what a leak shows), file
+size and write rate. (Earlier versions took the
 newest delivered DAQ sample as "now", which is up to one DAQ read behind the clock.)
 """
 
@@ -107,6 +109,16 @@ def run_workload(
     controller.add_listener(on_event)
     path = folder / f"bench-{int(fps)}.midstance.h5"
     controller.connect()
+    rss_connected = rss_mb()  # the rings are allocated (and touched) at connect
+    rss_samples: list[float] = []
+    sampling = threading.Event()
+
+    def sample_rss() -> None:
+        while not sampling.wait(5.0):
+            rss_samples.append(rss_mb())
+
+    sampler = threading.Thread(target=sample_rss, name="bench-rss", daemon=True)
+    sampler.start()
     try:
         controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
         cpu_before = thread_cpu()
@@ -130,6 +142,7 @@ def run_workload(
         stop_s = time.monotonic() - stop_wall
         rss_end = rss_mb()
     finally:
+        sampling.set()
         controller.close()
     size_mb = path.stat().st_size / 1e6
     devices = {d.name: d for d in status.devices}
@@ -165,6 +178,9 @@ def run_workload(
         "cpu_s_per_thread": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_percent_of_run": {k: round(100 * v / run_wall, 1) for k, v in cpu.items()},
         "rss_mb_start": round(rss_start, 1),
+        "rss_mb_connected": round(rss_connected, 1),
+        # growth after the first minute (file and caches warmed up): what a leak would show
+        "rss_mb_after_1_min": round(rss_samples[11], 1) if len(rss_samples) > 11 else None,
         "rss_mb_end": round(rss_end, 1),
         "file_mb": round(size_mb, 1),
         "write_mb_per_s": round(size_mb / max(elapsed_s, 1e-9), 1),

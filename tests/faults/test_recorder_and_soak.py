@@ -79,16 +79,6 @@ def test_a_slow_disk_makes_the_recorder_fall_behind_visibly(
         np.testing.assert_array_equal(analog, lab.analog(start, len(analog)))
 
 
-def _ring_pages_mb(controller) -> float:
-    """Memory the rings have touched so far: they are allocated zeroed, so the kernel maps their
-    pages as the producers first write them, and the rings (20 s of DAQ) grow RSS until full."""
-    streams = (controller.daq_stream, *controller.camera_streams.values())
-    return sum(
-        min(s.ring.written, s.ring.capacity) / s.ring.capacity * s.ring.data.nbytes / 1e6
-        for s in streams
-    )
-
-
 def _soak(fault_lab, cameras, path, seconds: float, fps: float) -> dict:
     """Record ``seconds`` of the simulated lab in real time with ``cameras`` (the pre-rendered
     camera double) at ``fps``; RSS and the per-stance delay along the way."""
@@ -106,10 +96,10 @@ def _soak(fault_lab, cameras, path, seconds: float, fps: float) -> dict:
     controller.set_subject({"id": "SOAK", "body_mass_kg": 70.0})
     controller.start_recording(path)
     start = max(0.0, controller.synchronised_time_s())
-    memory = []  # (session time, RSS MB, of which ring pages MB)
+    memory = []  # (session time, RSS MB); the rings are resident from connect (touched there)
     for t in np.arange(1.0, seconds + 0.5):
         assert controller.wait_for_session_time(start + t, timeout_s=60)
-        memory.append((t, _rss_mb(), _ring_pages_mb(controller)))
+        memory.append((t, _rss_mb()))
     status = controller.status()
     lab = controller.shared["sim.lab"]
     missed = {n: t.missed for n, t in controller.trackers.items()}
@@ -136,10 +126,9 @@ def _check_soak(result: dict, seconds: float, growth_mb: float, drift_s: float) 
     )
     assert not any(status.dropped_frames.values()), status.dropped_frames
     assert result["missed"]["force"] == 0, result["missed"]  # the live force analysis saw all
-    t, rss, rings = result["memory"].T
-    other = rss - rings  # the rings fill up to their fixed size; the rest may grow only as far
-    settled = other[t >= seconds / 3]  # as HDF5's bounded caches (metadata cache up to 32 MB)
-    assert settled.max() - settled[0] < growth_mb, np.c_[t, rss, rings].round(1).tolist()
+    t, rss = result["memory"].T
+    settled = rss[t >= seconds / 3]  # may grow only as far as HDF5's bounded caches
+    assert settled.max() - settled[0] < growth_mb, np.c_[t, rss].round(1).tolist()
     delays = result["delays"]
     assert len(delays) >= seconds * 2  # ~2.7 stances per second at this cadence
     thirds = [float(np.median(d)) for d in np.array_split(delays[:, 1], 3)]
@@ -163,8 +152,8 @@ def test_short_soak_no_memory_growth_no_delay_drift(fault_lab, prerendered_camer
     User sees: no dropped frame or sample, no "recorder behind"; stances keep arriving with the
     same delay after toe-off: median of the last third within 0.2 s of the first third's, p95
     under 1.5 s (measured here under load averages of 8-14: medians 0.05-0.1 s, p95 0.12-0.5 s;
-    a pipeline that does not keep up drifts by seconds in 20 s); memory stays flat once the rings
-    are full: outside them it grows less than 12 MB over the last two thirds (measured here:
+    a pipeline that does not keep up drifts by seconds in 20 s); memory stays flat (the rings are
+    resident from connect): it grows less than 12 MB over the last two thirds (measured here:
     ~0.5 MB/s in a recording's first ~35 s, then flattening — bounded caches such as HDF5's
     8 MB of chunks per dataset; keeping every frame would add 15 MB/s)."""
     result = _soak(fault_lab, prerendered_camera, session_path, 20.0, fps=100.0)
