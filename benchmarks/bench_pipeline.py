@@ -1,7 +1,10 @@
 """The whole live pipeline in real time: what this machine sustains.
 
 Run: ``python benchmarks/bench_pipeline.py`` (a short run of both workloads, ~1 minute in all).
-The 10-minute run: ``python benchmarks/bench_pipeline.py --minutes 10 --workload 500``.
+The 10-minute run: ``python benchmarks/bench_pipeline.py --minutes 10 --workload 500
+--trial-minutes 1`` — ten back-to-back 1-minute recordings in one session (acquisition, tracking
+and live analysis run throughout; each file, ~10 GB of lossless 2 × 500 fps video, is measured
+and deleted as it closes, since 10 continuous minutes would need ~100 GB of disk).
 Options: ``--minutes M``, ``--workload 500|240|both``, ``--fps`` and ``--size WxH`` (override the
 workload), ``--codec lossless|none|jpeg``, ``--json PATH``.
 
@@ -74,7 +77,14 @@ def rss_mb() -> float:
 
 
 def run_workload(
-    fps: float, size: tuple[int, int], daq_hz: float, *, minutes: float, codec: str, folder: Path
+    fps: float,
+    size: tuple[int, int],
+    daq_hz: float,
+    *,
+    minutes: float,
+    codec: str,
+    folder: Path,
+    trial_minutes: float | None = None,
 ) -> dict[str, Any]:
     seconds = minutes * 60
     raw = {
@@ -107,7 +117,6 @@ def run_workload(
             emitted.append((payload["index"], payload["toe_off_s"], now_s))
 
     controller.add_listener(on_event)
-    path = folder / f"bench-{int(fps)}.midstance.h5"
     controller.connect()
     rss_connected = rss_mb()  # the rings are allocated (and touched) at connect
     rss_samples: list[float] = []
@@ -119,14 +128,32 @@ def run_workload(
 
     sampler = threading.Thread(target=sample_rss, name="bench-rss", daemon=True)
     sampler.start()
+    trials = max(1, math.ceil(minutes / trial_minutes - 1e-9)) if trial_minutes else 1
+    trial_s = seconds / trials
+    size_mb, missing, banners, stop_s = 0.0, {}, {}, []
+    recorder_cpu_s = 0.0  # each recording's recorder thread ends with it: summed per recording
     try:
         controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
         cpu_before = thread_cpu()
         wall = time.monotonic()
-        controller.start_recording(path)
-        start = max(0.0, controller.synchronised_time_s())
-        controller.wait_for_session_time(start + seconds, timeout_s=seconds * 3 + 60)
-        elapsed_s = controller.synchronised_time_s() - start
+        first_start = None
+        for trial in range(trials):  # back to back: acquisition and live analysis never stop
+            path = folder / f"bench-{int(fps)}-{trial}.midstance.h5"
+            controller.start_recording(path)
+            start = max(0.0, controller.synchronised_time_s())
+            first_start = start if first_start is None else first_start
+            controller.wait_for_session_time(start + trial_s, timeout_s=trial_s * 3 + 60)
+            status = controller.status()
+            for name, frames in status.dropped_frames.items():
+                missing[name] = missing.get(name, 0) + len(frames)
+            banners.update(dict.fromkeys(b.text for b in status.banners))
+            recorder_cpu_s += thread_cpu().get("recorder", 0.0)
+            stop_wall = time.monotonic()
+            controller.stop_recording()
+            stop_s.append(time.monotonic() - stop_wall)
+            size_mb += path.stat().st_size / 1e6
+            path.unlink()  # 2 x 500 fps lossless is ~10 GB a minute
+        elapsed_s = controller.synchronised_time_s() - first_start
         cpu_after = thread_cpu()
         run_wall = time.monotonic() - wall
         status = controller.status()
@@ -137,18 +164,14 @@ def run_workload(
             s.name: s.ring.status()
             for s in (controller.daq_stream, *controller.camera_streams.values())
         }
-        stop_wall = time.monotonic()
-        controller.stop_recording()
-        stop_s = time.monotonic() - stop_wall
         rss_end = rss_mb()
     finally:
         sampling.set()
         controller.close()
-    size_mb = path.stat().st_size / 1e6
     devices = {d.name: d for d in status.devices}
     cpu = {k: cpu_after.get(k, 0.0) - cpu_before.get(k, 0.0) for k in cpu_after}
+    cpu["recorder"] = recorder_cpu_s
     cpu = {k: v for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v > 0.05}
-    path.unlink()
     delays = [now_s - toe_off_s for _, toe_off_s, now_s in emitted]
     waits = [video_wait.get(index, math.nan) for index, _, _ in emitted]
     force_part = [d - w for d, w in zip(delays, waits, strict=True)]
@@ -162,7 +185,7 @@ def run_workload(
         "frames": {n: devices[n].items for n in ("sagittal", "posterior")},
         "frames_expected": round(elapsed_s * fps),
         "device_dropped": {n: d.dropped for n, d in devices.items()},
-        "missing_frames": {k: len(v) for k, v in status.dropped_frames.items()},
+        "missing_frames": missing,
         "tracker_frames_and_missed": trackers,
         "force_analysis_missed_samples": analysis_missed,
         "recorder_waits": {
@@ -184,8 +207,9 @@ def run_workload(
         "rss_mb_end": round(rss_end, 1),
         "file_mb": round(size_mb, 1),
         "write_mb_per_s": round(size_mb / max(elapsed_s, 1e-9), 1),
-        "stop_recording_s": round(stop_s, 2),
-        "banners": [b.text for b in status.banners],
+        "recordings": trials,
+        "stop_recording_s_max": round(max(stop_s), 2),
+        "banners": list(banners),
     }
 
 
@@ -201,6 +225,12 @@ def main() -> None:
     parser.add_argument("--fps", type=float, help="override the workload's frame rate")
     parser.add_argument("--size", help="override the workload's frame size, WxH")
     parser.add_argument("--codec", choices=("lossless", "none", "jpeg"), default="lossless")
+    parser.add_argument(
+        "--trial-minutes",
+        type=float,
+        help="record the session as back-to-back recordings of this length (files deleted as "
+        "they close: 2 x 500 fps lossless is ~10 GB a minute)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     names = ("500", "240") if args.workload == "both" else (args.workload,)
@@ -213,7 +243,13 @@ def main() -> None:
             if args.size:
                 size = tuple(int(v) for v in args.size.lower().split("x"))
             result = run_workload(
-                fps, size, daq_hz, minutes=args.minutes, codec=args.codec, folder=Path(folder)
+                fps,
+                size,
+                daq_hz,
+                minutes=args.minutes,
+                codec=args.codec,
+                folder=Path(folder),
+                trial_minutes=args.trial_minutes,
             )
             results.append(result)
             print(json.dumps(result, indent=1))

@@ -61,9 +61,10 @@ STEPS = (
     Step("ring_buffer", "ring buffer vs queue of copies, one producer, 1 or 3 consumers"),
     Step(
         "pipeline",
-        "whole live pipeline, 10 minutes of 2 cameras 640x480 @ 500 fps + 16 ch @ 2 kHz: drops, "
-        "toe-off-to-metrics delay, CPU per thread, memory growth",
-        ("--minutes", "10", "--workload", "500"),
+        "whole live pipeline, a 10-minute session of 2 cameras 640x480 @ 500 fps + 16 ch @ 2 kHz "
+        "recorded as ten 1-minute files: drops, toe-off-to-metrics delay, CPU per thread, memory "
+        "growth",
+        ("--minutes", "10", "--workload", "500", "--trial-minutes", "1"),
         ("--minutes", "0.25", "--workload", "500"),
         timeout_s=1200.0,
     ),
