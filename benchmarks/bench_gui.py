@@ -295,15 +295,21 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
             f"(≤ {ceiling:.0f} Hz if it ran alone) but takes {tick_wall:.1f} ms of wall time: "
             f"{waiting:.0f} % of it the main thread was not running."
         )
-        if load > cores:
+        # the load average counts this process's own runnable threads too: what is left of it
+        # after our own CPU use is the other work competing for the cores
+        others = load - gui["cpu_pct"] / 100.0
+        if others > 0.5:
             print(
-                f"  the machine is oversubscribed (load average {load:.1f} on {cores} cores): "
+                f"  the machine is oversubscribed (load average {load:.1f} on {cores} cores, "
+                f"~{others:.1f} of it other work): "
                 f"this process got {gui['cpu_pct']:.0f} % of the {100 * cores} % it could use, "
                 "so the main thread mostly waited for a core; run again on an idle machine"
             )
         else:
             print(
-                f"  the machine had cores to spare (load average {load:.1f} on {cores} cores): "
+                f"  the process had CPU to spare ({gui['cpu_pct']:.0f} % of {100 * cores} %; "
+                f"load average {load:.1f} on {cores} cores, ~{max(others, 0):.1f} of it other "
+                "work): "
                 "the main thread mostly waited for the GIL held by the acquisition, tracking "
                 "and recording threads (compare --switch-interval 0.0005)"
             )

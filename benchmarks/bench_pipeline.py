@@ -97,7 +97,8 @@ def run_workload(
         ],
         "simulation": {
             "preset": "healthy",
-            "duration_s": seconds + 30.0,
+            # room for the stops between recordings (up to ~12 s each under a slow disk)
+            "duration_s": seconds + 60.0 + 20.0 * math.ceil(minutes / (trial_minutes or minutes)),
             "setup": {"image_width": size[0], "image_height": size[1]},
         },
     }

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -158,18 +160,37 @@ def run_step(step: Step, quick: bool, timeout_s: float, env: dict[str, str]) -> 
     return result
 
 
-def write_report(out_dir: Path, machine: dict, steps: list[dict], quick: bool, load_after) -> Path:
+def busy_cpu_s() -> float:
+    """CPU seconds all cores have spent busy since boot (/proc/stat; NaN elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return math.nan
+    ticks = [int(v) for v in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def write_report(
+    out_dir: Path, machine: dict, steps: list[dict], quick: bool, load_after, *, other_cores: float
+) -> Path:
     day = machine["date_utc"][:10]
     stem = out_dir / f"benchmarks-{day}{'-quick' if quick else ''}"
-    cores = machine["usable_cores"] or 1
-    load_before = machine["load_average_1_5_15_min"][0]
-    shared = max(load_before, load_after[0]) > 0.5 * cores
+    # other work: the machine's busy CPU during the run minus the benchmarks' own (the load
+    # average would count the benchmarks' threads and the decay of earlier work)
+    shared = not other_cores <= 0.1
     total = sum(s.get("wall_s", 0) for s in steps)
     payload = {
         "machine": machine,
         "load_average_after": list(load_after),
         "quick": quick,
         "machine_shared_with_other_work": shared,
+        "other_work_cores_during_run": round(other_cores, 3),
         "total_wall_s": round(total, 1),
         "steps": steps,
     }
@@ -193,10 +214,11 @@ def write_report(out_dir: Path, machine: dict, steps: list[dict], quick: bool, l
         f"- load average (1/5/15 min) at start {m['load_average_1_5_15_min']}, at end "
         f"{[round(x, 2) for x in load_after]}"
         + (
-            " — **the machine was shared with other work during this run**, so absolute "
-            "times are pessimistic and noisy; the same-run ratios are the figures to compare."
+            f" — **the machine was shared with other work during this run** (on average "
+            f"{other_cores:.2f} cores busy with other processes), so absolute times are "
+            "pessimistic and noisy; the same-run ratios are the figures to compare."
             if shared
-            else ""
+            else f"; other processes used {other_cores:.2f} cores on average during the run"
         ),
         f"- whole suite: {total / 60:.1f} min" + (" (quick options)" if quick else ""),
         "",
@@ -241,11 +263,16 @@ def main() -> None:
     env.setdefault("TQDM_DISABLE", "1")
     machine = machine_description()
     steps = [s for s in STEPS if not args.only or s.name in args.only]
+    busy0, own0, wall0 = busy_cpu_s(), own_children_cpu_s(), time.monotonic()
     results = [run_step(s, args.quick, args.timeout, env) for s in steps]
+    other_cores = max(
+        0.0,
+        (busy_cpu_s() - busy0 - (own_children_cpu_s() - own0)) / (time.monotonic() - wall0),
+    )
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = write_report(out_dir, machine, results, args.quick, load_after)
+    stem = write_report(out_dir, machine, results, args.quick, load_after, other_cores=other_cores)
     print(f"wrote {stem}.md and {stem}.json")
 
 
