@@ -202,3 +202,74 @@ def test_closing_the_window_mid_procedure_ends_every_thread(qtbot, window_on_lab
     with h5py.File(panel.actions.files[0], "r") as f:
         assert f.attrs["recording_state"] == "complete"
         assert f["daq/analog"].shape[0] > 0
+
+
+# Every other shipped procedure walked from the window the way an operator would: Next at each
+# step, typed values in the entry dialogs, Override (with a reason) at a check that allows it,
+# Abort at one that does not. The end states and results match the CLI runs of the same
+# procedures (tests/app/test_run_protocol_cli.py).
+ENTRIES = {
+    "hip-rotation": {"ir_left_deg": 35.0, "er_left_deg": 40.0, "ir_right_deg": 20.0,
+                     "er_right_deg": 42.0},
+    "squat-observation": {"knee_past_second_toe_left": "no", "knee_past_second_toe_right": "yes"},
+    "arch": {"arch_left": "maintained", "arch_right": "mild-collapse"},
+}  # fmt: skip
+OTHER_PROCEDURES = {  # name: (end state, a step whose result is checked, its expected verdict)
+    "three-part-screen": ("completed", "hip-rotation", None),
+    "sync-verification": ("completed", "sagittal", True),
+    "known-mass-check": ("completed", "known-mass", True),
+    "cop-pointer-check": ("completed", "pointer", True),
+    "camera-intrinsics": ("completed", "sagittal", False),  # no checkerboard in the simulator
+    "scale-plane": ("aborted", None, None),  # needs intrinsics, which were never recorded
+}
+
+
+def fill(dialog, values: dict) -> None:
+    for name, value in values.items():
+        widget = dialog.widgets[name]
+        if hasattr(widget, "setValue"):
+            widget.setValue(value)
+        elif hasattr(widget, "findData"):
+            widget.setCurrentIndex(widget.findData(value))
+        else:
+            widget.setText(value)
+    dialog.accept()
+
+
+@pytest.mark.parametrize("name", list(OTHER_PROCEDURES))
+def test_every_other_procedure_from_the_window(qtbot, window_on_lab, monkeypatch, name):
+    _, controller, panel = window_on_lab
+    monkeypatch.setattr(
+        procedure_run.QInputDialog, "getText", lambda *a, **k: ("simulated lab", True)
+    )
+    CalibrationLog().record("zero", "belt", "tech", True, values={"offsets_V": [0.0] * 6})
+    if name == "sync-verification":
+        panel.max_duration_s = 10.0  # ten LED flashes (the CLI test's --max-duration 10)
+    choose(panel, name)
+    qtbot.keyClicks(panel.operator, "T. Nguyen")
+    click(qtbot, panel.start_button)
+    assert panel.runner is not None, panel.detail.text()
+    runner = panel.runner
+    seen = []
+    while str(runner.state) not in ("completed", "aborted"):
+        state = str(runner.state)
+        step = runner.current_step
+        seen.append((state, step.id))
+        assert len(seen) < 60, seen
+        if state == "acquiring":
+            qtbot.waitUntil(lambda: str(runner.state) != "acquiring", timeout=120_000)
+        elif state == "blocked":
+            allowed = panel.buttons["override"].isEnabled()
+            click(qtbot, panel.buttons["override" if allowed else "abort"])
+        elif step.kind == "entry":
+            click(qtbot, panel.buttons["next"])
+            fill(panel.dialog, ENTRIES[step.id])
+        else:
+            click(qtbot, panel.buttons["next"])
+    end, step_id, verdict = OTHER_PROCEDURES[name]
+    assert str(runner.state) == end, (seen, panel.detail.text())
+    if step_id is not None:
+        assert runner.results[step_id].passed is verdict, runner.results[step_id].values
+    if end == "completed":  # every step has its result, none was left out
+        assert set(runner.results) == {s.id for s in runner.procedure.steps}
+    qtbot.waitUntil(lambda: controller.state == "connected", timeout=30_000)
