@@ -42,12 +42,12 @@ from analysis.force_metrics import StanceRecord
 from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig
 from analysis.marker_sets import MarkerSet
-from analysis.markers import detect_markers
 from analysis.plane_calibration import PlaneCalibration
 from analysis.streaming_force import StreamingForceAnalyser
-from analysis.tracking import MEASURED, PREDICTED, MarkerTracker
+from analysis.tracking import MEASURED, PREDICTED
 from analysis.video_metrics import PlaneTracks, stance_video_records
 from analysis.vision_settings import VisionSettings
+from app.marker_worker import InlineMarkerEngine, MarkerEngine, ProcessMarkerEngine
 from app.pipeline import DeviceStream
 from app.session_types import StanceResult
 
@@ -65,6 +65,7 @@ JOIN_MARGIN_FRAMES = 2  # frames past toe-off a camera must have tracked before 
 VIDEO_WINDOW_PAD_S = 0.05  # frames before contact, for interpolation at the events
 # After toe-off the video window ends JOIN_MARGIN_FRAMES frames later (no metric reads a frame
 # after toe-off but the one bracketing it), so the join waits for no more than that.
+BATCH_FRAMES = 16  # frames a tracker reads (and sends to its worker) at once
 REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample already analysed
 
 
@@ -88,13 +89,20 @@ class TrackStore:
         self.lock = threading.Lock()
 
     def add(self, index: int, time_s: float, xy: np.ndarray, flags: np.ndarray) -> None:
+        self.add_batch([index], [time_s], xy[None], flags[None])
+
+    def add_batch(
+        self, index: Sequence[int], time_s: Sequence[float], xy: np.ndarray, flags: np.ndarray
+    ) -> None:
+        """Frames in order (at most ``capacity``): one lock and one array write per field."""
+        n = len(index)
         with self.lock:
-            slot = self.count % self.capacity
-            self.index[slot] = index
-            self.time_s[slot] = time_s
-            self.xy[slot] = xy
-            self.flags[slot] = flags
-            self.count += 1
+            slots = (self.count + np.arange(n)) % self.capacity
+            self.index[slots] = index
+            self.time_s[slots] = time_s
+            self.xy[slots] = xy
+            self.flags[slots] = flags
+            self.count += n
 
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times, xy, flags) of the frames with ``t0 <= t <= t1``, in time order."""
@@ -218,6 +226,7 @@ class CameraTracker(_Consumer):
         settings: VisionSettings,
         *,
         lossless: bool,
+        in_process: bool = False,
         marker_sink: Callable[[str, int, np.ndarray, np.ndarray], None] | None = None,
     ) -> None:
         super().__init__(f"track-{stream.name}")
@@ -225,7 +234,8 @@ class CameraTracker(_Consumer):
         self.marker_set = marker_set
         self.calibration = calibration
         self.settings = settings
-        self.tracker = MarkerTracker(marker_set, calibration.orientation, settings.tracking)
+        self.in_process = in_process  # the per-frame work in a worker process (app.marker_worker)
+        self.engine: MarkerEngine | None = None  # made on the thread: a worker starts off connect()
         capacity = max(64, round(stream.rate_hz * TRACK_SECONDS))
         self.store = TrackStore(marker_set.markers, capacity)
         self.lossless = lossless
@@ -233,7 +243,7 @@ class CameraTracker(_Consumer):
         self.processed_until_s = -math.inf
         self.frames = 0
         self.missed = 0
-        self._reader = _reader(stream, self.name, lossless, 16)
+        self._reader = _reader(stream, self.name, lossless, BATCH_FRAMES)
 
     def release(self, failed: bool) -> None:
         if self.lossless and failed:
@@ -242,9 +252,31 @@ class CameraTracker(_Consumer):
             self._reader.leave()
 
     def run(self) -> None:
-        reader, det = self._reader, self.settings.detection
+        self.engine = self._new_engine()
+        try:
+            self._track(self.engine)
+        finally:
+            self.engine.close()
+
+    def _new_engine(self) -> MarkerEngine:
+        orientation = self.calibration.orientation
+        if not self.in_process:
+            return InlineMarkerEngine(self.marker_set, orientation, self.settings)
+        ring = self.stream.ring
+        return ProcessMarkerEngine(
+            self.stream.name,
+            self.marker_set,
+            orientation,
+            self.settings,
+            frame_shape=ring.data.shape[1:],
+            dtype=ring.data.dtype,
+            max_frames=BATCH_FRAMES,
+        )
+
+    def _track(self, engine: MarkerEngine) -> None:
+        reader = self._reader
         while True:
-            batch = reader.read(16, timeout_s=0.1) if self.lossless else reader.read(0.1)
+            batch = reader.read(BATCH_FRAMES, timeout_s=0.1) if self.lossless else reader.read(0.1)
             if batch is None:
                 return
             if batch.count == 0:
@@ -252,22 +284,23 @@ class CameraTracker(_Consumer):
                     return
                 continue
             self.missed += batch.missed
-            for i in range(batch.count):
-                blobs = detect_markers(batch.data[i], det)
-                xy, flags = self.tracker.update(blobs.xy, blobs.area_px)
-                index, t = int(batch.index[i]), float(batch.session_time_s[i])
-                self.store.add(index, t, xy, flags)
-                sink = self.marker_sink
-                if sink is not None:
-                    quality = np.where(
-                        flags & MEASURED, 1.0, np.where(flags & PREDICTED, 0.0, np.nan)
-                    )
-                    sink(self.stream.name, index, xy, quality)
-                if math.isfinite(t):
-                    self.processed_until_s = t
-            self.frames += batch.count
+            positions, all_flags = engine.label(batch.data[: batch.count])
+            indices = batch.index[: batch.count].tolist()
+            times = batch.session_time_s[: batch.count].tolist()
             if self.lossless:
-                reader.release(batch)
+                reader.release(batch)  # the engine has its own copy of what it needs
+            self.store.add_batch(indices, times, positions, all_flags)
+            sink = self.marker_sink
+            if sink is not None:
+                quality = np.where(
+                    all_flags & MEASURED, 1.0, np.where(all_flags & PREDICTED, 0.0, np.nan)
+                )
+                for i, index in enumerate(indices):
+                    sink(self.stream.name, index, positions[i], quality[i])
+            finite = [t for t in times if math.isfinite(t)]
+            if finite:
+                self.processed_until_s = finite[-1]
+            self.frames += batch.count
 
     def plane_tracks(self, t0: float, t1: float) -> PlaneTracks:
         times, xy, flags = self.store.window(t0, t1)

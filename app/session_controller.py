@@ -81,6 +81,7 @@ class SessionController(PlateActions, StatusReporting):
         vision_settings: VisionSettings | None = None,
         analysis_setup: setup_mod.AnalysisSetup | None = None,
         frame_clocks: Mapping[str, FrameClock] | None = None,
+        tracking_processes: bool | None = None,
     ) -> None:
         if pace not in ("realtime", "fast"):
             raise ControllerError(
@@ -93,6 +94,11 @@ class SessionController(PlateActions, StatusReporting):
         self._vision_settings = vision_settings or VisionSettings()
         self._given_setup = analysis_setup
         self._given_clocks = dict(frame_clocks or {})
+        # marker tracking in worker processes (app.marker_worker): by default in real time, where
+        # the per-frame work would otherwise compete with acquisition, recording and the window
+        self.tracking_processes = (
+            pace == "realtime" if tracking_processes is None else bool(tracking_processes)
+        )
         self.shared: dict[str, Any] = {}
         self.state = "idle"
         self.subject: dict[str, Any] = {}
@@ -196,6 +202,7 @@ class SessionController(PlateActions, StatusReporting):
                 setup.calibrations[s.name],
                 setup.vision,
                 lossless=lossless,
+                in_process=self.tracking_processes,
             )
             for s in streams
             if s.name in setup.calibrations

@@ -12,7 +12,8 @@ Workloads: two cameras at 500 fps 640×480 with a 2 kHz DAQ (16 channels), and t
 240 fps 1280×1024 with a 2.4 kHz DAQ (2 kHz is not a multiple of 240 fps; 2400 Hz is the nearest
 valid pair). Everything runs through :class:`app.session_controller.SessionController` at pace
 "realtime": one producer thread per device, the recorder writing HDF5, marker detection and
-tracking on every frame of both cameras, the force analysis and the per-stance join.
+tracking on every frame of both cameras (in one worker process per camera, as in every real-time
+session: ``app/marker_worker.py``), the force analysis and the per-stance join.
 
 The cameras: rendering the simulated runner costs far more than a real camera's transfer (≈ 3 ms
 per 640×480 frame here), so each camera renders a short loop of frames once, before the clock
@@ -24,11 +25,12 @@ Reported (figures, not pass/fail; the machine is shared, run twice): samples and
 vs expected, frames the live tracker missed, frames missing from the file, recorder waits (the
 recorder holding acquisition back), per-stance result delay after toe-off (p50/p95: the session
 clock at the result's emission − toe-off, and its two parts: the force record's completion and
-the wait for the camera trackers to pass the stance's frames), CPU seconds per thread and as % of
-the run, resident memory (at start, after connect — the rings are allocated and touched there —,
-after the first minute, and at the end: growth after the first minute is what a leak shows), file
-size and write rate. (Earlier versions took the
-newest delivered DAQ sample as "now", which is up to one DAQ read behind the clock.)
+the wait for the camera trackers to pass the stance's frames), CPU seconds per thread (and per
+tracking worker process, ``worker track-<camera>``) and as % of the run, resident memory (at
+start, after connect — the rings are allocated and touched there —, after the first minute, and
+at the end: growth after the first minute is what a leak shows; the workers' own at the end),
+file size and write rate. (Earlier versions took the newest delivered DAQ sample as "now", which
+is up to one DAQ read behind the clock.)
 """
 
 from __future__ import annotations
@@ -69,11 +71,40 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return math.nan
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+def tracking_workers(controller: SessionController, timeout_s: float = 120.0) -> dict[str, int]:
+    """The marker tracking worker processes (app.marker_worker), by name, once all have started."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        engines = {t.name: t.engine for t in controller.trackers.values()}
+        if all(e is not None for e in engines.values()):
+            break
+        time.sleep(0.1)
+    pids = {f"worker {n}": getattr(e, "pid", None) for n, e in engines.items()}
+    return {n: pid for n, pid in pids.items() if pid is not None}
+
+
+def process_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) of each of ``pids`` (whole processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def run_workload(
@@ -135,7 +166,8 @@ def run_workload(
     recorder_cpu_s = 0.0  # each recording's recorder thread ends with it: summed per recording
     try:
         controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
-        cpu_before = thread_cpu()
+        workers = tracking_workers(controller)
+        cpu_before = {**thread_cpu(), **process_cpu(workers)}
         wall = time.monotonic()
         first_start = None
         for trial in range(trials):  # back to back: acquisition and live analysis never stop
@@ -155,7 +187,8 @@ def run_workload(
             size_mb += path.stat().st_size / 1e6
             path.unlink()  # 2 x 500 fps lossless is ~10 GB a minute
         elapsed_s = controller.synchronised_time_s() - first_start
-        cpu_after = thread_cpu()
+        cpu_after = {**thread_cpu(), **process_cpu(workers)}
+        rss_workers_end = sum(rss_mb(pid) for pid in workers.values())
         run_wall = time.monotonic() - wall
         status = controller.status()
         trackers = {n: (t.frames, t.missed) for n, t in controller.trackers.items()}
@@ -206,6 +239,8 @@ def run_workload(
         # growth after the first minute (file and caches warmed up): what a leak would show
         "rss_mb_after_1_min": round(rss_samples[11], 1) if len(rss_samples) > 11 else None,
         "rss_mb_end": round(rss_end, 1),
+        # the tracking workers' own memory (shared libraries counted in each), constant by design
+        "rss_mb_tracking_workers_end": round(rss_workers_end, 1),
         "file_mb": round(size_mb, 1),
         "write_mb_per_s": round(size_mb / max(elapsed_s, 1e-9), 1),
         "recordings": trials,

@@ -1,4 +1,5 @@
-"""The session controller on the simulated lab (hardware sync, pace "fast", small frames):
+"""The session controller on the simulated lab (hardware sync, pace "fast", small frames,
+marker tracking in worker processes as in real time):
 one recorded session checked against the lab's ground truth, then the wrong-state errors."""
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def sim_config(duration_s: float = 8.0, **setup):
 def recorded(tmp_path_factory):
     """One 4-second recording with three injected dropped frames; what it produced."""
     path = tmp_path_factory.mktemp("rec") / "session.midstance.h5"
-    controller = SessionController(sim_config(dropped_frames={"sagittal": DROPPED}), pace="fast")
+    controller = SessionController(
+        sim_config(dropped_frames={"sagittal": DROPPED}), pace="fast", tracking_processes=True
+    )
     events: list[tuple[str, dict]] = []
     controller.add_listener(lambda kind, payload: events.append((kind, payload)))
     controller.add_listener(lambda kind, payload: 1 / 0)  # a broken listener changes nothing
