@@ -15,13 +15,18 @@ rewritten after every step result, so a file never lacks the steps finished befo
 Technician results go to the calibration log through :func:`protocols.calibration.log_step_result`.
 
 On the simulated lab the runner steps off the belt for the unloaded plate records (warm-up, zero,
-noise floor: ``SessionController.step_off_belt``) so they succeed; the simulated runner's speed is
-fixed by its preset, so a treadmill set-up is stored (step row, run record) but changes nothing.
-For a known-mass or COP-pointer placement the runner steps off the belt too and the simulator puts
-the placement's load on the plate (``drivers.sim.static_loads``: m·g of the placement's mass, or
-the pointer's 300 N, at its position) from just before the record until it ends; the record is
-read back through the configured plate like any other, so a wrong configured matrix or origin is
-what the check sees. The load is stored with the acquisition (``static_load``). The simulator
+noise floor) so they succeed; the simulated runner's speed is fixed by its preset, so a treadmill
+set-up is stored (step row, run record) but changes nothing. For a known-mass or COP-pointer
+placement the runner steps off the belt too and the simulator puts the placement's load on the
+plate (``drivers.sim.static_loads``: m·g of the placement's mass, or the pointer's 300 N, at its
+position). Both start just ahead of the newest DAQ sample, the record starts once every device is
+past that, and both end only after the record has ended: when a record starts is only known as
+it starts (the sample after the newest any device had delivered), and at pace "fast" a thread
+held up for a moment lets seconds of session time go by — a placement interval fixed in advance
+once ended before its record, which then read the runner back on the belt (518 N for 25 kg,
+issue #9). A record not inside its staged interval is refused rather than evaluated. The record
+is read back through the configured plate like any other, so a wrong configured matrix or origin
+is what the check sees. The load is stored with the acquisition (``static_load``). The simulator
 cannot show a checkerboard or a known length, and its runner does not squat: those steps are not
 recorded, their result says so (``simulator_limit`` in the run record) and their evaluation fails
 or flags the missing values rather than inventing numbers.
@@ -30,6 +35,7 @@ or flags the missing values rather than inventing numbers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -61,8 +67,8 @@ SIMULATOR_LIMITS = {
 UNLOADED_PURPOSES = ("warm-up", "zero", "noise-floor")
 # Records of a still load on the plate: the simulated runner steps off and the load is placed.
 STATIC_LOAD_PURPOSES = ("known-mass", "cop-pointer")
-OFF_BELT_MARGIN_S = 0.5  # the simulated runner leaves the belt this long before such a record
-OFF_BELT_SPARE_S = 5.0  # and stays off this much longer than the record lasts
+OFF_BELT_MARGIN_S = 0.5  # the simulated runner leaves the belt at least this long before such a
+# record (and the load is placed then); both end after the record, however late it started
 WAIT_SLICE_S = 0.2
 
 Finished = Callable[[AcquisitionResult], None]
@@ -201,43 +207,25 @@ class ControllerLabActions:
                 {"step_id": request.step_id, "purpose": request.purpose, "simulator_limit": limit}
             )
             return AcquisitionResult(0.0, stopped_early=True, values={"simulator_limit": limit})
-        off_belt = load = None
+        staging = None
         if self.simulated and request.purpose in (*UNLOADED_PURPOSES, *STATIC_LOAD_PURPOSES):
-            # the DAQ runs ahead of the cameras by up to a second or so: room on both ends
-            length = (duration or 1.0) + OFF_BELT_SPARE_S
-            off_belt = ctrl.step_off_belt(length, lead_s=OFF_BELT_MARGIN_S)
-            if request.purpose in STATIC_LOAD_PURPOSES:
-                load = self._place_static_load(request, off_belt)
-            ctrl.wait_for_session_time(off_belt[0] + OFF_BELT_MARGIN_S, timeout_s=60.0)
-        path = self._new_path(request)
-        ctrl.start_recording(
-            path,
-            protocol=self.procedure.name,
-            step=request.step_id,
-            speed_m_s=self.treadmill["speed_m_s"],
-            incline_percent=self.treadmill["incline_percent"],
-            duration_s=None if request.steps_per_side else duration,
-        )
-        self.files.append(Path(ctrl.recording_path))
-        start = max(0.0, ctrl._recording_started_s)  # every stream of the file starts here
-        for label in self._pending_marks:
-            ctrl.mark(label, time_s=start)
-        self._pending_marks.clear()
+            staging = self._clear_plate(request)
         try:
-            reached = self._wait(request, start, duration)
-            path = ctrl.stop_recording()
-        finally:
-            if load is not None:  # lifted off: the next placement's load stands alone
-                self._lift_static_load(load)
+            if staging is not None:
+                self._wait_for_clear_plate(request, staging)
+            path, start, reached = self._record_file(request, duration)
+        finally:  # load lifted, runner back on the belt: the next placement stands alone
+            ended = self._restore_plate(staging) if staging is not None else None
         summary = ctrl._last_recording
         end = float(summary.get("acquisition", {}).get("stop_session_time_s", start))
         values: dict[str, Any] = {"session_file": str(path)}
         if duration is not None and duration < (request.duration_s or 0.0):
             values["duration_cap_s"] = duration
-        if off_belt is not None:
-            values["off_belt_s"] = list(off_belt)
-        if load is not None:
-            values["static_load"] = load.to_dict()
+        if staging is not None:
+            ended = self._check_staging(request, ended, start, end)
+            values["off_belt_s"] = [ended.start_s, ended.stop_s]
+            if ended.load is not None:
+                values["static_load"] = ended.load.to_dict()
         volts = rate = plate = None
         if request.purpose in PLATE_PURPOSES:
             volts, rate, plate = self._plate_record(path, request.device)
@@ -267,6 +255,28 @@ class ControllerLabActions:
             plate=plate,
         )
 
+    def _record_file(
+        self, request: AcquisitionRequest, duration: float | None
+    ) -> tuple[Path, float, bool]:
+        """One recording of the step: (its file, its first sample's session time, whether it
+        reached its duration or steps per side)."""
+        ctrl = self.controller
+        ctrl.start_recording(
+            self._new_path(request),
+            protocol=self.procedure.name,
+            step=request.step_id,
+            speed_m_s=self.treadmill["speed_m_s"],
+            incline_percent=self.treadmill["incline_percent"],
+            duration_s=None if request.steps_per_side else duration,
+        )
+        self.files.append(Path(ctrl.recording_path))
+        start = max(0.0, ctrl._recording_started_s)  # every stream of the file starts here
+        for label in self._pending_marks:
+            ctrl.mark(label, time_s=start)
+        self._pending_marks.clear()
+        reached = self._wait(request, start, duration)
+        return ctrl.stop_recording(), start, reached
+
     def _wait(self, request: AcquisitionRequest, start: float, duration: float | None) -> bool:
         """Until the duration (or the steps per side) is reached; False if stopped or the DAQ
         ended first."""
@@ -289,10 +299,73 @@ class ControllerLabActions:
                 ctrl._progress.wait(WAIT_SLICE_S)
         return False
 
-    def _place_static_load(self, request: AcquisitionRequest, interval: tuple[float, float]):
-        """Simulated lab: the placement's mass (m·g) or the pointer on the plate over
-        ``interval`` (the runner is off the belt for it)."""
-        from drivers.sim.static_loads import StaticLoad, place_load
+    def _clear_plate(self, request: AcquisitionRequest):
+        """Simulated lab: the runner off the belt (and the placement's load on the plate) from
+        just ahead of the newest DAQ sample, open-ended: the record's first sample is only known
+        once it starts (the newest sample any device delivered by then), and at pace "fast" a
+        thread held up for a moment lets seconds of session time go by. Ended after the record
+        by :meth:`_restore_plate`. Placed again if the DAQ overtook the placement while it was
+        made, so the stored interval is the one the samples show."""
+        from drivers.sim.static_loads import clear_plate, restore_plate
+
+        lab = self.controller.shared["sim.lab"]
+        make_load = self._load_of(request) if request.purpose in STATIC_LOAD_PURPOSES else None
+        for _ in range(3):
+            staging = clear_plate(lab, self._newest_sample_s() + OFF_BELT_MARGIN_S, make_load)
+            if self._newest_sample_s() < staging.start_s:
+                return staging
+            restore_plate(lab, staging, 0.0)
+        raise MidstanceError(
+            "the simulated DAQ kept running past the runner's step off the belt",
+            subject=f"step '{request.step_id}'",
+            remedy="Run the step again (the computer may be too busy for pace 'fast').",
+        )
+
+    def _wait_for_clear_plate(self, request: AcquisitionRequest, staging) -> None:
+        """Until every device is past the runner's step off the belt (and the load's placing),
+        so the record starts after both: its first sample follows everything delivered."""
+        settled = staging.start_s + OFF_BELT_MARGIN_S
+        if not self.controller.wait_for_session_time(settled, timeout_s=60.0):
+            raise MidstanceError(
+                f"the lab did not reach session time {settled:.2f} s, when the runner is off "
+                "the belt" + (" and the load is on the plate" if staging.load else ""),
+                subject=f"step '{request.step_id}'",
+                remedy="Check that the DAQ is delivering, then run the step again.",
+            )
+
+    def _restore_plate(self, staging):
+        """The load lifted and the runner back on the belt after the record: at the newest DAQ
+        sample, which is past the record's last one (the file is closed)."""
+        from drivers.sim.static_loads import restore_plate
+
+        lab = self.controller.shared["sim.lab"]
+        return restore_plate(lab, staging, max(self._newest_sample_s(), staging.start_s))
+
+    @staticmethod
+    def _check_staging(request: AcquisitionRequest, ended, start: float, end: float):
+        """``ended`` (the staging as lifted) if the record lies inside it — the plate held only
+        what the step says all along; anything else would give a wrong number, so it is
+        refused."""
+        if ended is not None and ended.start_s + OFF_BELT_MARGIN_S <= start <= end <= ended.stop_s:
+            return ended
+        what = "the runner was off the belt"
+        if ended is not None and ended.load is not None:
+            what += " and the load on the plate"
+        interval = "never" if ended is None else f"{ended.start_s:.3f}–{ended.stop_s:.3f} s"
+        raise MidstanceError(
+            f"the record ({start:.3f}–{end:.3f} s) is not inside the time {what} "
+            f"({interval}), so its numbers are not the step's",
+            subject=f"step '{request.step_id}'",
+            remedy="Run the step again.",
+        )
+
+    def _newest_sample_s(self) -> float:
+        newest = self.controller.daq_stream.latest_session_time_s
+        return max(0.0, newest) if math.isfinite(newest) else 0.0
+
+    def _load_of(self, request: AcquisitionRequest):
+        """Simulated lab: the placement's mass (m·g) or the pointer, as ``(start, stop) → load``."""
+        from drivers.sim.static_loads import StaticLoad
 
         placement = request.placement
         if placement is None:
@@ -301,21 +374,11 @@ class ControllerLabActions:
                 subject=f"step '{request.step_id}'",
                 remedy="Give the step its placements (position_m, and mass_kg for known masses).",
             )
-        start, stop = interval
         if request.purpose == "known-mass":
-            load = StaticLoad.of_mass(
-                placement.mass_kg, placement.position_m, start, stop, label=placement.label
+            return functools.partial(
+                StaticLoad.of_mass, placement.mass_kg, placement.position_m, label=placement.label
             )
-        else:
-            load = StaticLoad.of_pointer(placement.position_m, start, stop, label=placement.label)
-        return place_load(self.controller.shared["sim.lab"], load)
-
-    def _lift_static_load(self, load) -> None:
-        from drivers.sim.static_loads import lift_load
-
-        daq = self.controller.daq_stream
-        now = daq.latest_session_time_s if daq is not None else load.stop_s
-        lift_load(self.controller.shared["sim.lab"], load, max(0.0, now))
+        return functools.partial(StaticLoad.of_pointer, placement.position_m, label=placement.label)
 
     def _new_path(self, request: AcquisitionRequest) -> Path | None:
         if self.folder is None:

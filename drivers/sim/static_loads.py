@@ -11,13 +11,19 @@ exercised, not bypassed.
 :func:`faulty_plates` makes the *configured* plates wrong the way a lab's can be (a gain error on
 the matrix's Fz row, an origin a few mm off) while the simulator's true plates stay right — what
 ``midstance protocols run --inject-gain-error / --inject-origin-bias-mm`` configures.
+
+:func:`clear_plate` readies the running simulator for such a still record (the runner off the
+belt and the load on the plate, open-ended) and :func:`restore_plate` ends it once the record has
+ended: a record that starts late (at pace "fast" session time runs on while a thread waits) still
+sees the load alone, never the runner back on the belt.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -180,3 +186,64 @@ def lift_load(lab: Any, load: StaticLoad, at_s: float) -> None:
         elif at_s > current.start_s:
             kept.append(StaticLoad(**{**current.to_dict(), "stop_s": float(at_s)}))
     lab.setup = lab.setup.replace(static_loads=tuple(kept))
+
+
+@dataclass(frozen=True)
+class PlateStaging:
+    """A still record's plate on the simulated lab: the runner off the belt over session time
+    [``start_s``, ``stop_s``) and ``load`` (None for an unloaded record: zero, noise floor) on the
+    plate over the same interval."""
+
+    start_s: float
+    stop_s: float
+    load: StaticLoad | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "off_belt_s": [self.start_s, self.stop_s],
+            "static_load": self.load.to_dict() if self.load is not None else None,
+        }
+
+
+def clear_plate(
+    lab: Any, start_s: float, make_load: Callable[[float, float], StaticLoad] | None = None
+) -> PlateStaging:
+    """From session time ``start_s`` the runner stands off the belt and ``make_load(start, stop)``
+    (if given) is on the plate, both until the end of the lab's session: open-ended, because when
+    the record will start is not known here. End them with :func:`restore_plate` after the
+    record. One assignment of ``lab.setup``, so the DAQ renders both changes or neither; place
+    them ahead of the newest DAQ sample (see :func:`place_load`). A load off the plates is
+    refused and nothing changes."""
+    stop_s = max(float(lab.duration_s), float(start_s)) + 1.0
+    load = make_load(float(start_s), stop_s) if make_load is not None else None
+    setup = lab.setup
+    loads = setup.static_loads
+    if load is not None:
+        plate_under(load.x_m, load.y_m, lab.plate_configs())
+        loads = (*loads, load)
+    off_belt = (*setup.off_belt_s, (float(start_s), stop_s))
+    lab.setup = setup.replace(off_belt_s=off_belt, static_loads=loads)
+    return PlateStaging(float(start_s), stop_s, load)
+
+
+def restore_plate(lab: Any, staging: PlateStaging, at_s: float) -> PlateStaging | None:
+    """End ``staging`` at session time ``at_s``: the load lifted and the runner back on the belt.
+    Returns the staging as it then stood (its interval ending at ``at_s``), or None if it ended
+    before it began (then it is taken out altogether)."""
+    at_s = float(at_s)
+    start, stop = staging.start_s, staging.stop_s
+    ended = None
+    if at_s > start:
+        ended = PlateStaging(start, min(stop, at_s), None)
+        if staging.load is not None:
+            load = dataclasses.replace(staging.load, stop_s=min(staging.load.stop_s, at_s))
+            ended = dataclasses.replace(ended, load=load)
+    setup = lab.setup
+    off_belt = [pair for pair in setup.off_belt_s if pair != (start, stop)]
+    loads = [load for load in setup.static_loads if load != staging.load]
+    if ended is not None:
+        off_belt.append((ended.start_s, ended.stop_s))
+        if ended.load is not None:
+            loads.append(ended.load)
+    lab.setup = setup.replace(off_belt_s=tuple(off_belt), static_loads=tuple(loads))
+    return ended
