@@ -104,6 +104,27 @@ class StanceRecord:
 
 
 @dataclass(frozen=True)
+class EventMove:
+    """An analyst's placement of a stance's events, in seconds from the first sample.
+
+    The stance is named by its detected contact (``stance_contact_s``); a field left ``None``
+    keeps the detected event. Every number of the stance is then computed from these events
+    (contact time, impulses, loading rates, COP, midstance), never patched afterwards.
+    """
+
+    stance_contact_s: float
+    contact_s: float | None = None
+    toe_off_s: float | None = None
+    midstance_s: float | None = None
+
+    def moved(self) -> tuple[str, ...]:
+        """Names of the events this move sets (as in the flags ``<name>_moved_by_analyst``)."""
+        names = ("contact", "toe_off", "midstance")
+        values = (self.contact_s, self.toe_off_s, self.midstance_s)
+        return tuple(n for n, v in zip(names, values, strict=True) if v is not None)
+
+
+@dataclass(frozen=True)
 class Rejected:
     """A candidate that did not become a stance, and why (counted, never silently dropped)."""
 
@@ -122,10 +143,12 @@ def analyse_window(
     settings: ForceSettings,
     body_weight_N: float | None,
     vibration: VibrationEstimate | None = None,
+    move: EventMove | None = None,
 ) -> StanceRecord | Rejected:
     """Analyse the contact ``candidate`` found in the raw lab wrench window ``raw`` (m, 6) that
     starts at absolute sample ``window_start``. ``vibration`` is the belt vibration measured
-    before it (used when ``settings.belt_vibration_hz`` is not set)."""
+    before it (used when ``settings.belt_vibration_hz`` is not set). ``move``: the analyst's
+    events replace the detected ones (the window must hold them)."""
     flags: list[str] = []
     loaded_from = candidate.start - window_start
     loaded_to = candidate.end - window_start
@@ -186,6 +209,15 @@ def analyse_window(
         search=settings.samples(settings.event_search_s, rate_hz),
         fit_half_width=round(settings.event_fit_half_width_s * rate_hz),
     )
+    chosen_midstance = None
+    if move is not None:
+
+        def index(t_s: float | None, detected: float | None) -> float | None:
+            return detected if t_s is None else t_s * rate_hz - window_start
+
+        contact, toe_off = index(move.contact_s, contact), index(move.toe_off_s, toe_off)
+        chosen_midstance = index(move.midstance_s, None)
+        flags.extend(f"{name}_moved_by_analyst" for name in move.moved())
     filtered = lowpass_zero_lag(data, rate_hz, settings.metrics_cutoff_hz, settings.filter_order)
     fz = filtered[:, 2]
     duration_s = (toe_off - contact) / rate_hz
@@ -207,6 +239,8 @@ def analyse_window(
         flags.append(m4_reason)
     m5 = half_stance_index(contact, toe_off)
     selected = {"M3": m3, "M4": m4, "M5": m5}[settings.midstance]
+    if chosen_midstance is not None:
+        selected = chosen_midstance
 
     lr = loading_rate(
         fz,

@@ -6,6 +6,7 @@ streaming analyser (:mod:`analysis.streaming_force`), in the same order, so the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 
 from analysis.belt_vibration import vibration_before
 from analysis.errors import AnalysisError, InputError
-from analysis.force_metrics import Rejected, StanceRecord, analyse_window
+from analysis.force_metrics import EventMove, Rejected, StanceRecord, analyse_window
 from analysis.force_settings import ForceSettings
 from analysis.force_summary import summarise
 from analysis.forceplate import PlateConfig
@@ -89,27 +90,40 @@ def analyse_candidates(
     settings: ForceSettings,
     body_weight_N: float | None,
     sequencer: StanceSequencer,
+    moves: Sequence[EventMove] = (),
+    move_tolerance_s: float = 0.05,
+    applied: list[EventMove] | None = None,
 ) -> tuple[list[StanceRecord], list[Rejected]]:
     """Analyse completed candidates in completion order; ``window(plate_index, start, stop)``
     returns the raw lab wrench of that plate for absolute samples ``[start, stop)`` (clipped)
     and the first sample it actually starts at. The belt vibration of each stance is measured on
     the ``vibration_history_s`` of raw Fz ending where its window ends (same samples live and
-    offline)."""
+    offline). ``moves``: analysts' events for the stances whose detected contact lies within
+    ``move_tolerance_s`` of theirs; each stance moved is analysed again from its events (before
+    the sequencer, so step and flight times follow), and its move appended to ``applied``."""
     pad_before = settings.samples(settings.padding_s, rate_hz)
     pad_after = settings.samples(settings.padding_after_s, rate_hz)
     history = settings.samples(settings.vibration_history_s, rate_hz)
     measure = settings.belt_vibration_auto and settings.belt_vibration_hz is None
     records, rejected = [], []
-    for _, plate_index, candidate in sorted(items, key=lambda item: (item[0], item[1])):
-        plate = plates[plate_index]
-        raw, start = window(plate_index, candidate.start - pad_before, candidate.end + pad_after)
+
+    def analyse(plate_index: int, candidate: Candidate, move: EventMove | None):
+        lo, hi = candidate.start, candidate.end
+        if move is not None:
+            # the window widens only for events less than half a padding inside it (a wider
+            # window would change the drift fit, hence the events the analyst did not move)
+            for t_s in (move.contact_s, move.toe_off_s, move.midstance_s):
+                if t_s is not None:
+                    lo = min(lo, math.floor(t_s * rate_hz + pad_before / 2))
+                    hi = max(hi, math.ceil(t_s * rate_hz - pad_after / 2))
+        raw, start = window(plate_index, lo - pad_before, hi + pad_after)
         vibration = None
         if measure:
             stop = start + raw.shape[0]
             before, _ = window(plate_index, stop - history, stop)
             vibration = vibration_before(before[:, 2], rate_hz, settings.threshold_off_N)
-        result = analyse_window(
-            plate,
+        return analyse_window(
+            plates[plate_index],
             raw,
             start,
             candidate,
@@ -117,7 +131,22 @@ def analyse_candidates(
             settings=settings,
             body_weight_N=body_weight_N,
             vibration=vibration,
+            move=move,
         )
+
+    for _, plate_index, candidate in sorted(items, key=lambda item: (item[0], item[1])):
+        result = analyse(plate_index, candidate, None)
+        move = None
+        if moves and not isinstance(result, Rejected):
+            move = min(moves, key=lambda m: abs(m.stance_contact_s - result.contact_s))
+            if abs(move.stance_contact_s - result.contact_s) > move_tolerance_s:
+                move = None
+        if move is not None:
+            moved = analyse(plate_index, candidate, move)
+            if not isinstance(moved, Rejected):  # events that make no stance are not applied
+                result = moved
+                if applied is not None:
+                    applied.append(move)
         if isinstance(result, Rejected):
             rejected.append(result)
         else:
@@ -135,37 +164,46 @@ def analyse_force_trial(
     body_weight_source: str = "",
     belt_speed_m_s: float | None = None,
     source: str = "",
+    moves: Sequence[EventMove] = (),
+    move_tolerance_s: float = 0.05,
 ) -> ForceTrialResult:
     """Every stance on every plate. Without a body weight, a treadmill trial's body weight is
-    the mean total vertical force over whole strides (a first pass finds the strides)."""
+    the mean total vertical force over whole strides (a first pass finds the strides).
+    ``moves``: an analyst's events for some stances (see :func:`analyse_candidates`); a move
+    that names no stance, or whose events make none, is left out with a note."""
     settings = settings or ForceSettings()
     if body_weight_N is not None and not body_weight_N > 0:
         raise InputError(f"body weight must be positive, not {body_weight_N!r}", subject=source)
     n = _check_lengths(wrenches, plates, source)
     settings.check_rate(rate_hz)
-    records, rejected, incomplete = _run(
+    records, rejected, incomplete, applied = _run(
         wrenches,
         plates,
         rate_hz,
         settings,
         body_weight_N=body_weight_N,
         belt_speed_m_s=belt_speed_m_s,
+        moves=moves,
+        move_tolerance_s=move_tolerance_s,
     )
     notes: list[str] = []
     if body_weight_N is None:
         estimate = body_weight_from_strides(wrenches, plates, records, rate_hz)
         if estimate is not None:
             body_weight_N, body_weight_source = estimate
-            records, rejected, incomplete = _run(
+            records, rejected, incomplete, applied = _run(
                 wrenches,
                 plates,
                 rate_hz,
                 settings,
                 body_weight_N=body_weight_N,
                 belt_speed_m_s=belt_speed_m_s,
+                moves=moves,
+                move_tolerance_s=move_tolerance_s,
             )
         else:
             body_weight_source = "unknown (no standing trial, mass or whole strides on the plates)"
+    notes.extend(_move_notes(moves, applied))
     notes.extend(_resolution_notes(records, rate_hz, settings))
     notes.extend(_vibration_notes(records, settings))
     notes.extend(_saturation_notes(records, settings))
@@ -185,7 +223,9 @@ def analyse_force_trial(
     )
 
 
-def _run(wrenches, plates, rate_hz, settings, *, body_weight_N, belt_speed_m_s):
+def _run(
+    wrenches, plates, rate_hz, settings, *, body_weight_N, belt_speed_m_s, moves, move_tolerance_s
+):
     gap = settings.samples(settings.min_flight_s, rate_hz)
     items = []
     incomplete = 0
@@ -202,6 +242,7 @@ def _run(wrenches, plates, rate_hz, settings, *, body_weight_N, belt_speed_m_s):
         return data[start : min(stop, data.shape[0])], start
 
     sequencer = StanceSequencer(plates, settings, belt_speed_m_s)
+    applied: list[EventMove] = []
     records, rejected = analyse_candidates(
         items,
         plates,
@@ -210,8 +251,20 @@ def _run(wrenches, plates, rate_hz, settings, *, body_weight_N, belt_speed_m_s):
         settings=settings,
         body_weight_N=body_weight_N,
         sequencer=sequencer,
+        moves=moves,
+        move_tolerance_s=move_tolerance_s,
+        applied=applied,
     )
-    return records, rejected, incomplete
+    return records, rejected, incomplete, applied
+
+
+def _move_notes(moves: Sequence[EventMove], applied: list[EventMove]) -> list[str]:
+    return [
+        f"analyst's {', '.join(m.moved())} of the stance at {m.stance_contact_s:.3f} s not "
+        "applied: no stance there in this analysis, or its events make no stance"
+        for m in moves
+        if not any(a is m for a in applied)
+    ]
 
 
 def body_weight_from_strides(

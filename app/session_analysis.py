@@ -21,6 +21,7 @@ import numpy as np
 
 from analysis.compare import ANALYST_EXCLUDED, DAQ_GAP, METRICS, is_excluded
 from analysis.errors import InputError
+from analysis.force_metrics import EventMove
 from analysis.force_settings import ForceSettings
 from analysis.force_summary import SUMMARY_METRICS, describe
 from analysis.force_trial import analyse_force_trial
@@ -214,11 +215,45 @@ def _gap_rows(session: Session, n: int) -> np.ndarray:
     return missing
 
 
+def event_moves(corrections: Sequence[Correction], shift_s: float = 0.0) -> list[EventMove]:
+    """The ``move_event`` corrections as one move per stance (times minus ``shift_s``: session →
+    trial time). A later move of the same stance names it by its contact as moved before."""
+    moves: list[dict[str, Any]] = []
+    for c in corrections:
+        if c.kind != "move_event":
+            continue
+        group = next(
+            (g for g in moves if abs(g["current"] - c.stance_contact_s) <= MATCH_TOLERANCE_S), None
+        )
+        if group is None:
+            group = {"stance_contact_s": c.stance_contact_s, "current": c.stance_contact_s}
+            moves.append(group)
+        group[c.event] = float(c.time_s)
+        if c.event == "contact_s":
+            group["current"] = float(c.time_s)
+    return [
+        EventMove(
+            **{
+                k: v - shift_s
+                for k, v in g.items()
+                if k in ("stance_contact_s", "contact_s", "toe_off_s", "midstance_s")
+            }
+        )
+        for g in moves
+    ]
+
+
 def force_stances(
-    session: Session, setup: StoredSetup, settings: ForceSettings
+    session: Session,
+    setup: StoredSetup,
+    settings: ForceSettings,
+    corrections: Sequence[Correction] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, dict[str, Any]]]:
-    """Stance records (dicts, session time), the trial's facts, and derived forces per plate."""
+    """Stance records (dicts, session time), the trial's facts, and derived forces per plate.
+    The analyst's event moves among ``corrections`` are analysed in (every number of a moved
+    stance, and the step and flight times after it, follow its events)."""
     rate = session.analog.rate_hz
+    shift = session.analog.start_index / rate
     wrenches = plate_wrenches(session, setup.plates)
     n = next(iter(wrenches.values())).shape[0]
     missing = _gap_rows(session, n)
@@ -234,8 +269,9 @@ def force_stances(
         body_weight_N=setup.body_weight_N,
         body_weight_source=setup.body_weight_source,
         source=str(session.path),
+        moves=event_moves(corrections, shift),
+        move_tolerance_s=MATCH_TOLERANCE_S,
     )
-    shift = session.analog.start_index / rate
     stances = []
     for rec in result.stances:
         row = rec.to_dict()
@@ -387,8 +423,8 @@ def apply_stance_corrections(
     notes = []
     deleted = set()
     for c in corrections:
-        if c.kind == "swap_markers":
-            continue
+        if c.kind in ("swap_markers", "move_event"):
+            continue  # marker swaps act on the tracks, event moves inside the force analysis
         st = _find(stances, c.stance_contact_s)
         if st is None:
             notes.append(
@@ -406,12 +442,6 @@ def apply_stance_corrections(
         elif c.kind == "relabel":
             st["side"] = c.side
             flags.append("side_set_by_analyst")
-        elif c.kind == "move_event":
-            st[c.event] = float(c.time_s)
-            flags.append(f"{c.event.removesuffix('_s')}_moved_by_analyst")
-            if c.event in ("contact_s", "toe_off_s"):
-                st["contact_time_s"] = st["toe_off_s"] - st["contact_s"]
-                st["midstance_half_s"] = 0.5 * (st["toe_off_s"] + st["contact_s"])
         st["flags"] = list(dict.fromkeys(flags))
     return [s for s in stances if id(s) not in deleted], notes
 
@@ -515,7 +545,7 @@ def analyse_session(
         vision = vision or setup.vision
         corrections = list(setup.corrections if corrections is None else corrections)
         say(0.02, "force: stances, midstance and loading rates")
-        stances, facts, forces = force_stances(session, setup, force)
+        stances, facts, forces = force_stances(session, setup, force, corrections)
         say(0.2, "force done")
         tracks, sources = plane_tracks_by_view(
             session, setup, vision, corrections, retrack=retrack or set(changed_sets),

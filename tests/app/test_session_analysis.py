@@ -130,6 +130,53 @@ def test_corrections_make_a_new_revision_and_leave_raw_data_alone(before):
         assert len(rev.settings["corrections"]) == 4 and rev.parent == "rev_0002"
 
 
+def test_moved_events_are_analysed_in_not_patched(tmp_path_factory):
+    """Every number of a stance whose event an analyst moved follows the new events: its
+    contact time, impulses, COP and midstance, and the step and flight times of the next
+    stance — the force analysis runs from the analyst's events, it does not overwrite fields."""
+    path = _helper().cached_session(tmp_path_factory.getbasetemp() / "review-cache", "before")
+    with open_session(path) as s:
+        first = s.analysis().stances()
+    k = 5
+    this, after = first[k], first[k + 1]
+    assert after["step_time_s"] == pytest.approx(after["contact_s"] - this["contact_s"])
+    name = analyse_session(
+        path,
+        corrections=[
+            Correction("move_event", this["contact_s"], event="contact_s",
+                       time_s=this["contact_s"] + 0.008),
+            # a second move of the same stance names it by its moved contact, as the review does
+            Correction("move_event", this["contact_s"] + 0.008, event="toe_off_s",
+                       time_s=this["toe_off_s"] - 0.010),
+            Correction("move_event", 999.0, event="toe_off_s", time_s=999.1),  # names no stance
+        ],
+    )  # fmt: skip
+    with open_session(path) as s:
+        rev = s.analysis(name)
+        rows, notes = rev.stances(), rev.settings["analysis_notes"]
+    assert len(rows) == len(first)
+    moved, next_ = rows[k], rows[k + 1]
+    assert moved["contact_s"] == pytest.approx(this["contact_s"] + 0.008, abs=1e-9)
+    assert moved["toe_off_s"] == pytest.approx(this["toe_off_s"] - 0.010, abs=1e-9)
+    assert moved["contact_time_s"] == pytest.approx(this["contact_time_s"] - 0.018, abs=1e-9)
+    assert moved["midstance_half_s"] == pytest.approx(this["midstance_half_s"] - 0.001, abs=1e-9)
+    assert {"contact_moved_by_analyst", "toe_off_moved_by_analyst"} <= set(moved["flags"])
+    # the sequencer ran on the moved events: this step is 8 ms longer, the next 8 ms shorter,
+    # and the next stance's flight (from this toe-off) 10 ms longer
+    assert moved["step_time_s"] == pytest.approx(this["step_time_s"] + 0.008, abs=1e-9)
+    assert next_["step_time_s"] == pytest.approx(after["step_time_s"] - 0.008, abs=1e-9)
+    assert next_["flight_time_s"] == pytest.approx(after["flight_time_s"] + 0.010, abs=1e-9)
+    # the impulses are integrated over the new stance only: the first 8 ms (braking, Fx < 0)
+    # and the last 10 ms (propulsion, Fx > 0) are left out
+    assert 0 < moved["braking_impulse_Ns"] < this["braking_impulse_Ns"]
+    assert 0 < moved["propulsive_impulse_Ns"] < this["propulsive_impulse_Ns"]
+    # the stances not moved are untouched
+    for a, b in ((first[k - 1], rows[k - 1]), (first[k + 2], rows[k + 2])):
+        assert b["valr_N_s"] == pytest.approx(a["valr_N_s"], rel=1e-9)
+        assert b["contact_s"] == a["contact_s"]
+    assert any("999.000 s not applied" in n for n in notes), notes
+
+
 def test_retracking_from_the_frames_gives_the_same_numbers(tmp_path):
     helper = _helper()
     path = tmp_path / "short.midstance.h5"
