@@ -83,6 +83,68 @@ def current_rss_mb() -> float:
             return float("nan")
 
 
+def _proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one live process from /proc (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children...), found from /proc."""
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent_of[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        below = [p for p, parent in parent_of.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+class ChildCpu:
+    """CPU time of this process's child processes (e.g. marker-tracking workers) between two
+    moments: live children read from /proc at both ends (``os.times()`` counts only children
+    that have exited and been waited for), plus those that ended and were reaped in between.
+    Linux only; elsewhere ``seconds()`` is NaN."""
+
+    def __init__(self) -> None:
+        self.available = os.path.isdir("/proc/self/task")
+        self.start = self._snapshot()
+        times = os.times()
+        self.reaped0 = times.children_user + times.children_system
+
+    def _snapshot(self) -> dict[int, float]:
+        if not self.available:
+            return {}
+        out = {}
+        for pid in _descendants(os.getpid()):
+            cpu = _proc_cpu_seconds(pid)
+            if cpu is not None:
+                out[pid] = cpu
+        return out
+
+    def seconds(self) -> tuple[float, int]:
+        """CPU seconds used by child processes since construction, and how many were seen."""
+        if not self.available:
+            return float("nan"), 0
+        end = self._snapshot()
+        live = sum(cpu - self.start.get(pid, 0.0) for pid, cpu in end.items())
+        times = os.times()
+        reaped = times.children_user + times.children_system - self.reaped0
+        return live + reaped, len(set(end) | set(self.start))
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

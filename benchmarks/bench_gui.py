@@ -3,7 +3,7 @@ frames drawn per second, wall and main-thread CPU time inside a refresh and insi
 of the process with and without the window, and dropped frames/samples — each workload run once
 without the window (the peer baseline) and once with it, in the same process.
 
-    python benchmarks/bench_gui.py [--seconds 15] [--refresh-hz 40] [--workload issue|rendered|both]
+    python benchmarks/bench_gui.py [--seconds 10] [--refresh-hz 40] [--workload issue|rendered|both]
                                    [--record]
 
 Workloads:
@@ -31,7 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from _common import Figure, LoopedCamera, looped_camera_factory, save_figures
+from _common import ChildCpu, Figure, LoopedCamera, looped_camera_factory, save_figures
 
 WINDOW_SIZE = (1600, 1000)
 
@@ -149,17 +149,21 @@ def run_session(
         shown0 = {v: w.frames_shown for v, w in window.live.items()}
     before = controller.status()
     delivered0 = {d.name: d.items for d in before.devices}
+    children = ChildCpu()  # worker processes (marker tracking) are counted apart
     cpu0, main0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
     QTimer.singleShot(round(seconds * 1000), app.quit)
     app.exec()
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
+    workers_cpu, workers = children.seconds()
     main_cpu = time.thread_time() - main0
     status = controller.status()
     session_s = status.elapsed_s - before.elapsed_s
     out = {
         "wall_s": wall,
         "cpu_pct": 100.0 * cpu / wall,
+        "workers_cpu_pct": 100.0 * workers_cpu / wall,
+        "workers": workers,
         "main_cpu_pct": 100.0 * main_cpu / wall,
         "dropped": dropped(controller, status),
         "session_s": session_s,
@@ -198,21 +202,24 @@ def run_session(
 def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
     """Update and synchronously repaint each per-tick view (two live cameras, GRF, COP) from
     simulated-lab data with no acquisition running: main-thread CPU ms per refresh for the
-    update and the paint of each view — the display's own cost, free of GIL contention."""
+    update and the paint of each view — the display's own cost, free of GIL contention.
+    The trends (drawn once a second, not per tick) are timed per draw under "trends (per draw)".
+    Each view is repainted whole (``viewport().repaint()``): the worst case of a tick."""
     import numpy as np
 
     from app.qt.force_views import CopView, GrfView
     from app.qt.launch import application
     from app.qt.theme import DARK
+    from app.qt.trend_views import TrendView
     from app.qt.video_views import CameraView
     from drivers.sim import LabSetup, SimulatedLab, preset
 
     app = application()
     lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=20)
     cams = {v: CameraView(v, v, DARK) for v in ("sagittal", "posterior")}
-    grf, cop = GrfView(DARK), CopView(DARK)
+    grf, cop, trends = GrfView(DARK), CopView(DARK), TrendView(DARK)
     for widget, size in ((cams["sagittal"], (480, 360)), (cams["posterior"], (480, 360)),
-                         (grf, (620, 260)), (cop, (620, 260))):  # fmt: skip
+                         (grf, (620, 260)), (cop, (620, 260)), (trends, (800, 300))):  # fmt: skip
         widget.resize(*size)
         widget.show()
     cop.set_outline([lab.plate_configs()[0]["corners_m"]])
@@ -224,10 +231,15 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
         for v in cams
     }  # fmt: skip
     stances = [
-        {"side": s.side, "contact_s": s.contact_s, "toe_off_s": s.toe_off_s,
-         "midstance_s": s.midstance_peak_vgrf_s}
-        for s in lab.truth.stances
+        {"index": i, "side": s.side, "contact_s": s.contact_s, "toe_off_s": s.toe_off_s,
+         "midstance_s": s.midstance_peak_vgrf_s, "hip_ankle_midstance_m": s.hip_ankle_midstance_m,
+         "fppa_midstance_deg": s.fppa_midstance_deg, "pelvic_drop_deg": s.pelvic_drop_deg,
+         "valr_BW_s": s.valr_N_s / lab.truth.body_weight_N,
+         "vilr_BW_s": s.vilr_N_s / lab.truth.body_weight_N,
+         "contact_time_s": s.toe_off_s - s.contact_s, "step_time_s": 0.36}
+        for i, s in enumerate(lab.truth.stances)
     ]  # fmt: skip
+    trends.add_stances(stances[:60], draw=False)  # a session a minute in
     app.processEvents()
     cost: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
@@ -242,6 +254,9 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
     for i in range(frames):
         start = int((5.0 + i / 40.0) * rate)
         t = (start + np.arange(int(5 * rate))) / rate
+        # as the window passes them: the stances analysed so far (toe-off before now) that
+        # reach into the 5 s shown
+        recent = [s for s in stances if t[0] <= s["toe_off_s"] <= t[-1]]
         fz = lab.true_forces(start, len(t))["belt"][:, 2]
         xy = lab.true_cop(start, len(t))[:, :2]
         for v, view in cams.items():
@@ -249,15 +264,24 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
             caption = f"{v} · live · {i / 40:.1f} s"
             timed(f"camera {v}", lambda v=v, j=j, view=view, c=caption: view.show_frame(
                 images[v][j], markers[v][j], c), view)  # fmt: skip
-        timed("GRF", lambda t=t, fz=fz: grf.show_force(t, fz, stances, 700.0), grf)
-        timed("COP", lambda t=t, xy=xy: cop.show_cop(t, xy, stances), cop)
-    return {k: (1000 * u / frames, 1000 * p / frames) for k, (u, p) in cost.items()}
+        timed("GRF", lambda t=t, fz=fz, r=recent: grf.show_force(t, fz, r, 700.0), grf)
+        timed("COP", lambda t=t, xy=xy, r=recent: cop.show_cop(t, xy, r), cop)
+    per_tick = {k: (1000 * u / frames, 1000 * p / frames) for k, (u, p) in cost.items()}
+    draws = 20
+    for i in range(draws):
+        j = 60 + 2 * i
+        timed("trends", lambda j=j: trends.add_stances(stances[j : j + 2]), trends)
+    update, paint = cost.pop("trends")
+    per_tick["trends (per draw)"] = (1000 * update / draws, 1000 * paint / draws)
+    return per_tick
 
 
 def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds: float) -> None:
     print(f"\n== {WORKLOADS[name][0]}, real-time pace, {seconds:g} s ==")
     print(f"{'':34}{'no window':>12}{'window':>12}")
     print(f"{'process CPU (% of one core)':34}{peer['cpu_pct']:>11.0f}%{gui['cpu_pct']:>11.0f}%")
+    workers = f"worker processes CPU ({max(peer['workers'], gui['workers'])})"
+    print(f"{workers:34}{peer['workers_cpu_pct']:>11.0f}%{gui['workers_cpu_pct']:>11.0f}%")
     print(f"{'main-thread CPU (% of one core)':34}{'':>12}{gui['main_cpu_pct']:>11.0f}%")
     for key in ("device_dropped", "frames_missing", "tracker_missed", "force_analysis_missed"):
         print(f"{key.replace('_', ' '):34}{peer['dropped'][key]:>12,}{gui['dropped'][key]:>12,}")
@@ -318,7 +342,7 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--refresh-hz", type=float, default=40.0)
     parser.add_argument("--workload", choices=("issue", "rendered", "both"), default="both")
     parser.add_argument("--record", action="store_true", help="also record to HDF5")
@@ -352,9 +376,13 @@ def main() -> None:
     print("\nviews only (no acquisition), main-thread CPU per refresh: update + paint")
     total = 0.0
     for view, (update_ms, paint_ms) in views_only().items():
-        total += update_ms + paint_ms
         print(f"  {view:24}{update_ms:5.2f} + {paint_ms:5.2f} ms")
-    print(f"  {'all':24}{total:5.2f} ms (≤ {1000 / total:.0f} fps)")
+        if "per draw" in view:
+            trends_ms = update_ms + paint_ms
+        else:
+            total += update_ms + paint_ms
+    print(f"  {'all per tick':24}{total:5.2f} ms (≤ {1000 / total:.0f} fps)")
+    print(f"  {'trends once a second':24}{trends_ms / 40:5.2f} ms per tick at 40 Hz")
     figures.append(
         Figure("gui", "views only: update + paint per refresh", total, "ms CPU",
                "2 live cameras 640x480, GRF 10 000 samples, COP; no acquisition")

@@ -1,5 +1,6 @@
-"""The headline numbers, per side: mean ± SD over the last steps, with n, and a marker in words
-and symbol (never colour alone) when the mean is outside the lab's configured range."""
+"""The headline numbers, per side: the mean over the last steps large, ± SD and n under it,
+and a marker in words and symbol (never colour alone) when the mean is outside the lab's
+configured range."""
 
 from __future__ import annotations
 
@@ -12,13 +13,9 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 from app.qt.metric_specs import HEADLINE, MetricSpec, format_mean_sd
 from app.qt.references import LabRange
 from app.qt.theme import (
-    LABEL_POINT_SIZE,
-    NUMBER_POINT_SIZE,
     SIDE_COLOURS,
     SIDE_NAMES,
-    SMALL_POINT_SIZE,
     Theme,
-    font,
 )
 
 
@@ -31,21 +28,19 @@ class NumberCell(QFrame):
         self.side = side
         self.setObjectName(f"cell_{side}_{spec.key}")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setContentsMargins(8, 0, 6, 0)
         layout.setSpacing(0)
         self.number = QLabel("—")
-        self.number.setFont(font(NUMBER_POINT_SIZE, bold=True))
+        self.number.setProperty("role", "number")  # the size comes from the theme's sheet
         self.number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.detail = QLabel(f"{spec.unit} · n = 0")
-        self.detail.setFont(font(SMALL_POINT_SIZE))
+        self.detail.setProperty("role", "small")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.detail.setWordWrap(True)
-        self.flag = QLabel("")
-        self.flag.setFont(font(SMALL_POINT_SIZE, bold=True))
-        self.flag.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.detail.setWordWrap(True)  # a narrow window wraps the note, never cuts it
+        self.flag = QLabel("")  # the whole note with the range: the detail's tooltip
+        self.flag.setVisible(False)
         layout.addWidget(self.number)
         layout.addWidget(self.detail)
-        self.flag.setVisible(False)  # its text is shown on the unit line (see show_value)
         self.flag_style = ""
         self.mean = math.nan
         self.sd = math.nan
@@ -55,25 +50,41 @@ class NumberCell(QFrame):
     def show_value(
         self, stats: Mapping[str, float] | None, lab_range: LabRange | None, hint: str = ""
     ) -> None:
+        """Labels are set only when their text changes (a re-set text re-lays the window out)."""
         stats = stats or {}
         self.mean = self.spec.display(stats.get("mean"))
         self.sd = self.spec.display(stats.get("sd"))
         self.n = int(stats.get("n") or 0)
-        self.number.setText(format_mean_sd(self.mean, self.sd, self.spec.decimals))
+        # the mean is the headline, the SD goes on the unit line: two sides of large numbers
+        # then fit a 1200 px window
+        set_text(self.number, format_mean_sd(self.mean, math.nan, self.spec.decimals))
         if self.n == 0 and hint:
-            self.detail.setText(f"{self.spec.unit} · {hint}")
+            detail = f"{self.spec.unit} · {hint}"
+        elif math.isfinite(self.mean) and math.isfinite(self.sd):
+            detail = f"± {self.sd:.{self.spec.decimals}f} {self.spec.unit} · n = {self.n}"
         else:
-            self.detail.setText(f"{self.spec.unit} · n = {self.n}")
+            detail = f"{self.spec.unit} · n = {self.n}"
         self.outside = lab_range.outside(self.mean) if lab_range else ""
+        tip = ""
         if self.outside:
             arrow = "▲" if self.outside == "above" else "▼"
             self.flag.setText(f"{arrow} {self.outside} lab range ({lab_range.describe()})")
             # on the unit line (the range itself on hover), so a cell stays compact
-            self.detail.setText(f"{self.detail.text()} · {arrow} {self.outside} lab range")
-            self.detail.setToolTip(f"{self.flag.text()}; {lab_range.source}")
+            detail = f"{detail} · {arrow} {self.outside} lab range"
+            tip = f"{self.flag.text()}; {lab_range.source}"
         else:
             self.flag.setText("")
-        self.detail.setStyleSheet(self.flag_style if self.outside else "")
+        set_text(self.detail, detail)
+        if self.detail.toolTip() != tip:
+            self.detail.setToolTip(tip)
+        style = self.flag_style if self.outside else ""
+        if self.detail.styleSheet() != style:
+            self.detail.setStyleSheet(style)
+
+
+def set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:
+        label.setText(text)
 
 
 class BigNumbers(QWidget):
@@ -84,24 +95,25 @@ class BigNumbers(QWidget):
         self.last_n = last_n
         self.ranges: dict[str, LabRange] = {}
         grid = QGridLayout(self)
-        grid.setContentsMargins(6, 6, 6, 6)
+        grid.setContentsMargins(4, 2, 4, 2)
         grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(2)
+        grid.setVerticalSpacing(3)
         self.caption = QLabel(f"Mean ± SD, last {last_n} steps per side")
         self.caption.setProperty("role", "muted")
+        self.caption.setWordWrap(True)
         grid.addWidget(self.caption, 0, 0)
         self.headers: dict[str, QLabel] = {}
         for col, side in enumerate(("L", "R"), start=1):
             header = QLabel(SIDE_NAMES[side])
-            header.setFont(font(LABEL_POINT_SIZE + 2, bold=True))
+            header.setProperty("role", "side")
             header.setAlignment(Qt.AlignmentFlag.AlignRight)
             grid.addWidget(header, 0, col)
             self.headers[side] = header
         self.cells: dict[tuple[str, str], NumberCell] = {}
         for row, spec in enumerate(HEADLINE, start=1):
             label = QLabel(spec.label)
-            label.setFont(font(LABEL_POINT_SIZE))
             label.setWordWrap(True)
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance("Knee valgus") + 4)
             grid.addWidget(label, row, 0)
             for col, side in enumerate(("L", "R"), start=1):
                 cell = NumberCell(spec, side)
@@ -123,7 +135,19 @@ class BigNumbers(QWidget):
             cell.flag_style = f"color: {theme.text}; background: {theme.warning};"
 
     def set_caption(self, text: str) -> None:
-        self.caption.setText(text)
+        set_text(self.caption, text)
+
+    def resizeEvent(self, event) -> None:
+        """Wrapped notes need more height in a narrow column: ask for it, so a splitter or a
+        small window never squeezes a cell below its text (layouts do not do this by
+        themselves for word-wrapped labels)."""
+        super().resizeEvent(event)
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        needed = self.layout().heightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
 
     def set_ranges(self, ranges: Mapping[str, LabRange]) -> None:
         self.ranges = dict(ranges)
@@ -139,3 +163,4 @@ class BigNumbers(QWidget):
         for (side, key), cell in self.cells.items():
             stats = summary.get(side, {}).get(key)
             cell.show_value(stats, self.ranges.get(cell.spec.range_key), hints.get(key, ""))
+        self.fit_height()

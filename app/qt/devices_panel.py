@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.qt.theme import LABEL_POINT_SIZE, Theme, font
+from app.qt.theme import SMALL_POINT_SIZE, Theme
 
 LEVEL_SYMBOLS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 HEALTH_WORDS = {
@@ -72,7 +72,11 @@ class BannerStrip(QWidget):
         colour = {"error": self.theme.error, "warning": self.theme.warning}.get(
             level, self.theme.info
         )
-        label.setStyleSheet(f"background: {colour}; color: {self.theme.text}; padding: 6px 10px;")
+        weight = "bold" if level == "error" else "normal"
+        label.setStyleSheet(  # the sheet's size: setFont loses to the app's style sheet
+            f"background: {colour}; color: {self.theme.text}; padding: 2px 8px;"
+            f" font-size: {SMALL_POINT_SIZE + 1}pt; font-weight: {weight};"
+        )
 
     def show_banners(self, banners: Iterable[ShownBanner]) -> None:
         wanted = {b.key: b for b in banners}
@@ -88,7 +92,6 @@ class BannerStrip(QWidget):
             if label is None:
                 label = QLabel()
                 label.setWordWrap(True)
-                label.setFont(font(LABEL_POINT_SIZE + 1, bold=banner.level == "error"))
                 label.setObjectName(f"banner_{banner.key}")
                 self.layout_.addWidget(label)
                 self.labels[banner.key] = label
@@ -134,6 +137,7 @@ class DevicesPanel(QWidget):
         layout.addWidget(self.table)
         self.sync_line = QLabel("")
         self.sync_line.setWordWrap(True)
+        self.sync_line.setProperty("role", "small")
         layout.addWidget(self.sync_line)
         self.theme = theme
 
@@ -173,10 +177,12 @@ class DevicesPanel(QWidget):
                 if item.text() != text:
                     item.setText(text)
                     item.setToolTip(text)
-        self.sync_line.setText(
+        sync = (
             f"Sync: {sync_mode or 'unknown'} · last verified: {last_sync_verification} · "
             f"Plates: {format_age(plate_zero_age_s)}"
         )
+        if self.sync_line.text() != sync:  # a re-set text re-lays the panel out
+            self.sync_line.setText(sync)
 
 
 def calibration_banners(

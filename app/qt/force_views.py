@@ -17,7 +17,14 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGraphicsPathItem
 
-from app.qt.theme import SIDE_COLOURS, Theme, side_brush, side_pen, style_plot
+from app.qt.theme import (
+    SIDE_COLOURS,
+    Theme,
+    let_title_shrink,
+    side_brush,
+    side_pen,
+    style_plot,
+)
 
 GRAVITY = 9.80665
 WINDOW_S = 5.0
@@ -25,16 +32,23 @@ DEFAULT_COP_X_CM = (-35.0, 35.0)  # screen x = −y_lab: across the belt
 DEFAULT_COP_Y_CM = (-90.0, 90.0)  # screen y = x_lab: along the belt
 COP_POINTS = 1000  # 200 Hz over 5 s: the butterfly looks the same as at 2 kHz
 BW_RANGE = (-0.1, 3.2)  # Fz in body weights: running peaks are 2–3 BW
+TRACE_WIDTH = 1  # Qt draws 1 px lines on a fast path; 2 px cost 0.8 ms more per paint
 N_RANGE = (-100.0, 2000.0)  # Fz in newtons before the mass is known (grows to fit, see below)
 
 
 def stance_mask(t: np.ndarray, stances: Sequence[Mapping[str, Any]], side: str) -> np.ndarray:
-    """True where ``t`` lies inside a stance of ``side``."""
-    mask = np.zeros(len(t), dtype=bool)
-    for s in stances:
-        if s.get("side") == side:
-            mask |= (t >= s["contact_s"]) & (t <= s["toe_off_s"])
-    return mask
+    """True where ``t`` (ascending) lies inside a stance of ``side``: one ``searchsorted`` for
+    all the stances' edges instead of a comparison of the whole window per stance."""
+    spans = [(s["contact_s"], s["toe_off_s"]) for s in stances if s.get("side") == side]
+    if not spans:
+        return np.zeros(len(t), dtype=bool)
+    edges = np.asarray(spans, dtype=float)
+    starts = np.searchsorted(t, edges[:, 0], side="left")
+    stops = np.searchsorted(t, edges[:, 1], side="right")
+    change = np.zeros(len(t) + 1, dtype=np.int32)
+    np.add.at(change, starts, 1)
+    np.add.at(change, stops, -1)
+    return np.cumsum(change[:-1]) > 0
 
 
 class ForceHistory:
@@ -77,6 +91,33 @@ class ForceHistory:
         return True
 
 
+def min_max_envelope(
+    t: np.ndarray, y: np.ndarray, samples_per_bin: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` drawn with two points per bin of ``samples_per_bin`` samples: the bin's minimum and
+    maximum in the order they occur, so every peak and trough is kept while ~10 000 samples
+    become ~2 points per pixel.
+
+    Bins are aligned to the sample clock (multiples of ``samples_per_bin`` since t = 0), not to
+    the window's first sample, so a scrolling trace keeps its shape from tick to tick."""
+    k = max(1, int(samples_per_bin))
+    if k == 1 or len(t) < 2:
+        return t, y
+    step = float(t[1] - t[0])
+    skip = (-round(float(t[0]) / step)) % k  # samples before the first whole bin
+    head_t, head_y = t[:skip], y[:skip]
+    t, y = t[skip:], y[skip:]
+    whole = len(t) // k
+    blocks = y[: whole * k].reshape(whole, k)
+    low, high = blocks.min(axis=1), blocks.max(axis=1)
+    rising = blocks.argmin(axis=1) <= blocks.argmax(axis=1)
+    ys = np.column_stack([np.where(rising, low, high), np.where(rising, high, low)]).ravel()
+    # at each bin's first and last sample time: the trace ends on the newest sample
+    xs = np.column_stack([t[: whole * k : k], t[k - 1 : whole * k : k]]).ravel()
+    tail_t, tail_y = t[whole * k :], y[whole * k :]  # the newest, not yet a whole bin: as is
+    return np.concatenate([head_t, xs, tail_t]), np.concatenate([head_y, ys, tail_y])
+
+
 class SecondsBeforeNowAxis(pg.AxisItem):
     """Ticks of a time axis relative to now (−5…0 s) labelled as positive seconds ago."""
 
@@ -89,7 +130,10 @@ class GrfView(pg.PlotWidget):
 
     The x axis is fixed (seconds before now, −5…0) and the y range is fixed per unit, so a
     refresh moves the data, never the axes: re-rendering axes on every tick cost more than all
-    the data drawing together.
+    the data drawing together. The trace, the stance shading and the event marks are drawn in
+    session time inside one group that a tick slides left (``setPos(-now)``): the stance items
+    are re-made only when the stances change, the trace is a numpy min/max envelope of about
+    two points per pixel (one ``setData`` per tick).
     """
 
     def __init__(self, theme: Theme, parent=None) -> None:
@@ -99,6 +143,7 @@ class GrfView(pg.PlotWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.disableAutoRange()
+        let_title_shrink(self.plot)
         # whole-BW (or kN) lines drawn as data, not an axis grid: a gridded axis is repainted
         # with every new sample
         self.levels = pg.PlotCurveItem(pen=pg.mkPen(theme.grid, width=1), connect="pairs")
@@ -106,24 +151,22 @@ class GrfView(pg.PlotWidget):
         self.plot.addItem(self.levels)
         self.plot.setLabel("bottom", "seconds before now")
         self.plot.setXRange(-WINDOW_S, 0.0, padding=0)
-        # one min–max pair per pixel: every peak kept, ~1000 points drawn instead of 10 000
-        self.curve = self.plot.plot(
-            [], [], pen=pg.mkPen(theme.trace, width=2), autoDownsampleFactor=1.0
-        )
-        self.curve.setClipToView(True)
-        self.curve.setDownsampling(auto=True, method="peak")
-        # stances shaded by side: one path of rectangles per side (cheap to move every tick)
+        self.sliding = pg.ItemGroup()  # children in session time; x position = −now
+        self.plot.addItem(self.sliding)
+        self.curve = pg.PlotCurveItem(pen=pg.mkPen(theme.trace, width=TRACE_WIDTH))
+        # stances shaded by side: one path of rectangles per side
         self.shading: dict[str, QGraphicsPathItem] = {}
         for side in SIDE_COLOURS:
             item = QGraphicsPathItem()
             item.setPen(pg.mkPen(None))
             item.setBrush(side_brush(side, alpha=60))
             item.setZValue(-10)
-            self.plot.addItem(item)
+            self.sliding.addItem(item)
             self.shading[side] = item
-        self.shaded: list[Mapping[str, Any]] = []  # the stances shaded on the last refresh
+        self.sliding.addItem(self.curve)
+        self.shaded: list[Mapping[str, Any]] = []  # the stances drawn
         self.events = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=2), connect="pairs")
-        self.plot.addItem(self.events)
+        self.sliding.addItem(self.events)
         self.midstance = {
             side: pg.ScatterPlotItem(
                 symbol="t", size=13, pen=pg.mkPen("#000000"), brush=side_brush(side)
@@ -131,18 +174,25 @@ class GrfView(pg.PlotWidget):
             for side in SIDE_COLOURS
         }
         for item in self.midstance.values():
-            self.plot.addItem(item)
+            self.sliding.addItem(item)
+        self._stances_key: tuple | None = None  # what the stance items were drawn from
         self.unit = ""
         self.y_range = (0.0, 1.0)
         self.body_weight_N: float | None = None
         self.end_s: float | None = None  # session time of the newest sample ("now")
+        self.pixels = 600  # the plot's width in pixels (set on resize): the envelope's bins
         self.apply_theme(theme)
         self._set_unit(None)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "curve"):  # (Qt resizes the view once before __init__ ends)
+            self.pixels = max(50, int(self.plot.vb.width()))
 
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.surface)
         style_plot(self.plot, theme, title="Vertical GRF · last 5 s")
-        self.curve.setPen(pg.mkPen(theme.trace, width=2))
+        self.curve.setPen(pg.mkPen(theme.trace, width=TRACE_WIDTH))
         self.events.setPen(pg.mkPen(theme.muted, width=2))
         self.levels.setPen(pg.mkPen(theme.grid, width=1))
 
@@ -188,36 +238,47 @@ class GrfView(pg.PlotWidget):
             self._fit_newtons(y)
         end = float(t[-1])
         self.end_s = end
-        self.curve.setData(t - end, y)
-        visible = [s for s in stances if s["toe_off_s"] >= end - WINDOW_S]
-        self.shaded = visible
+        per_bin = len(t) * WINDOW_S / max(float(t[-1] - t[0]), 1e-9) / self.pixels
+        self.curve.setData(*min_max_envelope(t, y, int(per_bin)))
+        self.sliding.setPos(-end, 0.0)
+        key = (
+            tuple((s.get("side"), s["contact_s"], s["toe_off_s"]) for s in stances),
+            self.body_weight_N,
+            self.y_range,
+        )
+        if key != self._stances_key and self._draw_stances(t, y, stances):
+            self._stances_key = key
+
+    def _draw_stances(
+        self, t: np.ndarray, y: np.ndarray, stances: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """Shading, contact/toe-off ticks and midstance triangles, in session time; False if a
+        midstance was not yet inside the force drawn (draw again next tick)."""
+        self.shaded = list(stances)
         low, high = self.y_range
         for side, item in self.shading.items():
             path = QPainterPath()
-            for s in visible:
+            for s in stances:
                 if s.get("side") == side:
-                    x0 = s["contact_s"] - end
-                    path.addRect(QRectF(x0, low, s["toe_off_s"] - s["contact_s"], high - low))
+                    width = s["toe_off_s"] - s["contact_s"]
+                    path.addRect(QRectF(s["contact_s"], low, width, high - low))
             item.setPath(path)
-        self._draw_events(t, y, visible, end)
-
-    def _draw_events(
-        self, t: np.ndarray, y: np.ndarray, stances: Sequence[Mapping[str, Any]], end: float
-    ) -> None:
-        """Contact and toe-off as short ticks on the baseline; midstance as a side triangle."""
-        edges = np.array([x for s in stances for x in (s["contact_s"], s["toe_off_s"])]) - end
-        tick = 0.04 * (self.y_range[1] - self.y_range[0])
+        edges = np.array([x for s in stances for x in (s["contact_s"], s["toe_off_s"])])
+        tick = 0.04 * (high - low)
         self.events.setData(np.repeat(edges, 2), np.tile([-tick, tick], len(edges)))
+        complete = True
         for side, item in self.midstance.items():
-            times = [
-                m
-                for s in stances
-                if s.get("side") == side
-                and (m := s.get("midstance_s") or s.get("midstance_peak_vgrf_s")) is not None
-                and math.isfinite(m)
-                and t[0] <= m <= t[-1]
-            ]
-            item.setData(np.array(times) - end, np.interp(times, t, y))
+            times = []
+            for s in stances:
+                m = s.get("midstance_s") or s.get("midstance_peak_vgrf_s")
+                if s.get("side") != side or m is None or not math.isfinite(m):
+                    continue
+                if m > t[-1]:
+                    complete = False
+                elif m >= t[0]:
+                    times.append(m)
+            item.setData(np.array(times), np.interp(times, t, y))
+        return complete
 
 
 class CopView(pg.PlotWidget):
@@ -236,6 +297,7 @@ class CopView(pg.PlotWidget):
         # not aspect-locked: the long narrow belt would shrink to a sliver in a wide panel
         self.plot.setLabel("bottom", "← L · R → (cm)")  # short: the panel is narrow
         self.plot.setLabel("left", "forward ↑ (cm)")
+        let_title_shrink(self.plot)
         self.outline = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=2))
         self.midline = self.plot.plot([], [], pen=pg.mkPen(theme.grid, width=1))
         # plain curve items (no PlotDataItem bookkeeping): they are re-set on every refresh
@@ -277,8 +339,12 @@ class CopView(pg.PlotWidget):
     ) -> None:
         if len(t) == 0:
             return
-        step = max(1, len(t) // COP_POINTS)  # a few thousand points draw the same butterfly
-        t, cop_m = t[::step], cop_m[::step]
+        # ~1000 points draw the same butterfly; every step-th sample of the sample clock (not
+        # of the window), so the points drawn stay the same from tick to tick
+        step = max(1, len(t) // COP_POINTS)
+        if step > 1 and len(t) > 1:
+            first = (-round(float(t[0]) / float(t[1] - t[0]))) % step
+            t, cop_m = t[first::step], cop_m[first::step]
         screen_x = -cop_m[:, 1] * 100
         screen_y = cop_m[:, 0] * 100
         assigned = np.zeros(len(t), dtype=bool)

@@ -55,6 +55,8 @@ CALIBRATION_EVERY_S = 30.0
 TRENDS_EVERY_S = 1.0  # the six trend plots are the window's costliest paint: redrawn once a second
 SUMMARY_LAST_N = 20
 WEIGH_SECONDS = 2.0
+DEFAULT_SIZE = (1600, 1000)
+MINIMUM_SIZE = (1200, 700)  # the window stays usable down to a 1280×720 or 1200×750 screen
 
 
 def attach_log_file() -> logging.Handler:
@@ -187,9 +189,6 @@ class MainWindow(QMainWindow):
         for row, view in enumerate(VIEWS):
             grid.addWidget(self.live[view], row, 0)
             grid.addWidget(self.freeze[view], row, 1)
-        numbers_box = QGroupBox("Headline numbers")
-        QVBoxLayout(numbers_box).addWidget(self.numbers)
-        numbers_box.setMinimumHeight(220)  # three rows of large numbers stay readable
         # the GRF and the COP side by side: the GRF wants width, the plate seen from above is
         # long and narrow; stacked, each got a sliver of height on a 1200×750 screen
         self.force_row = QSplitter(Qt.Orientation.Horizontal)
@@ -198,10 +197,10 @@ class MainWindow(QMainWindow):
         self.force_row.setStretchFactor(0, 3)
         self.force_row.setStretchFactor(1, 1)
         self.force_row.setSizes([400, 220])
-        self.grf.setMinimumSize(260, 100)
-        self.cop.setMinimumSize(210, 100)
+        self.grf.setMinimumSize(240, 110)
+        self.cop.setMinimumSize(150, 110)
         self.right = QSplitter(Qt.Orientation.Vertical)
-        self.right.addWidget(numbers_box)
+        self.right.addWidget(self.numbers)  # it asks for the height its text needs
         self.right.addWidget(self.force_row)
         self.right.setSizes([300, 240])  # the numbers first: their range notes wrap to 2 lines
         self.top = QSplitter(Qt.Orientation.Horizontal)
@@ -224,7 +223,7 @@ class MainWindow(QMainWindow):
         self.main = QSplitter(Qt.Orientation.Vertical)
         self.main.addWidget(self.top)
         self.main.addWidget(self.bottom)
-        self.main.setSizes([640, 300])
+        self.main.setSizes([600, 340])  # the trends' two rows of plots keep readable height
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -623,8 +622,14 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1600, 1000)
+        else:  # 1600×1000, or the whole of a smaller screen
+            screen = self.screen().availableGeometry() if self.screen() else None
+            width, height = DEFAULT_SIZE
+            if screen is not None and screen.width() >= MINIMUM_SIZE[0]:
+                width = min(width, screen.width())
+            if screen is not None and screen.height() >= MINIMUM_SIZE[1]:
+                height = min(height, screen.height())
+            self.resize(width, height)
         for name, splitter in self._splitters().items():
             state = self.settings.value(f"splitters/{name}")
             if isinstance(state, QByteArray):

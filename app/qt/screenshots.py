@@ -40,9 +40,14 @@ def unplug_camera(controller, camera: str) -> None:
 
 
 def take_screenshots(
-    out_dir: Path, preset: str = "valgus-left", theme: str = "dark", width: int | None = None
+    out_dir: Path,
+    preset: str = "valgus-left",
+    theme: str = "dark",
+    width: int | None = None,
+    size: tuple[int, int] = WINDOW_SIZE,
 ) -> list[Path]:
-    """Write the PNGs into ``out_dir``; ``width`` scales the whole-window shots down (docs)."""
+    """Write the PNGs into ``out_dir``; ``size`` is the window's size (a small screen can be
+    checked), ``width`` scales the whole-window shots down (docs)."""
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtGui import QImage
 
@@ -59,7 +64,7 @@ def take_screenshots(
         settings = QSettings(str(Path(scratch) / "gui.ini"), QSettings.Format.IniFormat)
         controller = SessionController(simulated_config(preset))
         window = MainWindow(controller, settings=settings, theme=theme, ask=lambda *_: True)
-        window.resize(*WINDOW_SIZE)
+        window.resize(*size)
         window.show()
         window.connect_session()
 

@@ -94,7 +94,6 @@ class SessionBar(QWidget):
         for widget in (
             self.simulated_badge, QLabel("Runner"), self.subject_id, QLabel("Mass"), self.mass,
             self.weigh, QLabel("Leg length"), self.leg, QLabel("Pain"), self.pain,
-            QLabel("  Treadmill"), self.speed, QLabel("incline"), self.incline,
         ):  # fmt: skip
             subject.addWidget(widget)
         subject.addStretch(1)
@@ -106,8 +105,17 @@ class SessionBar(QWidget):
         for name, procedure in sorted(procedures.items()):
             if getattr(procedure, "audience", "clinician") == "clinician":
                 self.protocol.addItem(procedure.title, name)
+        # long titles are elided in the closed box (the list shows them whole): the bar fits a
+        # 1200 px wide screen
+        self.protocol.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.protocol.setMinimumContentsLength(18)
         self.step = QComboBox()
-        self.step.setMinimumWidth(280)
+        self.step.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.step.setMinimumContentsLength(22)
         self.instructions = QLabel("")
         self.instructions.setWordWrap(True)
         self.instructions.setProperty("role", "muted")
@@ -117,6 +125,8 @@ class SessionBar(QWidget):
         protocol_row.addWidget(QLabel("Step"))
         protocol_row.addWidget(self.step)
         protocol_row.addWidget(self.instructions, 1)
+        for widget in (QLabel("Treadmill"), self.speed, QLabel("incline"), self.incline):
+            protocol_row.addWidget(widget)
         grid.addLayout(protocol_row, 1, 0, 1, 2)
 
         # row 2: buttons, clocks, file

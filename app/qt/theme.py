@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyqtgraph as pg
+from pyqtgraph import QtCore
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -60,7 +61,7 @@ LIGHT = Theme(
 )
 THEMES = {"dark": DARK, "light": LIGHT}
 
-NUMBER_POINT_SIZE = 30  # the headline numbers
+NUMBER_POINT_SIZE = 20  # the headline numbers (20 pt: two sides fit a 1200 px wide window)
 LABEL_POINT_SIZE = 13
 SMALL_POINT_SIZE = 11
 
@@ -77,7 +78,10 @@ def font(point_size: int, bold: bool = False) -> QFont:
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
-    """Palette and a short style sheet for the widgets; plots are styled by :func:`style_plot`."""
+    """Palette and a short style sheet for the widgets; plots are styled by :func:`style_plot`.
+
+    The sheet sets every widget's font size, which overrides ``QWidget.setFont``: labels that
+    need another size take a ``role`` property ("number", "small", "side") instead."""
     palette = QPalette()
     palette.setColor(QPalette.ColorRole.Window, QColor(theme.window))
     palette.setColor(QPalette.ColorRole.Base, QColor(theme.surface))
@@ -96,6 +100,9 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
                      padding-top: 4px; }}
         QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {theme.muted}; }}
         QLabel[role="muted"] {{ color: {theme.muted}; font-size: {SMALL_POINT_SIZE}pt; }}
+        QLabel[role="number"] {{ font-size: {NUMBER_POINT_SIZE}pt; font-weight: bold; }}
+        QLabel[role="small"] {{ font-size: {SMALL_POINT_SIZE}pt; }}
+        QLabel[role="side"] {{ font-size: {LABEL_POINT_SIZE + 1}pt; font-weight: bold; }}
         QLabel[role="badge"] {{ background: {theme.info}; color: {theme.text};
                                 padding: 2px 8px; border-radius: 3px; font-weight: bold; }}
         QPushButton {{ padding: 4px 12px; }}
@@ -113,6 +120,23 @@ def style_plot(plot: pg.PlotItem, theme: Theme, *, title: str = "") -> None:
         axis.setTextPen(pg.mkPen(theme.muted))
     if title:
         plot.setTitle(title, color=theme.text, size=f"{LABEL_POINT_SIZE}pt")
+
+
+def let_title_shrink(plot: pg.PlotItem) -> None:
+    """A plot's title no longer sets the plot's minimum width (pyqtgraph makes it the text's
+    width): in a narrow window the plots shrink to fit instead of the view being cut off."""
+    label = plot.titleLabel
+    measured = label.updateMin
+
+    def update_min() -> None:
+        measured()
+        label.setMinimumWidth(0)
+        _, height = label._sizeHint[QtCore.Qt.SizeHint.MinimumSize]
+        label._sizeHint[QtCore.Qt.SizeHint.MinimumSize] = (0, height)
+        label.updateGeometry()
+
+    label.updateMin = update_min
+    update_min()
 
 
 def side_pen(side: str, width: float = 2.0) -> pg.QtGui.QPen:

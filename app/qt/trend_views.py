@@ -11,8 +11,24 @@ import pyqtgraph as pg
 
 from app.qt.metric_specs import TRENDS, VALR, VILR, MetricSpec
 from app.qt.references import RESEARCH_REFERENCES
-from app.qt.theme import SMALL_POINT_SIZE, Theme, side_brush, side_pen, style_plot
+from app.qt.theme import (
+    SMALL_POINT_SIZE,
+    Theme,
+    let_title_shrink,
+    side_brush,
+    side_pen,
+    style_plot,
+)
 
+# short titles: a plot is never wider than its title, and six plots share a third of 1200 px
+TITLES = {
+    "hip_ankle_midstance_m": "Hip–ankle",
+    "fppa_midstance_deg": "FPPA",
+    "pelvic_drop_deg": "Pelvic drop",
+    "valr_BW_s": "VALR ● · VILR ○",
+    "contact_time_s": "Contact time",
+    "cadence_spm": "Cadence",
+}
 STEPS_SHOWN = 80  # per-step points kept on screen
 PAGE_STEPS = 20  # the x axis moves on by this many steps at a time, not on every step
 
@@ -62,6 +78,7 @@ class TrendView(pg.GraphicsLayoutWidget):
             # no grid: a gridded axis is repainted with every new point (the reference lines
             # and the axis ticks give the scale)
             plot.getAxis("left").setWidth(48)
+            let_title_shrink(plot)
             self.plots[spec.key] = plot
             for side in ("L", "R"):
                 self.curves[(spec.key, side)] = plot.plot(
@@ -91,9 +108,7 @@ class TrendView(pg.GraphicsLayoutWidget):
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.surface)
         for spec in TRENDS:
-            title = f"{spec.label} ({spec.unit})"
-            if spec is VALR:
-                title = f"VALR ● · VILR ○ ({spec.unit})"
+            title = f"{TITLES.get(spec.key, spec.label)} ({spec.unit})"
             style_plot(self.plots[spec.key], theme, title=title)
             self.plots[spec.key].titleLabel.setText(
                 title, size=f"{SMALL_POINT_SIZE}pt", color=theme.text

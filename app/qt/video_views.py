@@ -94,6 +94,7 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.no_image_text.setText(f"{self.title}: {reason}")
         self.no_image_text.setPos(320, 240)
         self.caption.setText("")
+        self.caption_text = ""
         self.caption.hide()
         self.box.setRange(xRange=(0, 640), yRange=(0, 480), padding=0)
         self._shape = None
@@ -112,8 +113,12 @@ class CameraView(pg.GraphicsLayoutWidget):
             self.no_image_text.setText("")
             self.caption.setPos(4, 4)
         self.draw_markers(markers)
-        self.caption.setText(caption or self.title)
-        self.caption.show()
+        caption = caption or self.title
+        if caption != self.caption_text:  # a text item re-lays itself out on every setText
+            self.caption_text = caption
+            self.caption.setText(caption)
+        if not self.caption.isVisible():
+            self.caption.show()
         self.frames_shown += 1
 
     def draw_markers(self, markers: Mapping[str, Sequence[float]]) -> None:

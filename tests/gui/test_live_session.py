@@ -110,8 +110,12 @@ def test_a_full_session_from_the_window(qtbot, make_window, sim_config):
         for side in ("L", "R"):
             mean, sd = expected_numbers(rows, side, spec.key)
             cell = window.numbers.cells[(side, spec.key)]
-            text = format_mean_sd(spec.display(mean), spec.display(sd), spec.decimals)
-            assert cell.number.text() == text, (spec.key, side)
+            shown = format_mean_sd(spec.display(mean), spec.display(sd), spec.decimals)
+            # the mean large, "± SD unit · n" under it
+            number, _, spread = shown.partition(" ± ")
+            assert cell.number.text() == number, (spec.key, side)
+            if spread:
+                assert cell.detail.text().startswith(f"± {spread} {spec.unit} · n = ")
     # hip-ankle is measured on the camera-side (right) leg: the left cell says so with n = 0
     assert window.numbers.cells[("L", "hip_ankle_midstance_m")].n == 0
     assert window.numbers.cells[("R", "hip_ankle_midstance_m")].n >= 10

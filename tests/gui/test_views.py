@@ -118,33 +118,75 @@ def test_grf_scrolls_five_seconds_shades_each_stance_by_side_and_scales_to_body_
     t = (start + np.arange(count)) / rate
     stances = stance_dicts(lab)
     bw = lab.truth.body_weight_N
-    view.show_force(t, fz, stances, bw)
-    x, y = view.curve.getOriginalDataset()
-    np.testing.assert_allclose(y, fz / bw)
-    np.testing.assert_allclose(x, t - t[-1])  # drawn relative to now: the axes stay put
+    inside = [s for s in stances if t[0] <= s["toe_off_s"] <= t[-1]]  # as the window passes
+    view.show_force(t, fz, inside, bw)
+    # the trace: a min/max envelope in session time, slid left by "now" (the axes stay put)
+    x, y = view.curve.getData()
+    assert view.sliding.pos().x() == pytest.approx(-t[-1])
+    assert len(y) < len(fz) / 4  # ~2 points per pixel, not 10 000
+    bw_fz = fz * (1.0 / bw)
+    assert np.isin(y, bw_fz).all()  # only samples drawn, no averaging
+    per_bin = int(len(t) * 5.0 / (t[-1] - t[0]) / view.pixels)
+    assert per_bin > 1
+    bins = np.round(t * rate).astype(int) // per_bin
+    for b in np.unique(bins)[1:-1]:  # every whole bin keeps its peak and its trough
+        chunk = bw_fz[bins == b]
+        assert chunk.max() in y and chunk.min() in y
+    assert y.max() == bw_fz.max() and x[-1] == t[-1] and x[0] == t[0]
+    assert np.all(np.diff(x) >= 0)
     assert view.plot.getAxis("left").labelText == "Fz (BW)"
     assert view.plot.getAxis("bottom").labelText == "seconds before now"
     assert view.plot.getAxis("bottom").tickStrings([-4.0, -2.0, 0.0], 1.0, 2.0) == ["4", "2", "0"]
-    inside = [s for s in stances if s["toe_off_s"] >= t[-1] - 5.0]
     assert view.shaded == inside
     for side, colour in (("L", "#0072b2"), ("R", "#e69f00")):
         mine = [s for s in inside if s["side"] == side]
         path = view.shading[side].path()
         assert path.elementCount() == 5 * len(mine) > 0  # one closed rectangle per stance
         assert view.shading[side].brush().color().name() == colour
-        span = path.boundingRect()
-        assert span.left() == pytest.approx(mine[0]["contact_s"] - t[-1])
+        span = view.shading[side].mapRectToItem(view.plot.vb.childGroup, path.boundingRect())
+        assert span.left() == pytest.approx(mine[0]["contact_s"] - t[-1])  # seconds before now
         assert span.right() == pytest.approx(mine[-1]["toe_off_s"] - t[-1])
-    # contact and toe-off ticks: two points per edge, at the edges' times before now
+    # contact and toe-off ticks: two points per edge, at the edges' times
     ex, _ = view.events.getData()
     edges = sorted(x for s in inside for x in (s["contact_s"], s["toe_off_s"]))
-    np.testing.assert_allclose(sorted(ex[::2]), np.array(edges) - t[-1])
+    np.testing.assert_allclose(sorted(ex[::2]), np.array(edges))
+    # a midstance triangle on the trace at each stance's midstance
+    mx, my = view.midstance["R"].getData()
+    right = [s["midstance_s"] for s in inside if s["side"] == "R" and s["midstance_s"] >= t[0]]
+    np.testing.assert_allclose(mx, right)
+    np.testing.assert_allclose(my, np.interp(right, t, bw_fz))
     (lo, hi), (ylo, yhi) = view.plot.viewRange()
     assert (lo, hi) == (pytest.approx(-5.0), pytest.approx(0.0))
     assert (ylo, yhi) == (pytest.approx(-0.1), pytest.approx(3.2))
-    # a later window moves the data, not the axes
-    view.show_force(t + 1.0, fz, stances, bw)
+    # a later window moves the data, not the axes; the same stances are not drawn again
+    path_before = view.shading["L"].path()
+    view.show_force(t + 1.0, fz, inside, bw)
     assert view.plot.viewRange()[0] == [pytest.approx(-5.0), pytest.approx(0.0)]
+    assert view.sliding.pos().x() == pytest.approx(-t[-1] - 1.0)
+    assert view.shading["L"].path() == path_before
+
+
+def test_min_max_envelope_keeps_every_extreme_in_order_on_bins_fixed_to_the_sample_clock():
+    from app.qt.force_views import min_max_envelope
+
+    rate = 2000.0
+    rng = np.random.default_rng(4)
+    y_all = rng.normal(size=12000)
+    t_all = np.arange(12000) / rate
+    x, y = min_max_envelope(t_all[3:10003], y_all[3:10003], 16)
+    # bins start at sample multiples of 16: samples 3..15 are drawn as they are
+    np.testing.assert_array_equal(y[:13], y_all[3:16])
+    for b in range(1, 600):
+        chunk = y_all[16 * b : 16 * b + 16]
+        pair = y[13 + 2 * (b - 1) : 13 + 2 * b]
+        first = (chunk.min(), chunk.max()) if chunk.argmin() < chunk.argmax() else (
+            chunk.max(), chunk.min())  # fmt: skip
+        assert tuple(pair) == first
+        assert x[13 + 2 * (b - 1)] == t_all[16 * b]
+    # one tick later (40 new samples) the whole bins already drawn are drawn the same
+    x2, y2 = min_max_envelope(t_all[43:10043], y_all[43:10043], 16)
+    shared = np.intersect1d(x[13:-20], x2[5:])  # (x2 starts with 5 samples as they are)
+    np.testing.assert_array_equal(y[np.isin(x, shared)], y2[np.isin(x2, shared)])
 
 
 def test_grf_in_newtons_grows_its_range_to_the_largest_force_and_never_shrinks(qtbot, lab):
@@ -220,11 +262,13 @@ def test_big_numbers_show_mean_sd_n_and_flag_values_outside_the_lab_range(qtbot,
     }
     view.show_summary(summary, {"hip_ankle_midstance_m": "needs the sagittal camera"})
     cell = view.cells[("L", VALR.key)]
-    assert cell.number.text() == f"{np.mean(left):.0f} ± {np.std(left, ddof=1):.0f}"
+    assert cell.number.text() == f"{np.mean(left):.0f}"  # the mean large, the SD under it
     assert cell.outside == "above" and "above lab range (≤ 40)" in cell.flag.text()
-    assert cell.detail.text() == f"BW/s · n = {len(left)} · ▲ above lab range"
+    sd = np.std(left, ddof=1)
+    assert cell.detail.text() == f"± {sd:.0f} BW/s · n = {len(left)} · ▲ above lab range"
     assert "(≤ 40)" in cell.detail.toolTip()
     assert view.cells[("R", FPPA.key)].number.text() == "3.2"  # one value: no SD
+    assert view.cells[("R", FPPA.key)].detail.text() == "° · n = 1"
     assert view.cells[("R", HIP_ANKLE.key)].detail.text() == "cm · needs the sagittal camera"
     assert view.cells[("R", FPPA.key)].outside == ""
 
