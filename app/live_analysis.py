@@ -47,7 +47,13 @@ from analysis.streaming_force import StreamingForceAnalyser
 from analysis.tracking import MEASURED, PREDICTED
 from analysis.video_metrics import PlaneTracks, stance_video_records
 from analysis.vision_settings import VisionSettings
-from app.marker_worker import InlineMarkerEngine, MarkerEngine, ProcessMarkerEngine
+from app.marker_worker import (
+    DEPTH,
+    MAX_BRIDGED_GAP_FRAMES,
+    InlineMarkerEngine,
+    MarkerEngine,
+    ProcessMarkerEngine,
+)
 from app.pipeline import DeviceStream
 from app.session_types import StanceResult
 
@@ -71,7 +77,7 @@ REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample al
 
 # a stance's video may lack this many consecutive frames (dropped frames are interpolated);
 # longer holes (a camera that failed or stalled) leave the stance without that camera's metrics
-MAX_VIDEO_GAP_FRAMES = 4
+MAX_VIDEO_GAP_FRAMES = MAX_BRIDGED_GAP_FRAMES  # and the live tracker restarts after such a hole
 
 
 class TrackStore:
@@ -274,33 +280,49 @@ class CameraTracker(_Consumer):
         )
 
     def _track(self, engine: MarkerEngine) -> None:
+        """Read, submit, collect — with up to ``DEPTH`` batches in flight, so that a worker
+        labels one batch while this thread reads and copies the next."""
         reader = self._reader
+        pending: deque[tuple[list[int], list[float]]] = deque()  # submitted, not collected
         while True:
-            batch = reader.read(BATCH_FRAMES, timeout_s=0.1) if self.lossless else reader.read(0.1)
-            if batch is None:
-                return
-            if batch.count == 0:
-                if self._stop.is_set():
-                    return
-                continue
-            self.missed += batch.missed
-            positions, all_flags = engine.label(batch.data[: batch.count])
-            indices = batch.index[: batch.count].tolist()
-            times = batch.session_time_s[: batch.count].tolist()
-            if self.lossless:
-                reader.release(batch)  # the engine has its own copy of what it needs
-            self.store.add_batch(indices, times, positions, all_flags)
-            sink = self.marker_sink
-            if sink is not None:
-                quality = np.where(
-                    all_flags & MEASURED, 1.0, np.where(all_flags & PREDICTED, 0.0, np.nan)
+            if len(pending) < DEPTH:
+                wait_s = 0.0 if pending else 0.1  # with work in flight, only take what is there
+                batch = (
+                    reader.read(BATCH_FRAMES, timeout_s=wait_s)
+                    if self.lossless
+                    else reader.read(wait_s)
                 )
-                for i, index in enumerate(indices):
-                    sink(self.stream.name, index, positions[i], quality[i])
-            finite = [t for t in times if math.isfinite(t)]
-            if finite:
-                self.processed_until_s = finite[-1]
-            self.frames += batch.count
+                if batch is not None and batch.count:
+                    self.missed += batch.missed
+                    n = batch.count
+                    engine.submit(batch.data[:n], batch.index[:n])
+                    pending.append((batch.index[:n].tolist(), batch.session_time_s[:n].tolist()))
+                    if self.lossless:
+                        reader.release(batch)  # the engine has its own copy of what it needs
+                    continue
+                if not pending and (batch is None or self._stop.is_set()):
+                    return
+                if not pending:
+                    continue
+            positions, all_flags = engine.collect()
+            self._publish(*pending.popleft(), positions, all_flags)
+
+    def _publish(
+        self, indices: list[int], times: list[float], positions: np.ndarray, all_flags: np.ndarray
+    ) -> None:
+        """Labelled frames into the track store and (when recording) the recorder."""
+        self.store.add_batch(indices, times, positions, all_flags)
+        sink = self.marker_sink
+        if sink is not None:
+            quality = np.where(
+                all_flags & MEASURED, 1.0, np.where(all_flags & PREDICTED, 0.0, np.nan)
+            )
+            for i, index in enumerate(indices):
+                sink(self.stream.name, index, positions[i], quality[i])
+        finite = [t for t in times if math.isfinite(t)]
+        if finite:
+            self.processed_until_s = finite[-1]
+        self.frames += len(indices)
 
     def plane_tracks(self, t0: float, t1: float) -> PlaneTracks:
         times, xy, flags = self.store.window(t0, t1)

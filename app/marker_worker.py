@@ -15,8 +15,11 @@ results are identical (tests compare them); which one a session uses is a deploy
 
 The worker is started with the ``forkserver`` method on Linux (one clean server process forks
 each worker in milliseconds; never a fork of this multi-threaded process) and ``spawn``
-elsewhere. A worker that dies or reports an error fails only its camera's tracker (the consumer
-error says why); acquisition and recording go on.
+elsewhere. As with any use of Python's multiprocessing, the worker imports the main module: a
+script that opens a real-time session must do so under ``if __name__ == "__main__":`` (the
+``midstance`` command, the frozen program and pytest do), or pass
+``SessionController(tracking_processes=False)``. A worker that dies or reports an error fails
+only its camera's tracker (the consumer error says why); acquisition and recording go on.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import contextlib
 import multiprocessing
 import sys
 import traceback
+from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from typing import Protocol
@@ -41,6 +45,12 @@ from analysis.vision_settings import VisionSettings
 START_TIMEOUT_S = 60.0  # a cold interpreter importing numpy and OpenCV on a loaded machine
 STOP_TIMEOUT_S = 2.0
 POLL_S = 0.5  # how often a wait for a batch checks that the worker is still alive
+DEPTH = 2  # batches in flight: the thread reads and copies the next while the worker labels one
+# A longer run of frames not seen (skipped by a tracker that fell behind, or dropped by the
+# camera) restarts the labelling: its constant-velocity prediction cannot bridge it, and a stale
+# prediction would label the wrong blobs. Equal to the join's MAX_VIDEO_GAP_FRAMES: a stance
+# with such a hole has no video metrics anyway.
+MAX_BRIDGED_GAP_FRAMES = 4
 
 
 class TrackingWorkerError(MidstanceError):
@@ -48,10 +58,16 @@ class TrackingWorkerError(MidstanceError):
 
 
 class MarkerEngine(Protocol):
-    """Labels a batch of frames in order; keeps the tracker state between batches."""
+    """Labels batches of frames in order; keeps the tracker state between batches.
 
-    def label(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions ``(n, n_markers, 2)`` (px) and flags ``(n, n_markers)`` of ``frames``."""
+    Up to ``DEPTH`` batches may be submitted before their results are collected (in order)."""
+
+    def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
+        """Queue ``frames`` (with their frame counters ``index``) for labelling."""
+        ...
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(n, n_markers, 2)`` (px) and flags ``(n, n_markers)`` of the oldest batch."""
         ...
 
     def close(self) -> None:
@@ -59,37 +75,55 @@ class MarkerEngine(Protocol):
         ...
 
 
-def label_frames(
-    tracker: MarkerTracker, settings: VisionSettings, frames: np.ndarray, xy_out, flags_out
-) -> None:
-    """The per-frame work, shared by both engines: detect, then label, into the outputs."""
-    detection = settings.detection
-    for i in range(len(frames)):
-        blobs = detect_markers(frames[i], detection)
-        xy, flags = tracker.update(blobs.xy, blobs.area_px)
-        xy_out[i] = xy
-        flags_out[i] = flags
+def label(engine: MarkerEngine, frames: np.ndarray, index: np.ndarray):
+    """One batch, submitted and collected."""
+    engine.submit(frames, index)
+    return engine.collect()
 
 
-class InlineMarkerEngine:
-    """The work in the calling thread."""
+class FrameLabeller:
+    """The per-frame work, shared by both engines: detect, then label (restarting after a gap)."""
 
     def __init__(
         self, marker_set: MarkerSet, orientation: ImageOrientation, settings: VisionSettings
     ) -> None:
-        self.settings = settings
+        self.detection = settings.detection
         self.tracker = MarkerTracker(marker_set, orientation, settings.tracking)
         self.n_markers = len(marker_set.markers)
+        self.last_index: int | None = None
+        self.restarts = 0
 
-    def label(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(frames)
-        xy = np.empty((n, self.n_markers, 2))
-        flags = np.empty((n, self.n_markers), dtype=np.uint8)
-        label_frames(self.tracker, self.settings, frames, xy, flags)
-        return xy, flags
+    def label_into(self, frames: np.ndarray, index: np.ndarray, xy_out, flags_out) -> None:
+        for i in range(len(frames)):
+            k = int(index[i])
+            if self.last_index is not None and k - self.last_index > MAX_BRIDGED_GAP_FRAMES + 1:
+                self.tracker.reset()
+                self.restarts += 1
+            self.last_index = k
+            blobs = detect_markers(frames[i], self.detection)
+            xy_out[i], flags_out[i] = self.tracker.update(blobs.xy, blobs.area_px)
+
+
+class InlineMarkerEngine:
+    """The work in the calling thread (at submit)."""
+
+    def __init__(
+        self, marker_set: MarkerSet, orientation: ImageOrientation, settings: VisionSettings
+    ) -> None:
+        self.labeller = FrameLabeller(marker_set, orientation, settings)
+        self._done: deque[tuple[np.ndarray, np.ndarray]] = deque()
+
+    def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
+        n, m = len(frames), self.labeller.n_markers
+        xy, flags = np.empty((n, m, 2)), np.empty((n, m), dtype=np.uint8)
+        self.labeller.label_into(frames, index, xy, flags)
+        self._done.append((xy, flags))
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._done.popleft()
 
     def close(self) -> None:
-        """Nothing to free."""
+        self._done.clear()
 
 
 def _context():
@@ -101,7 +135,8 @@ def _context():
 
 
 class ProcessMarkerEngine:
-    """The work in a worker process; frames go through shared memory, results through a pipe."""
+    """The work in a worker process; frames go through shared memory (one slot per batch in
+    flight), frame counters and results through a pipe."""
 
     def __init__(
         self,
@@ -119,11 +154,12 @@ class ProcessMarkerEngine:
         self.max_frames = int(max_frames)
         self._frame_shape = tuple(frame_shape)
         self._dtype = np.dtype(dtype)
-        nbytes = self.max_frames * int(np.prod(self._frame_shape)) * self._dtype.itemsize
+        shape = (DEPTH, self.max_frames, *self._frame_shape)
+        nbytes = int(np.prod(shape)) * self._dtype.itemsize
         self._shm = SharedMemory(create=True, size=max(1, nbytes))
-        self._frames = np.ndarray(
-            (self.max_frames, *self._frame_shape), dtype=self._dtype, buffer=self._shm.buf
-        )
+        self._frames = np.ndarray(shape, dtype=self._dtype, buffer=self._shm.buf)
+        self._in_flight: deque[tuple[int, int]] = deque()  # (slot, frames) per batch submitted
+        self._next_slot = 0
         self._conn: Connection | None = None
         self._process = None
         try:
@@ -148,22 +184,31 @@ class ProcessMarkerEngine:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def label(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
         n = len(frames)
         if n > self.max_frames:
             raise ValueError(f"{n} frames in one batch; the engine holds {self.max_frames}")
+        if len(self._in_flight) >= DEPTH:
+            raise ValueError(f"{DEPTH} batches are in flight already; collect one first")
         if self._conn is None:
             raise self._error("was closed")
-        np.copyto(self._frames[:n], frames)
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % DEPTH
+        np.copyto(self._frames[slot, :n], frames)
+        message = bytes((slot,)) + np.asarray(index[:n], dtype="<i8").tobytes()
         try:
-            self._conn.send_bytes(n.to_bytes(4, "little"))
-        except (BrokenPipeError, OSError) as exc:
-            raise self._error(f"cannot be reached ({exc})") from exc
-        reply = self._expect(self._conn, None, None, "label")
-        split = n * self.n_markers * 2 * 8
-        xy = np.frombuffer(reply, dtype=np.float64, count=n * self.n_markers * 2, offset=0)
-        flags = np.frombuffer(reply, dtype=np.uint8, count=n * self.n_markers, offset=split)
-        return xy.reshape(n, self.n_markers, 2), flags.reshape(n, self.n_markers)
+            self._conn.send_bytes(message)
+        except OSError as exc:
+            raise self._ended("labelling", exc) from exc
+        self._in_flight.append((slot, n))
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray]:
+        _, n = self._in_flight.popleft()
+        reply = self._expect(self._conn, None, None, "labelling")
+        m = self.n_markers
+        xy = np.frombuffer(reply, dtype=np.float64, count=n * m * 2)
+        flags = np.frombuffer(reply, dtype=np.uint8, count=n * m, offset=n * m * 2 * 8)
+        return xy.reshape(n, m, 2), flags.reshape(n, m)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -172,7 +217,7 @@ class ProcessMarkerEngine:
             with contextlib.suppress(OSError):
                 conn.send_bytes(b"")
             conn.close()
-        if process is not None:
+        if process is not None and process.pid is not None:  # started
             process.join(STOP_TIMEOUT_S)
             if process.is_alive():
                 process.terminate()
@@ -192,19 +237,33 @@ class ProcessMarkerEngine:
         while not conn.poll(POLL_S):
             waited += POLL_S
             if self._process is None or not self._process.is_alive():
-                code = None if self._process is None else self._process.exitcode
-                raise self._error(f"ended unexpectedly (exit code {code}) during {what}")
+                raise self._ended(what)
             if timeout_s is not None and waited >= timeout_s:
                 raise self._error(f"did not answer within {timeout_s:.0f} s during {what}")
         try:
             message = conn.recv_bytes()
         except (EOFError, OSError) as exc:
-            raise self._error(f"closed its pipe during {what}") from exc
+            raise self._ended(what, exc) from exc
         if message.startswith(b"error:"):
             raise self._error("failed: " + message[6:].decode(errors="replace"))
         if expected is not None and message != expected:
             raise self._error(f"sent {message[:40]!r} instead of {expected!r}")
         return message
+
+    def _ended(self, what: str, exc: Exception | None = None) -> TrackingWorkerError:
+        """The worker is gone (or its pipe is): say how, and what to do."""
+        process = self._process
+        if process is not None and process.pid is not None:
+            process.join(STOP_TIMEOUT_S)  # a pipe closes as the process dies: let it finish
+        code = None if process is None else process.exitcode
+        how = f"exit code {code}" if code is not None else f"pipe error: {exc}"
+        hint = ""
+        if what == "start":  # a script re-imported by the worker cannot start one itself
+            hint = (
+                " (in a script, put the code that opens the session under "
+                '`if __name__ == "__main__":`, as Python\'s multiprocessing requires)'
+            )
+        return self._error(f"ended unexpectedly ({how}) during {what}{hint}")
 
     def _error(self, what: str) -> TrackingWorkerError:
         return TrackingWorkerError(
@@ -227,12 +286,12 @@ def serve(
 ) -> None:
     """The worker process: label each batch the parent announces, until an empty message."""
     shm = SharedMemory(name=shm_name)
+    frames = None
     try:
         frames = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf)
-        tracker = MarkerTracker(marker_set, orientation, settings.tracking)
-        n_markers = len(marker_set.markers)
-        xy = np.empty((shape[0], n_markers, 2))
-        flags = np.empty((shape[0], n_markers), dtype=np.uint8)
+        labeller = FrameLabeller(marker_set, orientation, settings)
+        xy = np.empty((shape[1], labeller.n_markers, 2))
+        flags = np.empty((shape[1], labeller.n_markers), dtype=np.uint8)
         conn.send_bytes(b"ready")
         while True:
             try:
@@ -241,9 +300,10 @@ def serve(
                 return  # the parent went away
             if not message:
                 return
-            n = int.from_bytes(message, "little")
+            slot, index = message[0], np.frombuffer(message, dtype="<i8", offset=1)
+            n = len(index)
             try:
-                label_frames(tracker, settings, frames[:n], xy, flags)
+                labeller.label_into(frames[slot, :n], index, xy, flags)
             except Exception as exc:  # the tracker's state is unknown now: report and end
                 detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 conn.send_bytes(b"error:" + detail.encode())

@@ -167,6 +167,8 @@ def run_workload(
     try:
         controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
         workers = tracking_workers(controller)
+        # frames skipped while the workers started (before the first recording) are not counted
+        missed_before = {n: t.missed for n, t in controller.trackers.items()}
         cpu_before = {**thread_cpu(), **process_cpu(workers)}
         wall = time.monotonic()
         first_start = None
@@ -191,7 +193,10 @@ def run_workload(
         rss_workers_end = sum(rss_mb(pid) for pid in workers.values())
         run_wall = time.monotonic() - wall
         status = controller.status()
-        trackers = {n: (t.frames, t.missed) for n, t in controller.trackers.items()}
+        trackers = {
+            n: (t.frames, t.missed - missed_before.get(n, 0))
+            for n, t in controller.trackers.items()
+        }
         analysis_missed = controller.force.missed
         video_wait = {r.index: r.video_delay_s for r in controller.stances()}
         rings = {

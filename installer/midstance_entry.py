@@ -23,6 +23,11 @@ def _attach_missing_streams() -> None:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    # a worker process of the frozen program (marker tracking, app/marker_worker.py) starts here
+    # and must run the worker, not the command line
+    multiprocessing.freeze_support()
     _attach_missing_streams()
     from app.cli import main
 
