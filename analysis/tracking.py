@@ -113,6 +113,8 @@ class MarkerTracker:
         self._init_history: list[tuple[int, np.ndarray]] = []  # (frame count, labels)
         self._repair_history: list[tuple[int, np.ndarray]] = []
         self._frame = 0
+        self._last_index: int | None = None  # the previous frame's counter (when given)
+        self.restarts = 0  # labelling restarted after frames not seen
         self._candidate = np.full((n, 2), np.nan)  # re-acquisition of lost markers
         self._candidate_count = np.zeros(n, dtype=int)
 
@@ -137,6 +139,8 @@ class MarkerTracker:
         blobs_xy: np.ndarray,
         areas: np.ndarray | None = None,
         circularity: np.ndarray | None = None,
+        *,
+        frame_index: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Label one frame's blobs; return (positions (n_markers, 2), flags (n_markers,)).
 
@@ -144,7 +148,15 @@ class MarkerTracker:
         tracker refuse a blob of the wrong size when it has to search wide for a marker, and
         flag a blob that grew (a stray reflection merged with the marker: ``IRREGULAR``);
         ``circularity`` (same source) flags a blob that lost its round shape the same way.
+        ``frame_index`` (the camera's frame counter): after more than
+        ``settings.restart_after_unseen`` frames not seen, labelling restarts rather than
+        predict across them onto the wrong blobs.
         """
+        if frame_index is not None:
+            last, self._last_index = self._last_index, int(frame_index)
+            if last is not None and frame_index - last > self.settings.restart_after_unseen + 1:
+                self.reset()
+                self.restarts += 1
         self._frame += 1
         blobs_xy = np.asarray(blobs_xy, dtype=float).reshape(-1, 2)
         n_blobs = len(blobs_xy)
@@ -679,18 +691,23 @@ def track_frames(
     settings: TrackingSettings | None = None,
     *,
     fill: bool = True,
+    frame_index: np.ndarray | None = None,
 ) -> MarkerTracks:
     """Offline: label every frame's blobs (``Blobs`` or (n, 2) arrays), then fill short gaps
-    (``settings.max_gap_frames``)."""
+    (``settings.max_gap_frames``). ``frame_index``: the frames' counters (dropped frames are
+    missing from them; a long run restarts the labelling, see :meth:`MarkerTracker.update`)."""
     tracker = MarkerTracker(marker_set, orientation, settings)
     n_frames, n = len(blobs_per_frame), len(marker_set.markers)
     xy = np.full((n_frames, n, 2), np.nan)
     flags = np.zeros((n_frames, n), dtype=np.uint8)
     for k, blobs in enumerate(blobs_per_frame):
+        index = None if frame_index is None else int(frame_index[k])
         if hasattr(blobs, "area_px"):  # analysis.markers.Blobs
-            xy[k], flags[k] = tracker.update(blobs.xy, blobs.area_px, blobs.circularity)
+            xy[k], flags[k] = tracker.update(
+                blobs.xy, blobs.area_px, blobs.circularity, frame_index=index
+            )
         else:
-            xy[k], flags[k] = tracker.update(blobs)
+            xy[k], flags[k] = tracker.update(blobs, frame_index=index)
     tracks = MarkerTracks(marker_set.markers, xy, flags, tracker.settings)
     return fill_gaps(tracks) if fill else tracks
 

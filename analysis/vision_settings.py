@@ -93,6 +93,9 @@ class TrackingSettings:
     max_gap_frames: int = 10  # offline: gaps up to this long are interpolated, longer stay NaN
     reinitialise_after: int = 25  # frames with most markers lost before labelling restarts
     init_frames: int = 3  # consecutive clean, agreeing frames needed to start labelling
+    # more frames than this not seen at all (dropped by the camera, skipped by a live tracker that
+    # fell behind): the constant-velocity prediction cannot bridge them, labelling restarts
+    restart_after_unseen: int = 4
     # a blob this much larger than the marker's running size (merged with a stray), this much
     # smaller (partly hidden), or this much less round is flagged IRREGULAR: position in doubt.
     # Measured on the simulated lab: a lone marker's area varies < 15 % frame to frame.
@@ -107,7 +110,12 @@ class TrackingSettings:
                 subject="tracking settings",
                 remedy="use e.g. gate_px = 25, ambiguity_margin_px = 4",
             )
-        counts = (self.max_predict_frames, self.max_gap_frames, self.reinitialise_after)
+        counts = (
+            self.max_predict_frames,
+            self.max_gap_frames,
+            self.reinitialise_after,
+            self.restart_after_unseen,
+        )
         if min(counts) < 0 or self.reacquire_frames < 1 or self.init_frames < 1:
             raise InputError(
                 "frame counts cannot be negative (reacquire_frames at least 1)",

@@ -49,7 +49,6 @@ from analysis.video_metrics import PlaneTracks, stance_video_records
 from analysis.vision_settings import VisionSettings
 from app.marker_worker import (
     DEPTH,
-    MAX_BRIDGED_GAP_FRAMES,
     InlineMarkerEngine,
     MarkerEngine,
     ProcessMarkerEngine,
@@ -77,7 +76,7 @@ REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample al
 
 # a stance's video may lack this many consecutive frames (dropped frames are interpolated);
 # longer holes (a camera that failed or stalled) leave the stance without that camera's metrics
-MAX_VIDEO_GAP_FRAMES = MAX_BRIDGED_GAP_FRAMES  # and the live tracker restarts after such a hole
+MAX_VIDEO_GAP_FRAMES = 4  # (= TrackingSettings.restart_after_unseen: the tracker restarts there)
 
 
 class TrackStore:

@@ -46,11 +46,6 @@ START_TIMEOUT_S = 60.0  # a cold interpreter importing numpy and OpenCV on a loa
 STOP_TIMEOUT_S = 2.0
 POLL_S = 0.5  # how often a wait for a batch checks that the worker is still alive
 DEPTH = 2  # batches in flight: the thread reads and copies the next while the worker labels one
-# A longer run of frames not seen (skipped by a tracker that fell behind, or dropped by the
-# camera) restarts the labelling: its constant-velocity prediction cannot bridge it, and a stale
-# prediction would label the wrong blobs. Equal to the join's MAX_VIDEO_GAP_FRAMES: a stance
-# with such a hole has no video metrics anyway.
-MAX_BRIDGED_GAP_FRAMES = 4
 
 
 class TrackingWorkerError(MidstanceError):
@@ -82,7 +77,8 @@ def label(engine: MarkerEngine, frames: np.ndarray, index: np.ndarray):
 
 
 class FrameLabeller:
-    """The per-frame work, shared by both engines: detect, then label (restarting after a gap)."""
+    """The per-frame work, shared by both engines: detect, then label (the tracker restarts
+    after frames not seen: ``TrackingSettings.restart_after_unseen``)."""
 
     def __init__(
         self, marker_set: MarkerSet, orientation: ImageOrientation, settings: VisionSettings
@@ -90,18 +86,12 @@ class FrameLabeller:
         self.detection = settings.detection
         self.tracker = MarkerTracker(marker_set, orientation, settings.tracking)
         self.n_markers = len(marker_set.markers)
-        self.last_index: int | None = None
-        self.restarts = 0
 
     def label_into(self, frames: np.ndarray, index: np.ndarray, xy_out, flags_out) -> None:
+        update, detection = self.tracker.update, self.detection
         for i in range(len(frames)):
-            k = int(index[i])
-            if self.last_index is not None and k - self.last_index > MAX_BRIDGED_GAP_FRAMES + 1:
-                self.tracker.reset()
-                self.restarts += 1
-            self.last_index = k
-            blobs = detect_markers(frames[i], self.detection)
-            xy_out[i], flags_out[i] = self.tracker.update(blobs.xy, blobs.area_px)
+            blobs = detect_markers(frames[i], detection)
+            xy_out[i], flags_out[i] = update(blobs.xy, blobs.area_px, frame_index=int(index[i]))
 
 
 class InlineMarkerEngine:

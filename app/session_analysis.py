@@ -346,7 +346,13 @@ def _retrack(
         blobs.append(detect_markers(frame, vision.detection))
         if k % 250 == 0:
             report(k / total)
-    tracks = track_frames(blobs, marker_set(set_name), cal.orientation, vision.tracking)
+    tracks = track_frames(
+        blobs,
+        marker_set(set_name),
+        cal.orientation,
+        vision.tracking,
+        frame_index=cam.frame_index[: len(blobs)],
+    )
     return tracks, cam.session_time[: len(blobs)]
 
 

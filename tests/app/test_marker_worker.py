@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from analysis.marker_sets import ImageOrientation, marker_set
-from analysis.vision_settings import VisionSettings
+from analysis.markers import detect_markers
+from analysis.tracking import track_frames
+from analysis.vision_settings import TrackingSettings, VisionSettings
 from app.marker_worker import (
-    MAX_BRIDGED_GAP_FRAMES,
     InlineMarkerEngine,
     ProcessMarkerEngine,
     TrackingWorkerError,
@@ -99,7 +100,7 @@ def test_the_worker_labels_exactly_as_this_thread_does(frames):
     np.testing.assert_array_equal(
         np.concatenate([f for _, f in got["worker"]]), np.concatenate([f for _, f in got["inline"]])
     )
-    assert inline.labeller.restarts == 1  # at the 40 unseen frames
+    assert inline.labeller.tracker.restarts == 1  # at the 40 unseen frames
 
 
 def test_labelling_restarts_after_unseen_frames_instead_of_labelling_wrong_blobs(lab, frames):
@@ -110,14 +111,19 @@ def test_labelling_restarts_after_unseen_frames_instead_of_labelling_wrong_blobs
     engine = InlineMarkerEngine(marker_set("posterior"), ORIENTATION, VisionSettings())
     xy, _ = label(engine, frames[SEEN], SEEN)
     error_px = np.linalg.norm(xy - true_pixels(lab, SEEN), axis=2)[200:]
-    assert engine.labeller.restarts == 1
+    assert engine.labeller.tracker.restarts == 1
     assert np.nanmax(error_px) < 1.0
+    # offline (re-analysis from the frames) restarts at the same frame, with the same positions
+    blobs = [detect_markers(f, VisionSettings().detection) for f in frames[SEEN]]
+    offline = track_frames(blobs, marker_set("posterior"), ORIENTATION, fill=False,
+                           frame_index=SEEN)  # fmt: skip
+    np.testing.assert_array_equal(offline.xy, xy)
     assert 0 < np.isnan(error_px).sum() <= 6 * 4  # a few frames while it re-initialises
     # a camera's few dropped frames are bridged, not restarted
-    short = np.r_[np.arange(100), np.arange(100 + MAX_BRIDGED_GAP_FRAMES, 200)]
+    short = np.r_[np.arange(100), np.arange(100 + TrackingSettings().restart_after_unseen, 200)]
     bridged = InlineMarkerEngine(marker_set("posterior"), ORIENTATION, VisionSettings())
     label(bridged, frames[short], short)
-    assert bridged.labeller.restarts == 0
+    assert bridged.labeller.tracker.restarts == 0
 
 
 def test_a_worker_that_dies_fails_its_camera_with_a_sentence_and_leaks_nothing(frames):
