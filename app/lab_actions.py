@@ -19,7 +19,7 @@ noise floor) so they succeed; the simulated runner's speed is fixed by its prese
 set-up is stored (step row, run record) but changes nothing. For a known-mass or COP-pointer
 placement the runner steps off the belt too and the simulator puts the placement's load on the
 plate (``drivers.sim.static_loads``: m·g of the placement's mass, or the pointer's 300 N, at its
-position). Both start just ahead of the newest DAQ sample, the record starts once every device is
+position). Both start just ahead of the newest DAQ sample, the record starts once the DAQ is
 past that, and both end only after the record has ended: when a record starts is only known as
 it starts (the sample after the newest any device had delivered), and at pace "fast" a thread
 held up for a moment lets seconds of session time go by — a placement interval fixed in advance
@@ -38,6 +38,7 @@ import contextlib
 import functools
 import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,9 @@ SIMULATOR_LIMITS = {
 UNLOADED_PURPOSES = ("warm-up", "zero", "noise-floor")
 # Records of a still load on the plate: the simulated runner steps off and the load is placed.
 STATIC_LOAD_PURPOSES = ("known-mass", "cop-pointer")
-OFF_BELT_MARGIN_S = 0.5  # the simulated runner leaves the belt at least this long before such a
-# record (and the load is placed then); both end after the record, however late it started
+OFF_BELT_MARGIN_S = 0.25  # the simulated runner leaves the belt (and the load is placed) this far
+# ahead of the newest DAQ sample, and the record starts at least this much later still; both end
+# after the record, however late it started
 WAIT_SLICE_S = 0.2
 
 Finished = Callable[[AcquisitionResult], None]
@@ -322,16 +324,24 @@ class ControllerLabActions:
         )
 
     def _wait_for_clear_plate(self, request: AcquisitionRequest, staging) -> None:
-        """Until every device is past the runner's step off the belt (and the load's placing),
-        so the record starts after both: its first sample follows everything delivered."""
+        """Until the DAQ is past the runner's step off the belt (and the load's placing) by the
+        margin: the record's first sample follows the newest the DAQ (or any device) delivered,
+        so it starts after both. Only the DAQ: the cameras need not catch up first (at pace
+        "fast" they run up to half a second behind it)."""
+        ctrl = self.controller
+        daq = ctrl.daq_stream
         settled = staging.start_s + OFF_BELT_MARGIN_S
-        if not self.controller.wait_for_session_time(settled, timeout_s=60.0):
-            raise MidstanceError(
-                f"the lab did not reach session time {settled:.2f} s, when the runner is off "
-                "the belt" + (" and the load is on the plate" if staging.load else ""),
-                subject=f"step '{request.step_id}'",
-                remedy="Check that the DAQ is delivering, then run the step again.",
-            )
+        deadline = time.monotonic() + 60.0
+        while self._newest_sample_s() < settled:
+            if daq.fault is not None or not daq.running or time.monotonic() > deadline:
+                raise MidstanceError(
+                    f"the DAQ did not reach session time {settled:.2f} s, when the runner is off "
+                    "the belt" + (" and the load is on the plate" if staging.load else ""),
+                    subject=f"step '{request.step_id}'",
+                    remedy="Check that the DAQ is delivering, then run the step again.",
+                )
+            with ctrl._progress:
+                ctrl._progress.wait(WAIT_SLICE_S)
 
     def _restore_plate(self, staging):
         """The load lifted and the runner back on the belt after the record: at the newest DAQ

@@ -207,9 +207,9 @@ def test_closing_the_window_mid_procedure_ends_every_thread(qtbot, window_on_lab
 # The other shipped procedures walked from the window the way an operator would: Next at each
 # step, typed values in the entry dialogs, Override (with a reason) at a check that allows it,
 # Abort at one that does not. The end states and results match the CLI runs of the same
-# procedures (tests/app/test_run_protocol_cli.py). Not here: the known-mass and COP-pointer
-# checks — from the window, one known-mass placement once read twice the load (518 N for 25 kg),
-# a placement-timing defect still open; they run from the CLI.
+# procedures (tests/app/test_run_protocol_cli.py). The known-mass and COP-pointer checks once
+# read 518 N for a 25 kg mass here: a record that started late saw the runner back on the belt
+# (tests/app/test_still_records.py); each placement's record must see its load alone.
 ENTRIES = {
     "hip-rotation": {"ir_left_deg": 35.0, "er_left_deg": 40.0, "ir_right_deg": 20.0,
                      "er_right_deg": 42.0},
@@ -219,6 +219,8 @@ ENTRIES = {
 OTHER_PROCEDURES = {  # name: (end state, a step whose result is checked, its expected verdict)
     "three-part-screen": ("completed", "hip-rotation", None),
     "sync-verification": ("completed", "sagittal", True),
+    "known-mass-check": ("completed", "known-mass", True),
+    "cop-pointer-check": ("completed", "pointer", True),
     "camera-intrinsics": ("completed", "sagittal", False),  # no checkerboard in the simulator
     "scale-plane": ("aborted", None, None),  # needs intrinsics, which were never recorded
 }
@@ -245,6 +247,8 @@ def test_the_other_procedures_from_the_window(qtbot, window_on_lab, monkeypatch,
     CalibrationLog().record("zero", "belt", "tech", True, values={"offsets_V": [0.0] * 6})
     if name == "sync-verification":
         panel.max_duration_s = 10.0  # ten LED flashes (the CLI test's --max-duration 10)
+    elif name in ("known-mass-check", "cop-pointer-check"):
+        panel.max_duration_s = 0.5  # a still load: 1000 samples, the middle 500 averaged
     choose(panel, name)
     qtbot.keyClicks(panel.operator, "T. Nguyen")
     click(qtbot, panel.start_button)
@@ -272,4 +276,12 @@ def test_the_other_procedures_from_the_window(qtbot, window_on_lab, monkeypatch,
         assert runner.results[step_id].passed is verdict, runner.results[step_id].values
     if end == "completed":  # every step has its result, none was left out
         assert set(runner.results) == {s.id for s in runner.procedure.steps}
+    placed = [a for a in panel.actions.acquisitions if "static_load" in a]
+    if placed:  # each placement's record lay inside its own load's time on the plate
+        assert len(placed) == len(runner.procedure.step(step_id).placements)
+        for record in placed:
+            load = record["static_load"]
+            assert load["start_s"] < record["start_s"] < record["end_s"] <= load["stop_s"]
+            assert record["placement"] == load["label"]
+    assert panel.actions.errors == []
     qtbot.waitUntil(lambda: controller.state == "connected", timeout=30_000)
