@@ -91,7 +91,9 @@ class FrameLabeller:
         update, detection = self.tracker.update, self.detection
         for i in range(len(frames)):
             blobs = detect_markers(frames[i], detection)
-            xy_out[i], flags_out[i] = update(blobs.xy, blobs.area_px, frame_index=int(index[i]))
+            xy_out[i], flags_out[i] = update(
+                blobs.xy, blobs.area_px, blobs.circularity, frame_index=int(index[i])
+            )
 
 
 class InlineMarkerEngine:

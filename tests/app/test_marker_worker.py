@@ -109,15 +109,16 @@ def test_labelling_restarts_after_unseen_frames_instead_of_labelling_wrong_blobs
     drawn markers, up to 33 px). Restarted, every labelled position is on its marker and only
     the frames of the restart are unlabelled."""
     engine = InlineMarkerEngine(marker_set("posterior"), ORIENTATION, VisionSettings())
-    xy, _ = label(engine, frames[SEEN], SEEN)
+    xy, flags = label(engine, frames[SEEN], SEEN)
     error_px = np.linalg.norm(xy - true_pixels(lab, SEEN), axis=2)[200:]
     assert engine.labeller.tracker.restarts == 1
     assert np.nanmax(error_px) < 1.0
-    # offline (re-analysis from the frames) restarts at the same frame, with the same positions
+    # offline (re-analysis from the frames) restarts at the same frame: same positions and flags
     blobs = [detect_markers(f, VisionSettings().detection) for f in frames[SEEN]]
     offline = track_frames(blobs, marker_set("posterior"), ORIENTATION, fill=False,
                            frame_index=SEEN)  # fmt: skip
     np.testing.assert_array_equal(offline.xy, xy)
+    np.testing.assert_array_equal(offline.flags, flags)  # the blob-shape test included
     assert 0 < np.isnan(error_px).sum() <= 6 * 4  # a few frames while it re-initialises
     # a camera's few dropped frames are bridged, not restarted
     short = np.r_[np.arange(100), np.arange(100 + TrackingSettings().restart_after_unseen, 200)]
