@@ -162,8 +162,8 @@ class MainWindow(QMainWindow):
         self._force_end_s: float | None = None  # newest force sample drawn
         self.force_history = ForceHistory()
         self._force_mass: float | None = None  # body mass the force was drawn with
-        self._trends_stale = False  # stances added to the trends but not drawn yet
-        self._trends_drawn = -math.inf  # monotonic time the trends were last drawn
+        self._trends_drawing = False  # a redraw spread over ticks (one plot each) is under way
+        self._trends_drawn = -math.inf  # monotonic time the last redraw started
         self.closed = False
         try:
             self.numbers.set_ranges(load_lab_ranges())
@@ -530,11 +530,13 @@ class MainWindow(QMainWindow):
             dicts = [s.to_dict() for s in new]
             self.stances.extend(dicts)
             self.trends.add_stances(dicts, draw=False)
-            self._trends_stale = True
-        if self._trends_stale and time.monotonic() - self._trends_drawn >= TRENDS_EVERY_S:
-            self.trends.draw()
-            self._trends_stale = False
+        # a redraw once a second at most, one plot per tick: no tick pays for all six
+        if self._trends_drawing:
+            self._trends_drawing = self.trends.draw_next()
+        elif self.trends.stale and time.monotonic() - self._trends_drawn >= TRENDS_EVERY_S:
             self._trends_drawn = time.monotonic()
+            self.trends.begin_redraw()
+            self._trends_drawing = self.trends.draw_next()
         if not new:
             return
         self.stance_results.extend(new)

@@ -59,14 +59,27 @@ class StanceSeries:
 
 
 class TrendView(pg.GraphicsLayoutWidget):
-    """Six small plots: hip–ankle, FPPA, pelvic drop, VALR (VILR hollow), contact time, cadence."""
+    """Six small plots: hip–ankle, FPPA, pelvic drop, VALR (VILR hollow), contact time, cadence.
+
+    Per plot one line per side and ONE scatter item for all its points (left, right, and VILR
+    hollow, styled per point): 18 items to set and paint instead of 28 ``PlotDataItem`` parts.
+    A redraw can be spread over ticks (:meth:`begin_redraw`, then :meth:`draw_next` per tick):
+    one plot per tick, so the once-a-second redraw never holds one refresh up for all six."""
 
     def __init__(self, theme: Theme, parent=None, columns: int = 3) -> None:
         super().__init__(parent)
         self.series = StanceSeries()
         self.plots: dict[str, pg.PlotItem] = {}
-        self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.curves: dict[tuple[str, str], pg.PlotCurveItem] = {}  # the line of each side
+        self.points: dict[str, pg.ScatterPlotItem] = {}  # every point of a plot
         self.references: list[pg.InfiniteLine] = []
+        hollow_brush = pg.mkBrush(None)
+        self._styles = {  # (side, hollow) → the point's pen and brush
+            (side, hollow): (side_pen(side, 1.5 if hollow else 1),
+                             hollow_brush if hollow else side_brush(side))
+            for side in ("L", "R")
+            for hollow in (False, True)
+        }  # fmt: skip
         for i, spec in enumerate(TRENDS):
             if i and i % columns == 0:
                 self.nextRow()
@@ -81,15 +94,12 @@ class TrendView(pg.GraphicsLayoutWidget):
             let_title_shrink(plot)
             self.plots[spec.key] = plot
             for side in ("L", "R"):
-                self.curves[(spec.key, side)] = plot.plot(
-                    [], [], pen=side_pen(side, 1.5), symbol="o", symbolSize=7,
-                    symbolPen=side_pen(side, 1), symbolBrush=side_brush(side),
-                )  # fmt: skip
-                if spec is VALR:
-                    self.curves[(VILR.key, side)] = plot.plot(
-                        [], [], pen=None, symbol="o", symbolSize=7,
-                        symbolPen=side_pen(side, 1.5), symbolBrush=None,
-                    )  # fmt: skip
+                curve = pg.PlotCurveItem(pen=side_pen(side, 1))
+                plot.addItem(curve)
+                self.curves[(spec.key, side)] = curve
+            points = pg.ScatterPlotItem(symbol="o", size=7)
+            plot.addItem(points)
+            self.points[spec.key] = points
             for ref in RESEARCH_REFERENCES:
                 if ref.metric == spec.key:
                     line = pg.InfiniteLine(
@@ -103,6 +113,8 @@ class TrendView(pg.GraphicsLayoutWidget):
                     self.references.append(line)
         self.x_range: tuple[float, float] | None = None
         self.y_ranges: dict[str, tuple[float, float]] = {}
+        self.stale: set[str] = set()  # plots with points not drawn yet
+        self.undrawn: list[str] = []  # the plots the redraw under way has still to draw
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -119,49 +131,83 @@ class TrendView(pg.GraphicsLayoutWidget):
 
     def add_stances(self, stances: Sequence[Mapping[str, Any]], draw: bool = True) -> None:
         """Keep the stances' values; ``draw=False`` defers the drawing to a later :meth:`draw`
-        (the live window draws at most once a second)."""
+        or :meth:`draw_next` (the live window draws at most once a second)."""
         self.series.add(stances)
+        self.stale = {spec.key for spec in TRENDS}
         if draw:
             self.draw()
 
     def draw(self) -> None:
-        for (key, side), curve in self.curves.items():
-            x, y = self.series.arrays(side, key)
-            finite = np.isfinite(y)
-            curve.setData(x[finite], y[finite])
-        self._fit_ranges()
+        """Every plot now."""
+        self.begin_redraw()
+        while self.draw_next():
+            pass
 
-    def _fit_ranges(self) -> None:
+    def begin_redraw(self) -> None:
+        """Start drawing the stale plots, one per :meth:`draw_next`; stances that come in the
+        meantime wait for the next redraw."""
+        self.undrawn = [spec.key for spec in TRENDS if spec.key in self.stale]
+        self.stale = set()
+
+    def draw_next(self) -> bool:
+        """Draw the redraw's next plot; True while plots of this redraw are left."""
+        if not self.undrawn:
+            return False
+        key = self.undrawn.pop(0)
+        spec = self.spec_of(key)
+        xs, ys, pens, brushes = [], [], [], []
+        keys = ((key, False), (VILR.key, True)) if spec is VALR else ((key, False),)
+        for side in ("L", "R"):
+            for series_key, hollow in keys:
+                x, y = self.series.arrays(side, series_key)
+                finite = np.isfinite(y)
+                x, y = x[finite], y[finite]
+                if not hollow:
+                    self.curves[(key, side)].setData(x, y)
+                pen, brush = self._styles[(side, hollow)]
+                xs.append(x)
+                ys.append(y)
+                pens += [pen] * len(x)
+                brushes += [brush] * len(x)
+        self.points[key].setData(np.concatenate(xs), np.concatenate(ys), pen=pens, brush=brushes)
+        self._fit_ranges(spec)
+        return bool(self.undrawn)
+
+    def _fit_ranges(self, spec: MetricSpec) -> None:
         """Move an axis only when a point would fall outside it: x by pages of ``PAGE_STEPS``
-        steps, y grown by a margin to fit the shown points (and the reference lines)."""
+        steps (all plots together), y grown by a margin to fit the shown points (and the
+        reference lines)."""
         top = max((v[-1] for v in self.series.index.values() if v), default=0.0)
         if self.x_range is None or top > self.x_range[1]:
             right = PAGE_STEPS * (int(top) // PAGE_STEPS + 1)
             self.x_range = (max(0.0, right - STEPS_SHOWN), float(right))
             for plot in self.plots.values():
                 plot.setXRange(*self.x_range, padding=0.02)
-        for spec in TRENDS:
-            keys = (spec.key, VILR.key) if spec is VALR else (spec.key,)
-            values = [self.series.arrays(side, k)[1] for side in ("L", "R") for k in keys]
-            values += [np.array([r.value for r in RESEARCH_REFERENCES if r.metric == spec.key])]
-            y = np.concatenate(values)
-            y = y[np.isfinite(y)]
-            if not len(y):
-                continue
-            low, high = float(y.min()), float(y.max())
-            shown = self.y_ranges.get(spec.key)
-            if shown is not None and shown[0] <= low and high <= shown[1]:
-                continue
-            margin = 0.15 * max(high - low, abs(high) * 0.1, 1e-6)
-            self.y_ranges[spec.key] = (low - margin, high + margin)
-            self.plots[spec.key].setYRange(low - margin, high + margin, padding=0)
+        keys = (spec.key, VILR.key) if spec is VALR else (spec.key,)
+        values = [self.series.arrays(side, k)[1] for side in ("L", "R") for k in keys]
+        values += [np.array([r.value for r in RESEARCH_REFERENCES if r.metric == spec.key])]
+        y = np.concatenate(values)
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return
+        low, high = float(y.min()), float(y.max())
+        shown = self.y_ranges.get(spec.key)
+        if shown is not None and shown[0] <= low and high <= shown[1]:
+            return
+        margin = 0.15 * max(high - low, abs(high) * 0.1, 1e-6)
+        self.y_ranges[spec.key] = (low - margin, high + margin)
+        self.plots[spec.key].setYRange(low - margin, high + margin, padding=0)
 
     def clear(self) -> None:
         self.series = StanceSeries()
         self.x_range = None
         self.y_ranges = {}
+        self.undrawn = []
+        self.stale = set()
         for curve in self.curves.values():
             curve.setData([], [])
+        for points in self.points.values():
+            points.setData([], [])
 
     def spec_of(self, key: str) -> MetricSpec:
         return next(s for s in (*TRENDS, VILR) if s.key == key)

@@ -128,6 +128,10 @@ def test_a_full_session_from_the_window(qtbot, make_window, sim_config):
     assert all(v.shown_stance is not None for v in window.freeze.values())
     n_points = sum(len(window.trends.series.index[s]) for s in ("L", "R"))
     assert n_points == len([s for s in window.stances if s["side"] in ("L", "R")])
+    # every trend plot is drawn by the window's spread-out redraws (one plot per tick)
+    qtbot.waitUntil(
+        lambda: all(len(p.points()) > 0 for p in window.trends.points.values()), timeout=10_000
+    )
     assert window.refresh_count > 0 and window.view_errors == {}
 
 

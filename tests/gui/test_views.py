@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from analysis.errors import InputError
 from app.qt.big_numbers import BigNumbers
@@ -242,6 +243,45 @@ def test_trends_put_one_point_per_stance_on_each_side(qtbot, lab):
         np.testing.assert_allclose(cm, [s["hip_ankle_midstance_m"] * 100 for s in mine])
     label = view.references[0].label.textItem.toPlainText()
     assert "66 BW/s" in label and "not a diagnosis" in label
+    # the VALR plot's one scatter: VALR filled and VILR hollow, in each side's colour
+    spots = view.points[VALR.key].points()
+    valr = [(s["index"], s["valr_BW_s"]) for s in stances]
+    vilr = [(s["index"], s["vilr_BW_s"]) for s in stances]
+    assert len(spots) == len(valr) + len(vilr)
+    by_side = {s["index"]: s["side"] for s in stances}
+    for spot in spots:
+        i, value = spot.pos().x(), spot.pos().y()
+        hollow = spot.brush().style() == Qt.BrushStyle.NoBrush
+        assert (i, pytest.approx(value)) in (vilr if hollow else valr)
+        colour = "#0072b2" if by_side[i] == "L" else "#e69f00"
+        assert spot.pen().color().name() == colour
+        assert hollow or spot.brush().color().name() == colour
+
+
+def test_a_deferred_trend_redraw_is_spread_one_plot_per_call(qtbot, lab):
+    from app.qt.metric_specs import TRENDS
+
+    view = TrendView(DARK)
+    qtbot.addWidget(view)
+    stances = stance_dicts(lab)
+    view.add_stances(stances[:12], draw=False)
+    assert not view.draw_next()  # nothing before a redraw begins
+    view.begin_redraw()
+    drawn = []
+    more = True
+    while more:
+        before = {k: len(view.points[k].points()) for k in view.points}
+        more = view.draw_next()
+        drawn += [k for k in view.points if len(view.points[k].points()) != before[k]]
+        if len(drawn) == 2:  # stances coming in the middle wait for the next redraw
+            view.add_stances(stances[12:14], draw=False)
+    assert drawn == [spec.key for spec in TRENDS]  # each plot once, in order
+    assert not view.draw_next() and view.undrawn == []
+    assert view.stale == {spec.key for spec in TRENDS}
+    view.begin_redraw()
+    while view.draw_next():
+        pass
+    assert len(view.points[TRENDS[0].key].points()) == 14 and not view.stale
 
 
 def test_big_numbers_show_mean_sd_n_and_flag_values_outside_the_lab_range(qtbot, lab):
