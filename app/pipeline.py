@@ -39,6 +39,100 @@ DAQ_CHUNK_SECONDS = 0.01  # one read of the DAQ: 10 ms of samples (100 reads/s; 
 FRAME_CHUNK = 8  # frames per read
 
 
+class AppendLog:
+    """A 1-D record that only grows, in one contiguous buffer doubled when full.
+
+    Session-long histories (software-sync timestamps, witness edges) were lists of one small
+    array per read: ~100 bytes of array object per read of a few items, hundreds of reads a
+    second, megabytes a minute (issue #5). Here an item costs its own bytes (8 for float64)
+    and nothing else. One thread appends; any thread may take :meth:`view`, a snapshot that
+    stays valid (items in it never change; the buffer is replaced, not resized, when it grows).
+    """
+
+    def __init__(self, dtype: np.dtype | type = np.float64, capacity: int = 1024) -> None:
+        self._data = np.empty(max(1, capacity), dtype=dtype)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def extend(self, values: np.ndarray | float) -> None:
+        values = np.ravel(values)
+        n, k = self._n, values.size
+        if n + k > len(self._data):
+            grown = np.empty(max(2 * len(self._data), n + k), dtype=self._data.dtype)
+            grown[:n] = self._data[:n]
+            self._data = grown
+        self._data[n : n + k] = values
+        self._n = n + k
+
+    def view(self) -> np.ndarray:
+        """Everything appended so far (read the length first: the buffer then holds it)."""
+        n = self._n
+        return self._data[:n]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held (the buffer, filled or not)."""
+        return self._data.nbytes
+
+
+class CounterRuns:
+    """Frame counters of every frame a camera delivered, kept as runs of consecutive counters:
+    memory grows with the gaps in the counters (dropped frames), not with the frames."""
+
+    def __init__(self) -> None:
+        self._starts = AppendLog(np.int64, 16)
+        self._stops = AppendLog(np.int64, 16)  # exclusive
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def runs(self) -> int:
+        return len(self._starts)
+
+    @property
+    def nbytes(self) -> int:
+        return self._starts.nbytes + self._stops.nbytes
+
+    def extend(self, counters: np.ndarray) -> None:
+        c = np.asarray(counters, dtype=np.int64).ravel()
+        if not c.size:
+            return
+        if c.size == c[-1] - c[0] + 1 and (c.size < 3 or bool(np.all(np.diff(c) == 1))):
+            starts, stops = c[:1], c[-1:] + 1  # the usual read: one run
+        else:
+            breaks = np.flatnonzero(np.diff(c) != 1) + 1
+            starts = c[np.r_[0, breaks]]
+            stops = c[np.r_[breaks - 1, c.size - 1]] + 1
+        with self._lock:
+            n = len(self._stops)
+            if n and self._stops.view()[n - 1] == starts[0]:
+                self._stops.view()[n - 1] = stops[0]  # continues the last run
+                starts, stops = starts[1:], stops[1:]
+            self._starts.extend(starts)
+            self._stops.extend(stops)
+            self.count += c.size
+
+    def array(self) -> np.ndarray:
+        """Every counter, in the order delivered (int64)."""
+        with self._lock:
+            starts, stops = self._starts.view().copy(), self._stops.view().copy()
+        lengths = stops - starts
+        first_position = np.cumsum(lengths) - lengths
+        return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(
+            starts - first_position, lengths
+        )
+
+    def last(self) -> int | None:
+        with self._lock:
+            n = len(self._stops)
+            return int(self._stops.view()[n - 1]) - 1 if n else None
+
+
 class FrameClock(abc.ABC):
     """Gives each delivered item its session time (see the module docstring)."""
 
@@ -60,16 +154,16 @@ class DaqClock(FrameClock):
         self.rate_hz = rate_hz
         self.software = software if software is not None else []
         self.lock = threading.Lock()
-        self.block_end_s: list[float] = []  # software sync: every block, for the offline refit
-        self.block_host_s: list[float] = []
+        self.block_end_s = AppendLog()  # software sync: every block, for the offline refit
+        self.block_host_s = AppendLog()
 
     def times(self, chunk: Chunk) -> np.ndarray:
         t = chunk.item_indices() / self.rate_hz
         if self.software and chunk.count:
             end = (chunk.item_indices()[-1] + 1) / self.rate_hz
             with self.lock:
-                self.block_end_s.append(float(end))
-                self.block_host_s.append(chunk.host_time_s)
+                self.block_end_s.extend(float(end))
+                self.block_host_s.extend(chunk.host_time_s)
                 for sync in self.software:
                     sync.add_daq_blocks(np.array([end]), np.array([chunk.host_time_s]))
         return t
@@ -129,8 +223,8 @@ class SoftwareFrameClock(FrameClock):
         self.latest_standard_error_s = math.nan
         self.uncertain_frames = 0
         self.unmapped_frames = 0
-        self.camera_time_log: list[np.ndarray] = []  # every frame, for the offline refit
-        self.host_time_log: list[np.ndarray] = []
+        self.camera_time_log = AppendLog()  # every frame, for the offline refit
+        self.host_time_log = AppendLog()
 
     def camera_times(self, chunk: Chunk) -> np.ndarray:
         """The camera's own time of each frame (timestamps, or counter / nominal rate)."""
@@ -142,8 +236,8 @@ class SoftwareFrameClock(FrameClock):
         camera = self.camera_times(chunk)
         host = np.full(chunk.count, chunk.host_time_s)
         with self.daq_clock.lock:
-            self.camera_time_log.append(camera)
-            self.host_time_log.append(host)
+            self.camera_time_log.extend(camera)
+            self.host_time_log.extend(host)
             self.sync.add_frames(camera, host)
             try:
                 mapped = self.sync.map_frames(camera)
@@ -228,7 +322,7 @@ class DeviceStream:
         self.hold_back = hold_back
         self.items = 0
         self.dropped = 0
-        self.received: list[np.ndarray] = []  # frame counters of every item (cameras only)
+        self.received = CounterRuns()  # frame counters of every item (cameras only)
         self.latest_session_time_s = math.nan
         self.fault: DeviceFault | None = None
         self.exhausted = False
@@ -296,7 +390,7 @@ class DeviceStream:
                     continue
                 times = self.clock.times(chunk)
                 if self.role == "camera":
-                    self.received.append(chunk.item_indices().copy())
+                    self.received.extend(chunk.item_indices())
                 ring.commit_chunk(chunk, session_time_s=times)
                 self.items += chunk.count
                 self.dropped += chunk.dropped

@@ -14,10 +14,18 @@ stream ended), so all streams of the file cover the same interval whatever each 
 Gaps in the DAQ stream are stored as ``/daq/gaps``; frame counters that skip are stored as
 ``dropped_frames`` as they are seen (a crash keeps them), completed by the witness reconciliation
 at the end in hardware sync.
+
+Memory: writing frames allocates and frees a chunk-sized buffer per frame (the Blosc output);
+glibc's heap keeps such freed memory (its mmap threshold rises to the chunk size, so the buffers
+come from the heap, whose free pages it returns only at the top), and resident memory crept up
+by several MB a minute (issue #5). The recorder hands the heap's free pages back every
+``HEAP_TRIM_INTERVAL_S`` (:func:`release_free_heap`; a few ms).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import queue
 import threading
@@ -33,6 +41,25 @@ from data.session_writer import SessionWriter
 
 READ_ITEMS_DAQ = 4096
 READ_ITEMS_FRAMES = 16
+HEAP_TRIM_INTERVAL_S = 10.0  # wall clock between returns of the heap's free pages (see above)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc; elsewhere there is nothing to call
+    except (OSError, AttributeError, TypeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+def release_free_heap() -> bool:
+    """Return the C heap's free pages to the system (glibc ``malloc_trim(0)``); False where
+    there is no such call. Nothing in use is touched: only resident memory goes down."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
 
 
 @dataclass
@@ -83,6 +110,7 @@ class Recorder:
         self.cut_short: list[str] = []  # streams that had not reached the stop time in the grace
         self._thread = threading.Thread(target=self._guarded, name="recorder", daemon=True)
         self.start_index: int | None = None
+        self.heap_trims = 0
 
     # -- called from other threads -------------------------------------------------------------
 
@@ -166,12 +194,17 @@ class Recorder:
                 daq.reader.release(batch)
                 if self._stop_requested.is_set():
                     raise RuntimeError("the recording was stopped before the first sample arrived")
+        next_trim = time.monotonic() + HEAP_TRIM_INTERVAL_S
         while True:
             moved = 0
             for progress in self.streams.values():
                 if not progress.finished:
                     moved += self._pump(progress)
             self._drain_queue()
+            if time.monotonic() >= next_trim:
+                release_free_heap()
+                self.heap_trims += 1
+                next_trim = time.monotonic() + HEAP_TRIM_INTERVAL_S
             if all(p.finished for p in self.streams.values()):
                 break
             if not moved:

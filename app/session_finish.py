@@ -26,6 +26,7 @@ from analysis.clock_sync import fit_offline
 from analysis.errors import MidstanceError
 from analysis.exposure_witness import PulseTrain, Reconciliation, reconcile
 from app.pipeline import HardwareFrameClock, SoftwareFrameClock
+from app.recorder import release_free_heap
 from app.session_types import ControllerError
 
 if TYPE_CHECKING:
@@ -39,17 +40,13 @@ def reconcile_camera(
     ctrl: SessionController, camera: str, *, live: bool, n_samples: int | None = None
 ) -> Reconciliation | None:
     """Pulses/edges/frames of one camera since connect. ``live``: only up to the newest frame
-    received (later ones may still be in transit), recomputed at most once a second."""
+    received (later ones may still be in transit)."""
     stream = ctrl.camera_streams[camera]
     clock = stream.clock
     witness = ctrl.witness
     if not isinstance(clock, HardwareFrameClock) or witness is None:
         return None
-    cache = getattr(ctrl, "_reconcile_cache", {})
-    ctrl._reconcile_cache = cache
-    if live and camera in cache and time.monotonic() - cache[camera][0] < LIVE_RECONCILE_INTERVAL_S:
-        return cache[camera][1]
-    counters = np.concatenate(list(stream.received)) if stream.received else np.empty(0, np.int64)
+    counters = stream.received.array()
     rate = ctrl.daq_stream.rate_hz
     limit = (
         witness.samples_decoded if n_samples is None else min(n_samples, witness.samples_decoded)
@@ -63,9 +60,21 @@ def reconcile_camera(
     else:
         counters = counters[clock.times_of(counters) * rate <= limit - 2]
     pulses = PulseTrain(rate, clock.samples_per_frame, clock.first_sample, clock.trigger_delay_s)
-    result = reconcile(camera, pulses, int(limit), witness.edge_times(camera), counters)
-    cache[camera] = (time.monotonic(), result)
-    return result
+    return reconcile(camera, pulses, int(limit), witness.edge_times(camera), counters)
+
+
+def live_missing_frames(ctrl: SessionController, camera: str) -> np.ndarray | None:
+    """The frame indices the live reconciliation finds missing so far (hardware sync; None
+    otherwise), recomputed at most once a second. Only the missing indices are kept between
+    calls: the reconciliation itself holds arrays as long as the session (issue #5)."""
+    cache = getattr(ctrl, "_missing_cache", {})
+    ctrl._missing_cache = cache
+    if camera in cache and time.monotonic() - cache[camera][0] < LIVE_RECONCILE_INTERVAL_S:
+        return cache[camera][1]
+    result = reconcile_camera(ctrl, camera, live=True)
+    missing = None if result is None else result.missing
+    cache[camera] = (time.monotonic(), missing)
+    return missing
 
 
 def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float) -> dict[str, Any]:
@@ -177,6 +186,7 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
         "flags": flags,
     }
     _store_after_close(path, sync, acquisition, refit)
+    release_free_heap()  # the file's buffers and HDF5's caches are freed now (app.recorder)
     return {
         "path": str(path),
         "sync": sync,
@@ -190,11 +200,11 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
 def _offline_times(ctrl: SessionController, clock: SoftwareFrameClock):
     daq = ctrl.daq_clock
     with daq.lock:
-        if len(daq.block_end_s) < 3 or not clock.camera_time_log:
+        if len(daq.block_end_s) < 3 or not len(clock.camera_time_log):
             return None
-        daq_end, daq_host = np.array(daq.block_end_s), np.array(daq.block_host_s)
-        cam = np.concatenate(clock.camera_time_log)
-        host = np.concatenate(clock.host_time_log)
+        daq_end, daq_host = daq.block_end_s.view().copy(), daq.block_host_s.view().copy()
+        cam = clock.camera_time_log.view().copy()
+        host = clock.host_time_log.view().copy()
     try:
         return _Refit(fit_offline(daq_end, daq_host, cam, host, clock.settings), cam)
     except Exception:  # too little data for a refit: the online times stay, said in the sync json

@@ -72,15 +72,15 @@ class StatusReporting:
         """Frame indices each camera has not delivered so far (counter gaps, and in hardware sync
         the witness reconciliation up to the newest frame received)."""
         out: dict[str, list[int]] = {}
-        from app.session_finish import reconcile_camera
+        from app.session_finish import live_missing_frames
 
         for name in self.camera_streams:
             found = set()
             if self.witness is not None and name in self.witness_channels:
                 with contextlib.suppress(Exception):
-                    rec = reconcile_camera(self, name, live=True)
-                    if rec is not None:
-                        found.update(rec.missing.tolist())
+                    missing = live_missing_frames(self, name)
+                    if missing is not None:
+                        found.update(missing.tolist())
             if self.recorder is not None:
                 found.update(self.recorder.dropped_frames().get(name, []))
             out[name] = sorted(found)
