@@ -1,15 +1,18 @@
 """Session-file performance: write throughput per video codec, file size, random reads, open time.
 
-Plain script (``python benchmarks/bench_hdf5.py [--seconds 2] [--open-minutes 5]``). Prints
+Plain script (``python benchmarks/bench_hdf5.py [--seconds 2] [--open-minutes 5] [--cache DIR]``,
+``--path-frames``/``--path-repeats`` size the frame-path figure). Prints
 figures and ratios; it does not pass or fail. The scenario is the brief's worst case: two cameras
 at 500 fps, 640×480 grey, plus a 16-channel DAQ at 2000 Hz, written through the real
 ``SessionWriter`` (SWMR on, flush every 0.5 s). Frame content comes from the simulated lab when
 it is available (a runner with markers on a treadmill, sensor noise), otherwise from a synthetic
 scene with noise; compression ratios depend on content, so the source is printed.
 
-The open-time figure writes a session of ``--open-minutes`` with the same frame count and chunk
-layout but small (64×48) frames, because opening touches only metadata, never frame data — a
-5-minute 640×480 session would be ~90 GB raw.
+The open-time and long-file random-read figures use a complete saved session of
+``--open-minutes`` (the one ``bench_reanalysis.py`` analyses: 16 channels at 2 kHz, two cameras at
+250 fps as 320×240 JPEG with tracked markers, settings and calibrations; opening touches only
+metadata, never frame data — a 5-minute 640×480 session at 500 fps would be ~90 GB raw). With
+``--cache DIR`` (``run_all.py``) the file is shared with the other steps that need it.
 
 The frame-path figure compares, in the same run and on the same frames, how a lossless frame gets
 into its HDF5 chunk: before (h5py appends a batch and HDF5 runs the Blosc filter, GIL held) and
@@ -34,6 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _shared_inputs import add_cache_option, saved_session
+
 from data import open_session
 from data.session_writer import CameraSpec, SessionWriter
 from data.video_codecs import (
@@ -46,7 +51,6 @@ from data.video_codecs import (
 )
 
 FPS = 500.0
-REPEATS = 5  # of each frame-path measurement; the best is printed
 DAQ_HZ = 2000.0
 N_CHANNELS = 16
 HEIGHT, WIDTH = 480, 640
@@ -165,7 +169,7 @@ def _frame_dataset(f, name: str, **filters):
                             chunks=(1, HEIGHT, WIDTH), **filters)  # fmt: skip
 
 
-def frame_paths(tmp: Path, frames: list[np.ndarray], n: int, batch: int = 32) -> None:
+def frame_paths(tmp: Path, frames: list[np.ndarray], n: int, repeats: int, batch: int = 32) -> None:
     """The lossless frame path before and now, on the same frames, in the same run."""
     import blosc
     import h5py
@@ -214,7 +218,7 @@ def frame_paths(tmp: Path, frames: list[np.ndarray], n: int, batch: int = 32) ->
                  ("python-blosc + direct chunk (now)", direct_chunks),
                  ("JPEG q90 encode only (simplejpeg)", jpeg_encode))  # fmt: skip
         runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in paths}
-        for _ in range(REPEATS):  # interleaved (the machine is shared)
+        for _ in range(repeats):  # interleaved (the machine is shared)
             for name, work in paths:
                 got = timed(work, n)
                 got["lost"] = gil_probe(work, n)
@@ -228,7 +232,8 @@ def frame_paths(tmp: Path, frames: list[np.ndarray], n: int, batch: int = 32) ->
         }  # fmt: skip
         f.flush()
         ok = all(np.array_equal(now[k], before[k]) for k in range(0, now.shape[0], 97))
-    print(f"lossless frame path, {n} frames in batches of {batch}, {REPEATS} runs"
+    runs = f"{repeats} run{'s' if repeats > 1 else ''}"
+    print(f"lossless frame path, {n} frames in batches of {batch}, {runs}"
           f" (frames decoded from both identical: {ok}); ms per frame:")  # fmt: skip
     print(f"  {'path (best run; competitor median)':<35} {'CPU':>6} {'wall':>6} {'GIL held':>9}"
           f" {'competitor lost':>16}")  # fmt: skip
@@ -236,9 +241,11 @@ def frame_paths(tmp: Path, frames: list[np.ndarray], n: int, batch: int = 32) ->
         print(f"  {name:<34} {r['cpu']:>6.3f} {r['wall']:>6.3f} {r['held']:>9.3f}"
               f" {r['lost']:>16.3f}")  # fmt: skip
     old, new = rows[paths[0][0]], rows[paths[1][0]]
+    lost = (f"x{new['lost'] / old['lost']:.2f}" if old["lost"] >= 0.001  # 1 us: above noise
+            else f"{new['lost']:.3f} vs {old['lost']:.3f} ms (no ratio to a ~0 loss)")  # fmt: skip
     print(f"  now vs before: CPU x{new['cpu'] / old['cpu']:.2f},"
           f" wall x{new['wall'] / old['wall']:.2f}, GIL held x{new['held'] / old['held']:.2f};"
-          f" competitor lost x{new['lost'] / max(old['lost'], 1e-9):.2f}")  # fmt: skip
+          f" competitor lost {lost}")  # fmt: skip
     for threads in (1, 2):  # Blosc's own threads: CPU of the whole process, not just the caller
         blosc.set_nthreads(threads)
         cpu, wall = time.process_time(), clock()
@@ -270,14 +277,20 @@ def psnr(path: Path, frames: list[np.ndarray]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="recorded seconds per codec")
-    parser.add_argument("--open-minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--open-minutes", type=float, default=5.0, help="length of the saved session opened"
+    )
     parser.add_argument("--path-frames", type=int, default=1024, help="frames per path figure")
+    parser.add_argument(
+        "--path-repeats", type=int, default=5, help="runs of the path figure (best is printed)"
+    )
+    add_cache_option(parser)
     args = parser.parse_args()
     frames, source = sample_frames()
     raw_per_s = 2 * FPS * HEIGHT * WIDTH
     print(f"frames: {source}")
     with tempfile.TemporaryDirectory() as tmp:
-        frame_paths(Path(tmp), frames, args.path_frames)
+        frame_paths(Path(tmp), frames, args.path_frames, args.path_repeats)
     print(f"2 cameras x {FPS:g} fps x {WIDTH}x{HEIGHT} + {N_CHANNELS} ch x {DAQ_HZ:g} Hz;"
           f" {args.seconds:g} s per codec, through SessionWriter")  # fmt: skip
     print(f"{'codec':<10} {'write s':>8} {'headroom':>9} {'us/frame':>9} {'GB/min':>8}"
@@ -312,19 +325,16 @@ def main() -> None:
                 f"{name} vs none: write time x{wall / base_wall:.2f}, size x{size / base_size:.3f}"
             )
 
-        path = Path(tmp) / "long.midstance.h5"
-        small = [np.ascontiguousarray(f[::10, ::10]) for f in frames]
-        wall = write_session(
-            path, CodecChoice("lossless"), args.open_minutes * 60, small, height=48, width=64
-        )
+        saved = saved_session(args.open_minutes, args.cache, Path(tmp))
         start = time.perf_counter()
-        with open_session(path) as s:
+        with open_session(saved.path) as s:
             n = s.camera("sagittal").n_frames
             _ = s.analog.n_samples, s.subject, s.devices
         opened = time.perf_counter() - start
-        print(f"open a {args.open_minutes:g}-minute session ({n} frames per camera, "
-              f"{path.stat().st_size / 1e6:.0f} MB with 64x48 frames, written in {wall:.0f} s):"
-              f" {opened * 1e3:.1f} ms")  # fmt: skip
+        print(f"saved session{' (shared, written by an earlier step)' if saved.reused else ''}:"
+              f" {saved.describe()}")  # fmt: skip
+        print(f"  open it: {opened * 1e3:.1f} ms; random frame read ({n} frames per camera):"
+              f" {random_read_ms(saved.path):.2f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Marker detection + tracking + labelling per frame, against a naive baseline on the same frames.
 
-Plain script (not a test): ``python benchmarks/bench_markers.py``. Renders simulated-lab frames
+Plain script (not a test): ``python benchmarks/bench_markers.py [--frames 400] [--repeats 3]``.
+Renders simulated-lab frames
 (sagittal and posterior, 640×480 and 1280×1024, with blur, noise, occlusions and strays), then
 times on one core, per frame:
   - Midstance: threshold + findContours + sub-pixel refinement (analysis.markers) and
@@ -9,17 +10,18 @@ times on one core, per frame:
 Prints figures, ratios, and the centroid error of each against the simulator's truth (ours over
 measured markers; the baseline over all, since it never says a marker is missing).
 
-Times are this thread's CPU time (``time.thread_time``), best of ``REPEATS`` passes: on a shared
-machine wall-clock time mostly measures waiting for the core. ``(detect)`` is detection alone,
-``(track)`` the tracker alone on the same frames' blobs (detect + track can be less than the
-chain: detection's frame and binary image push the tracker's data out of the cache). ``floor``
-is threshold + ``findContours`` alone on the same frames — what any contour-based detector pays
-— so the ratio to it travels between machines. The last column compares the chain with issue
-#4's target at 640×480 (two cameras at 500 fps under a third of a core).
+Times are this thread's CPU time (``time.thread_time``), best of ``--repeats`` passes (3): on a
+shared machine wall-clock time mostly measures waiting for the core. ``(detect)`` is detection
+alone, ``(track)`` the tracker alone on the same frames' blobs (detect + track can be less than the
+chain: detection's frame and binary image push the tracker's data out of the cache). ``floor`` is
+threshold + ``findContours`` alone on the same frames — what any contour-based detector pays — so
+the ratio to it travels between machines. The last column compares the chain with issue #4's target
+at 640×480 (two cameras at 500 fps under a third of a core).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import time
@@ -33,8 +35,8 @@ from analysis.tracking import MEASURED, MarkerTracker
 from drivers.sim.lab import SimulatedLab
 from drivers.sim.params import LabSetup, preset
 
-N_FRAMES = 400
-REPEATS = 3
+N_FRAMES = 400  # per view and size (--frames)
+REPEATS = 3  # passes, the best is printed (--repeats)
 TARGET_MS = {(640, 480): 0.30}  # issue #4: detection + tracking + labelling per frame, one core
 ORIENTATION = ImageOrientation(forward_x=1, left_x=-1)
 
@@ -57,12 +59,14 @@ def _baseline_detector() -> cv2.SimpleBlobDetector:
     return cv2.SimpleBlobDetector_create(params)
 
 
-def _baseline(frames: list[np.ndarray], first_truth: np.ndarray) -> tuple[float, np.ndarray]:
+def _baseline(
+    frames: list[np.ndarray], first_truth: np.ndarray, repeats: int
+) -> tuple[float, np.ndarray]:
     """SimpleBlobDetector + nearest neighbour to the previous position (started from truth)."""
     detector = _baseline_detector()
     out = np.empty((len(frames), *first_truth.shape))
     best = np.inf
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         previous = first_truth.copy()
         start = time.thread_time()
         for k, frame in enumerate(frames):
@@ -76,10 +80,10 @@ def _baseline(frames: list[np.ndarray], first_truth: np.ndarray) -> tuple[float,
     return best, out
 
 
-def _floor(frames: list[np.ndarray]) -> float:
+def _floor(frames: list[np.ndarray], repeats: int) -> float:
     """Threshold + findContours alone: the part no contour-based detector avoids."""
     best = np.inf
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.thread_time()
         for frame in frames:
             _, binary = cv2.threshold(frame, 100, 255, cv2.THRESH_BINARY)
@@ -88,14 +92,16 @@ def _floor(frames: list[np.ndarray]) -> float:
     return best
 
 
-def _midstance(frames: list[np.ndarray], view: str) -> tuple[float, float, float, np.ndarray]:
-    """Best-of-REPEATS CPU time per frame of detection + tracking, of detection alone and of
+def _midstance(
+    frames: list[np.ndarray], view: str, repeats: int
+) -> tuple[float, float, float, np.ndarray]:
+    """Best-of-``repeats`` CPU time per frame of detection + tracking, of detection alone and of
     tracking alone (on the blobs detected beforehand)."""
     out = np.empty((len(frames), len(marker_set(view).markers), 2))
     flags = np.empty(out.shape[:2], dtype=np.uint8)
     best_total = best_detect = best_track = np.inf
     found = [detect_markers(frame) for frame in frames]
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         tracker = MarkerTracker(marker_set(view), ORIENTATION)
         start = time.thread_time()
         for k, frame in enumerate(frames):
@@ -122,10 +128,15 @@ def _rms(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=N_FRAMES, help="frames per view and size")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="passes (best printed)")
+    args = parser.parse_args()
+    n_frames, repeats = args.frames, args.repeats
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     cv2.setNumThreads(1)
-    print(f"CPU ms per frame, best of {REPEATS}; load average {os.getloadavg()[0]:.1f}")
+    print(f"CPU ms per frame, best of {repeats}; load average {os.getloadavg()[0]:.1f}")
     print(
         f"{'view':10} {'size':>10} {'midstance':>10} {'(detect)':>9} {'(track)':>8}"
         f" {'floor':>6} {'/floor':>7} {'baseline':>9} {'rms px':>7} {'base rms px':>12}"
@@ -138,13 +149,13 @@ def main() -> None:
             marker_occlusion_probability=0.02,
             stray_reflections_per_frame=1.0,
         )
-        lab = SimulatedLab(preset("healthy"), setup, seed=3, duration_s=N_FRAMES / 250 + 1)
+        lab = SimulatedLab(preset("healthy"), setup, seed=3, duration_s=n_frames / 250 + 1)
         for view in ("sagittal", "posterior"):
-            frames = lab.frames(view, range(N_FRAMES))
-            truth = np.array([lab.frame_truth(view, k).pixels for k in range(N_FRAMES)])
-            ours, detect, track, tracked = _midstance(frames, view)
-            floor = _floor(frames)
-            base, base_tracked = _baseline(frames, truth[0])
+            frames = lab.frames(view, range(n_frames))
+            truth = np.array([lab.frame_truth(view, k).pixels for k in range(n_frames)])
+            ours, detect, track, tracked = _midstance(frames, view, repeats)
+            floor = _floor(frames, repeats)
+            base, base_tracked = _baseline(frames, truth[0], repeats)
             target = TARGET_MS.get((width, height))
             verdict = (
                 "-"

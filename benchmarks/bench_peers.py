@@ -33,6 +33,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # kineticstoolkit's progress bars
 import cv2
 import numpy as np
 from _common import Figure, median_time, print_figures, save_figures
+from _shared_inputs import run_once
 
 from analysis.force_settings import ForceSettings
 from analysis.force_trial import analyse_force_trial, plate_wrenches
@@ -97,7 +98,7 @@ def _blob_detector() -> cv2.SimpleBlobDetector:
 def detection_figures(width: int, height: int, n_frames: int, repeats: int) -> list[Figure]:
     lab = _lab(width, height, seconds=max(2.0, n_frames / 250 + 0.5))
     ks = np.linspace(0, lab.n_frames("sagittal") - 1, n_frames).astype(int)
-    frames = [lab.frame("sagittal", int(k)) for k in ks]
+    frames = list(lab.frames("sagittal", ks))
     truth = _truth(lab, "sagittal", ks)
     workload = f"{n_frames} simulated sagittal frames {width}x{height}, 6 markers + 1 stray"
     size = f"{width}x{height}"
@@ -138,7 +139,7 @@ def detection_figures(width: int, height: int, n_frames: int, repeats: int) -> l
                 trackpy.locate(f, diameter, minmass=minmass)[["x", "y"]].to_numpy() for f in few
             ]
 
-        tp_t, tp_c = median_time(tp, 1, warmup=0)
+        tp_found, tp_t, tp_c = run_once(tp)
         tp_t *= n_frames / len(few)  # per-frame cost on the same scale as the others
         tp_c *= n_frames / len(few)
         rows.append(
@@ -146,7 +147,7 @@ def detection_figures(width: int, height: int, n_frames: int, repeats: int) -> l
                 f"trackpy.locate (diameter {diameter}, minmass from frame 0; {len(few)} frames)",
                 tp_t,
                 tp_c,
-                _accuracy(tp(), truth[: len(few)]),
+                _accuracy(tp_found, truth[: len(few)]),
             )
         )
     except ImportError:
@@ -173,7 +174,11 @@ def detection_figures(width: int, height: int, n_frames: int, repeats: int) -> l
 def tracking_figures(n_frames: int, repeats: int) -> list[Figure]:
     lab = _lab(640, 480, seconds=n_frames / 250 + 0.5)
     ks = range(n_frames)
-    blobs = [detect_markers(lab.frame("sagittal", k)) for k in ks]
+    blobs = [  # rendered in batches (one body evaluation each), the same frames as one by one
+        detect_markers(frame)
+        for first in ks[::250]
+        for frame in lab.frames("sagittal", range(first, min(first + 250, n_frames)))
+    ]
     truth_all = [lab.frame_truth("sagittal", k) for k in ks]
     mset = marker_set("sagittal")
     workload = f"{n_frames} frames (250 fps, 640x480) of detections, sagittal set of 6 markers"
@@ -359,8 +364,8 @@ def event_figures(minutes: float, repeats: int) -> list[Figure]:
                     min_durations=[0.1, 0.02],
                 )
 
-        peer_t, peer_c = median_time(peer, 1, warmup=0)  # slow (a Python loop over cycles)
-        events = peer().events
+        found, peer_t, peer_c = run_once(peer)  # slow (a Python loop over cycles): once
+        events = found.events
         figures.append(
             Figure(
                 "gait events from force",

@@ -1,17 +1,19 @@
 """Throughput of the ring buffer vs ``queue.Queue`` of copies, one producer, one or three consumers.
 
-Run: ``python benchmarks/bench_ring_buffer.py``. Prints items/s for 640×480 uint8 frames and for
-100-sample blocks of 16 analog channels, each measured in the same process against the baseline
-most acquisition code starts with: the device reads into its own buffer, the producer puts a copy
-on a queue per consumer, each consumer gets it. The ring's recorder takes everything available in
-one view (what a recorder does); a queue's consumer takes one write at a time. With three consumers
-the ring serves the pipeline's recorder (lossless), live analysis (sequential) and display (latest)
-from one copy; the baseline needs a queue and a copy per consumer. Every consumer touches every
-item it gets. These are figures, not pass/fail; the machine is shared, so run it twice.
+Run: ``python benchmarks/bench_ring_buffer.py [--repeats 3]``. Prints items/s for 640×480 uint8
+frames and for 100-sample blocks of 16 analog channels, each measured in the same process against
+the baseline most acquisition code starts with: the device reads into its own buffer, the producer
+puts a copy on a queue per consumer, each consumer gets it. The ring's recorder takes everything
+available in one view (what a recorder does); a queue's consumer takes one write at a time. With
+three consumers the ring serves the pipeline's recorder (lossless), live analysis (sequential) and
+display (latest) from one copy; the baseline needs a queue and a copy per consumer. Every consumer
+touches every item it gets. These are figures, not pass/fail; the machine is shared, so run it
+twice.
 """
 
 from __future__ import annotations
 
+import argparse
 import queue
 import threading
 import time
@@ -107,6 +109,9 @@ def queue_run(case: Case, n_writes: int, consumers: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case (median printed)")
+    args = parser.parse_args()
     cases = [
         (Case("frames 640x480 uint8, ring of 8", (480, 640), np.uint8, 1, 8), 2000),
         (Case("frames 640x480 uint8, ring of 64", (480, 640), np.uint8, 1, 64), 2000),
@@ -119,8 +124,12 @@ def main() -> None:
         for consumers in (1, 3):
             ring_run(case, n_writes // 10, consumers)  # warm-up
             queue_run(case, n_writes // 10, consumers)
-            ring_rate = np.median([ring_run(case, n_writes, consumers) for _ in range(3)])
-            queue_rate = np.median([queue_run(case, n_writes, consumers) for _ in range(3)])
+            ring_rate = np.median(
+                [ring_run(case, n_writes, consumers) for _ in range(args.repeats)]
+            )
+            queue_rate = np.median(
+                [queue_run(case, n_writes, consumers) for _ in range(args.repeats)]
+            )
             print(
                 f"{case.label:42s} {consumers:9d} {ring_rate:13,.0f} {queue_rate:14,.0f}"
                 f" {ring_rate / queue_rate:6.2f}"

@@ -1,18 +1,23 @@
 """Run the whole benchmark suite and write the dated reference table (markdown + JSON).
 
-    python benchmarks/run_all.py --out docs/ [--quick] [--only NAME ...] [--timeout S]
+    python benchmarks/run_all.py --out docs/ [--quick] [--only NAME ... | --skip NAME ...]
+                                 [--timeout S]
 
 Every benchmark runs in its own subprocess (so one's memory or threads never colour another's
 figures), one after the other. Scripts that accept ``--json PATH`` hand back structured figures
 (value, unit, workload, repeats, ratio against a baseline or peer measured in the same run); the
-others' printed output is kept verbatim in the table. Writes ``benchmarks-YYYY-MM-DD.md`` and
-``.json`` into ``--out`` with the machine description (CPU, cores, RAM, OS, Python, library
-versions) and the load average before and after, so a run on a shared machine says so.
+others' printed output is kept verbatim in the table. Scripts that accept ``--cache DIR`` share
+the simulated inputs they make through one folder for the run (``_shared_inputs.py``: the saved
+5-minute session is written once, by the HDF5 step, and re-analysed by the last). Writes
+``benchmarks-YYYY-MM-DD.md`` and ``.json`` into ``--out`` with the machine description (CPU, cores,
+RAM, OS, Python, library versions), the load average before and after and the CPU other processes
+used during the run, so a run on a shared machine says so; prints the run's total wall time last.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -39,7 +44,11 @@ class Step:
     timeout_s: float | None = None  # longer than --timeout for a long workload
 
 
-# The suite in running order; the default options keep the whole run under ~15 min on 2 cores.
+# The suite in running order; the options keep the whole run under ~15 min on an idle 2-core
+# machine: ~11 of them the 10-minute live session, ~4 everything else (each step's share is in the
+# dated table). Shorter than a script's own defaults where the figures stay stable: force on
+# 3 minutes (the offline length scaling is bench_scaling's), 240 fps live for 30 s, the HDF5
+# frame-path figure on 512 frames x 3 runs, retracking on 15 s of session.
 STEPS = (
     Step(
         "simulator",
@@ -50,15 +59,24 @@ STEPS = (
     Step(
         "force",
         "force analysis throughput and streaming toe-off-to-record delay",
-        ("--minutes", "10"),
+        ("--minutes", "3"),
         ("--minutes", "1"),
     ),
     Step("markers", "marker detection and tracking per frame"),
     Step(
         "hdf5",
         "HDF5 write headroom per codec, size per minute, open and random-read times",
-        ("--seconds", "2", "--open-minutes", "5"),
-        ("--seconds", "0.5", "--open-minutes", "0.5"),
+        ("--seconds", "2", "--open-minutes", "5", "--path-frames", "512", "--path-repeats", "3"),
+        (
+            "--seconds",
+            "0.5",
+            "--open-minutes",
+            "0.5",
+            "--path-frames",
+            "128",
+            "--path-repeats",
+            "1",
+        ),
     ),
     Step("ring_buffer", "ring buffer vs queue of copies, one producer, 1 or 3 consumers"),
     Step(
@@ -73,7 +91,7 @@ STEPS = (
     Step(
         "pipeline-240",
         "whole live pipeline, 2 cameras 1280x1024 @ 240 fps + 16 ch @ 2.4 kHz",
-        ("--minutes", "1", "--workload", "240"),
+        ("--minutes", "0.5", "--workload", "240"),
         ("--minutes", "0.25", "--workload", "240"),
         script="pipeline",
     ),
@@ -85,11 +103,19 @@ STEPS = (
         ("--quick",),
     ),
     Step("scaling", "time and memory vs session length and frame rate", (), ("--quick",)),
-    Step("reanalysis", "re-analysis of a 5-minute saved session", ("--minutes", "5"), ("--quick",)),
+    Step(
+        "reanalysis",
+        "re-analysis of a 5-minute saved session",
+        ("--minutes", "5", "--retrack-minutes", "0.25"),
+        ("--quick", "--retrack-minutes", "0.1"),
+    ),
 )
 
 
-def _help(script: Path, env: dict[str, str]) -> str:
+@functools.cache
+def _help(script: Path, env_items: tuple[tuple[str, str], ...]) -> str:
+    """The script's ``--help`` (once per script): which of the suite's options it takes."""
+    env = dict(env_items)
     try:
         out = subprocess.run(
             [sys.executable, str(script), "--help"],
@@ -110,24 +136,29 @@ def _are_figures(data) -> bool:
     return isinstance(data, list) and all(isinstance(d, dict) and keys <= set(d) for d in data)
 
 
-def run_step(step: Step, quick: bool, timeout_s: float, env: dict[str, str]) -> dict:
+def run_step(
+    step: Step, quick: bool, timeout_s: float, env: dict[str, str], cache: Path | None = None
+) -> dict:
     script = HERE / f"bench_{step.script or step.name}.py"
     result = {"name": step.name, "script": f"benchmarks/{script.name}", "measures": step.measures}
     if not script.exists():
         result.update(status="absent", output="(this script is not in the checkout yet)")
         return result
     args = list(step.quick_args if quick else step.args)
-    help_text = _help(script, env)
+    help_text = _help(script, tuple(sorted(env.items())))
     if quick and not step.quick_args and "--quick" in help_text:
         args.append("--quick")
+    if cache is not None and "--cache" in help_text:
+        args += ["--cache", str(cache)]
     with tempfile.TemporaryDirectory() as tmp:
         json_path = Path(tmp) / "figures.json"
         if "--json" in help_text:
             args += ["--json", str(json_path)]
         command = [sys.executable, str(script), *args]
-        result["command"] = " ".join(["python", f"benchmarks/{script.name}", *args]).replace(
-            str(json_path), "FILE"
-        )
+        result["command"] = " ".join(["python", f"benchmarks/{script.name}", *args])
+        result["command"] = result["command"].replace(str(json_path), "FILE")
+        if cache is not None:
+            result["command"] = result["command"].replace(str(cache), "CACHE")
         print(f"== {result['command']}", flush=True)
         start = time.perf_counter()
         try:
@@ -177,7 +208,14 @@ def own_children_cpu_s() -> float:
 
 
 def write_report(
-    out_dir: Path, machine: dict, steps: list[dict], quick: bool, load_after, *, other_cores: float
+    out_dir: Path,
+    machine: dict,
+    steps: list[dict],
+    quick: bool,
+    load_after,
+    *,
+    other_cores: float,
+    run_wall_s: float,
 ) -> Path:
     day = machine["date_utc"][:10]
     stem = out_dir / f"benchmarks-{day}{'-quick' if quick else ''}"
@@ -191,7 +229,8 @@ def write_report(
         "quick": quick,
         "machine_shared_with_other_work": shared,
         "other_work_cores_during_run": round(other_cores, 3),
-        "total_wall_s": round(total, 1),
+        "total_wall_s": round(total, 1),  # the steps' own
+        "run_wall_s": round(run_wall_s, 1),  # the whole run, with the help probes
         "steps": steps,
     }
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1, ensure_ascii=False))
@@ -220,7 +259,8 @@ def write_report(
             if shared
             else f"; other processes used {other_cores:.2f} cores on average during the run"
         ),
-        f"- whole suite: {total / 60:.1f} min" + (" (quick options)" if quick else ""),
+        f"- whole suite: {run_wall_s / 60:.1f} min (the steps {total / 60:.1f} min"
+        + ("; quick options)" if quick else ")"),
         "",
         "## Figures with same-run comparisons",
         "",
@@ -251,29 +291,73 @@ def write_report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="docs", help="folder for the dated table")
-    parser.add_argument("--quick", action="store_true", help="small workloads (a smoke run)")
-    parser.add_argument("--only", nargs="*", help="run only these (e.g. force peers)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="per benchmark, seconds")
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="steps, in running order (NAME: what it measures):\n"
+        + "\n".join(f"  {s.name}: {s.measures}" for s in STEPS),
+    )
+    parser.add_argument(
+        "--out",
+        default="docs",
+        help="folder for the dated table, benchmarks-YYYY-MM-DD.md and .json (default: docs)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small workloads: a smoke run of a few minutes"
+    )
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these steps")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        metavar="NAME",
+        help="run every step but these (e.g. --skip pipeline: all but the 10-minute session)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds a step may take before it is stopped (default 600; a step may allow "
+        "itself longer: the 10-minute session 1200)",
+    )
     args = parser.parse_args()
+    names = {s.name for s in STEPS}
+    unknown = (set(args.only or ()) | set(args.skip or ())) - names
+    if unknown:
+        parser.error(f"no step {', '.join(sorted(unknown))}; the steps: {', '.join(sorted(names))}")
+    if args.only and args.skip:
+        parser.error("give --only or --skip, not both")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.setdefault("TQDM_DISABLE", "1")
     machine = machine_description()
-    steps = [s for s in STEPS if not args.only or s.name in args.only]
+    steps = [
+        s
+        for s in STEPS
+        if (not args.only or s.name in args.only) and s.name not in (args.skip or ())
+    ]
     busy0, own0, wall0 = busy_cpu_s(), own_children_cpu_s(), time.monotonic()
-    results = [run_step(s, args.quick, args.timeout, env) for s in steps]
-    other_cores = max(
-        0.0,
-        (busy_cpu_s() - busy0 - (own_children_cpu_s() - own0)) / (time.monotonic() - wall0),
-    )
+    with tempfile.TemporaryDirectory(prefix="midstance-bench-cache-") as cache:
+        results = [run_step(s, args.quick, args.timeout, env, Path(cache)) for s in steps]
+    run_wall = time.monotonic() - wall0
+    other_cores = max(0.0, (busy_cpu_s() - busy0 - (own_children_cpu_s() - own0)) / run_wall)
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = write_report(out_dir, machine, results, args.quick, load_after, other_cores=other_cores)
+    stem = write_report(
+        out_dir,
+        machine,
+        results,
+        args.quick,
+        load_after,
+        other_cores=other_cores,
+        run_wall_s=run_wall,
+    )
     print(f"wrote {stem}.md and {stem}.json")
+    print(
+        f"total wall time {run_wall / 60:.1f} min ({run_wall:.0f} s) for "
+        f"{len(steps)} steps; other processes used {other_cores:.2f} cores on average"
+    )
 
 
 if __name__ == "__main__":
