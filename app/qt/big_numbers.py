@@ -18,6 +18,8 @@ from app.qt.theme import (
     Theme,
 )
 
+NBSP = "\u00a0"
+
 
 class NumberCell(QFrame):
     """One metric of one side: the number, its unit and n, and the out-of-range note."""
@@ -58,19 +60,21 @@ class NumberCell(QFrame):
         # the mean is the headline, the SD goes on the unit line: two sides of large numbers
         # then fit a 1200 px window
         set_text(self.number, format_mean_sd(self.mean, math.nan, self.spec.decimals))
+        # no-break spaces inside each part: a narrow cell wraps between parts, not inside one
+        n = f"n{NBSP}={NBSP}{self.n}"
         if self.n == 0 and hint:
             detail = f"{self.spec.unit} · {hint}"
         elif math.isfinite(self.mean) and math.isfinite(self.sd):
-            detail = f"± {self.sd:.{self.spec.decimals}f} {self.spec.unit} · n = {self.n}"
+            detail = f"±{NBSP}{self.sd:.{self.spec.decimals}f}{NBSP}{self.spec.unit} · {n}"
         else:
-            detail = f"{self.spec.unit} · n = {self.n}"
+            detail = f"{self.spec.unit} · {n}"
         self.outside = lab_range.outside(self.mean) if lab_range else ""
         tip = ""
         if self.outside:
             arrow = "▲" if self.outside == "above" else "▼"
             self.flag.setText(f"{arrow} {self.outside} lab range ({lab_range.describe()})")
             # on the unit line (the range itself on hover), so a cell stays compact
-            detail = f"{detail} · {arrow} {self.outside} lab range"
+            detail = f"{detail} · {arrow}{NBSP}{self.outside}{NBSP}lab{NBSP}range"
             tip = f"{self.flag.text()}; {lab_range.source}"
         else:
             self.flag.setText("")

@@ -241,6 +241,8 @@ class GrfView(pg.PlotWidget):
         per_bin = len(t) * WINDOW_S / max(float(t[-1] - t[0]), 1e-9) / self.pixels
         self.curve.setData(*min_max_envelope(t, y, int(per_bin)))
         self.sliding.setPos(-end, 0.0)
+        for item in self.midstance.values():  # pyqtgraph caches the view in item coordinates
+            item.viewTransformChanged()  # (and culls the triangles by it): moved, so forget it
         key = (
             tuple((s.get("side"), s["contact_s"], s["toe_off_s"]) for s in stances),
             self.body_weight_N,

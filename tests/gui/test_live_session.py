@@ -115,7 +115,8 @@ def test_a_full_session_from_the_window(qtbot, make_window, sim_config):
             number, _, spread = shown.partition(" ± ")
             assert cell.number.text() == number, (spec.key, side)
             if spread:
-                assert cell.detail.text().startswith(f"± {spread} {spec.unit} · n = ")
+                detail = cell.detail.text().replace("\u00a0", " ")
+                assert detail.startswith(f"± {spread} {spec.unit} · n = ")
     # hip-ankle is measured on the camera-side (right) leg: the left cell says so with n = 0
     assert window.numbers.cells[("L", "hip_ankle_midstance_m")].n == 0
     assert window.numbers.cells[("R", "hip_ankle_midstance_m")].n >= 10

@@ -161,10 +161,16 @@ def test_grf_scrolls_five_seconds_shades_each_stance_by_side_and_scales_to_body_
     assert (ylo, yhi) == (pytest.approx(-0.1), pytest.approx(3.2))
     # a later window moves the data, not the axes; the same stances are not drawn again
     path_before = view.shading["L"].path()
+    view.midstance["R"].viewRect()  # as a paint does: pyqtgraph caches it
     view.show_force(t + 1.0, fz, inside, bw)
     assert view.plot.viewRange()[0] == [pytest.approx(-5.0), pytest.approx(0.0)]
     assert view.sliding.pos().x() == pytest.approx(-t[-1] - 1.0)
     assert view.shading["L"].path() == path_before
+    # the triangles' view rectangle (pyqtgraph culls points outside it) moved with the data
+    seen = view.midstance["R"].viewRect()
+    assert seen.left() == pytest.approx(t[-1] + 1.0 - 5.0) and seen.right() == pytest.approx(
+        t[-1] + 1.0
+    )
 
 
 def test_min_max_envelope_keeps_every_extreme_in_order_on_bins_fixed_to_the_sample_clock():
@@ -305,10 +311,11 @@ def test_big_numbers_show_mean_sd_n_and_flag_values_outside_the_lab_range(qtbot,
     assert cell.number.text() == f"{np.mean(left):.0f}"  # the mean large, the SD under it
     assert cell.outside == "above" and "above lab range (≤ 40)" in cell.flag.text()
     sd = np.std(left, ddof=1)
-    assert cell.detail.text() == f"± {sd:.0f} BW/s · n = {len(left)} · ▲ above lab range"
+    detail = cell.detail.text().replace("\u00a0", " ")  # (no-break spaces keep parts whole)
+    assert detail == f"± {sd:.0f} BW/s · n = {len(left)} · ▲ above lab range"
     assert "(≤ 40)" in cell.detail.toolTip()
     assert view.cells[("R", FPPA.key)].number.text() == "3.2"  # one value: no SD
-    assert view.cells[("R", FPPA.key)].detail.text() == "° · n = 1"
+    assert view.cells[("R", FPPA.key)].detail.text() == "° · n\u00a0=\u00a01"
     assert view.cells[("R", HIP_ANKLE.key)].detail.text() == "cm · needs the sagittal camera"
     assert view.cells[("R", FPPA.key)].outside == ""
 
