@@ -303,10 +303,8 @@ class CopView(pg.PlotWidget):
         self.outline = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=2))
         self.midline = self.plot.plot([], [], pen=pg.mkPen(theme.grid, width=1))
         # plain curve items (no PlotDataItem bookkeeping): they are re-set on every refresh
-        self.sides = {
-            side: pg.PlotCurveItem(pen=side_pen(side, 2), connect="finite") for side in SIDE_COLOURS
-        }
-        self.other = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=1), connect="finite")
+        self.sides = {side: pg.PlotCurveItem(pen=side_pen(side, 2)) for side in SIDE_COLOURS}
+        self.other = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=1))
         for item in (*self.sides.values(), self.other):
             self.plot.addItem(item)
         self.apply_theme(theme)
@@ -353,10 +351,22 @@ class CopView(pg.PlotWidget):
         for side, curve in self.sides.items():
             mask = stance_mask(t, stances, side)
             assigned |= mask
-            curve.setData(np.where(mask, screen_x, np.nan), np.where(mask, screen_y, np.nan))
-        self.other.setData(
-            np.where(assigned, np.nan, screen_x), np.where(assigned, np.nan, screen_y)
-        )
+            x, y, connect = _runs(screen_x, screen_y, mask)
+            curve.setData(x, y, connect=connect)
+        x, y, connect = _runs(screen_x, screen_y, ~assigned)
+        self.other.setData(x, y, connect=connect)
+
+
+def _runs(
+    x: np.ndarray, y: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The finite points under ``mask`` only, and the ``connect`` array that joins consecutive
+    ones: each curve's path holds its own points, not the whole window's with NaN gaps."""
+    mask = mask & np.isfinite(x) & np.isfinite(y)
+    index = np.flatnonzero(mask)
+    connect = np.zeros(len(index), dtype=bool)
+    connect[:-1] = np.diff(index) == 1
+    return x[index], y[index], connect
 
 
 def body_weight_from_mass(mass_kg: float | None) -> float | None:

@@ -231,6 +231,17 @@ def test_cop_butterfly_splits_by_side_on_the_plate_outline(qtbot, lab):
     rx, _ = view.sides["R"].getData()
     # screen x = −y_lab: the left foot lands left of the midline, the right foot right of it
     assert np.nanmean(lx) < 0 < np.nanmean(rx)
+    # each side's curve holds only its stances' points, one unbroken run per stance
+    step = len(t) // 1000
+    drawn_t = t[(-round(t[0] * rate)) % step :: step]
+    for side in ("L", "R"):
+        mine = [s for s in stances if s["side"] == side and s["toe_off_s"] >= t[0]]
+        mine = [s for s in mine if s["contact_s"] <= t[-1]]
+        inside = [((drawn_t >= s["contact_s"]) & (drawn_t <= s["toe_off_s"])).sum() for s in mine]
+        x, _ = view.sides[side].getData()
+        connect = view.sides[side].opts["connect"]
+        assert len(x) == sum(inside) > 0
+        assert (~connect).sum() == sum(1 for n in inside if n)  # a break after each stance
     assert view.plot.viewRange()[0] == pytest.approx([-30.0, 30.0])  # data never moves the axes
 
 
