@@ -265,6 +265,12 @@ class MainWindow(QMainWindow):
         bar.zero_requested.connect(self.zero_plates)
         bar.weigh_requested.connect(self.weigh_on_plate)
         bar.subject_edited.connect(self.apply_subject)
+        # the mass the force is drawn with, read from the bar when it is edited, not every tick
+        # (reading the bar is several Qt calls)
+        self.body_mass_kg: float | None = None
+        bar.mass.valueChanged.connect(
+            lambda _v: setattr(self, "body_mass_kg", bar.subject().get("body_mass_kg"))
+        )
         bar.treadmill_edited.connect(self._treadmill_changed)
 
     # -- starting and stopping ---------------------------------------------------------------------
@@ -478,7 +484,7 @@ class MainWindow(QMainWindow):
         self.banners.show_banners(shown)
 
     def _refresh_force(self) -> None:
-        mass = self.bar.subject().get("body_mass_kg")
+        mass = self.body_mass_kg
         stream = getattr(self.controller, "daq_stream", None)
         newest = getattr(stream, "latest_session_time_s", None)
         if newest is not None and newest == self._force_end_s and mass == self._force_mass:

@@ -37,6 +37,9 @@ class LabDouble:
     def add_listener(self, fn) -> None:
         pass
 
+    def set_subject(self, subject: dict) -> None:
+        self.subject = subject
+
     def connect(self) -> SessionStatus:
         return self.status()
 
@@ -104,3 +107,12 @@ def test_a_refresh_asks_only_for_new_force_and_skips_what_did_not_change(make_wi
         controller.advance(0.025)
         window.refresh()
     assert controller.status_calls - polls <= 1
+
+    # a mass typed in the bar: the next tick redraws the same samples in body weights
+    asked = len(controller.asked)
+    window.bar.mass.setValue(70.0)
+    window.refresh()
+    assert window.grf.unit == "BW"
+    assert all(seconds < 0.3 for seconds in controller.asked[asked:])  # not the whole window
+    _, y = window.grf.curve.getData()
+    assert y.max() == pytest.approx(window.force_history.fz.max() / (70.0 * 9.80665))
