@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems.GraphicsItem import GraphicsItem
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGraphicsPathItem
@@ -242,7 +243,9 @@ class GrfView(pg.PlotWidget):
         self.curve.setData(*min_max_envelope(t, y, int(per_bin)))
         self.sliding.setPos(-end, 0.0)
         for item in self.midstance.values():  # pyqtgraph caches the view in item coordinates
-            item.viewTransformChanged()  # (and culls the triangles by it): moved, so forget it
+            # (and culls the triangles by it): moved, so forget it. The base class's method only
+            # drops that cache (pure Python); the scatter's own also calls Qt twice
+            GraphicsItem.viewTransformChanged(item)
         key = (
             tuple((s.get("side"), s["contact_s"], s["toe_off_s"]) for s in stances),
             self.body_weight_N,
