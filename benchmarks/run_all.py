@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,9 @@ class Step:
 # machine: ~11 of them the 10-minute live session, ~4 everything else (each step's share is in the
 # dated table). Shorter than a script's own defaults where the figures stay stable: force on
 # 3 minutes (the offline length scaling is bench_scaling's), 240 fps live for 30 s, the HDF5
-# frame-path figure on 512 frames x 3 runs, retracking on 15 s of session.
+# frame-path figure on 512 frames x 3 runs, memory vs session length traced at 1 and 5 minutes
+# (tracing triples a run; 10 and 30 are timed and their memory extrapolated, labelled so),
+# retracking on 6 s of session.
 STEPS = (
     Step(
         "simulator",
@@ -102,12 +105,17 @@ STEPS = (
         (),
         ("--quick",),
     ),
-    Step("scaling", "time and memory vs session length and frame rate", (), ("--quick",)),
+    Step(
+        "scaling",
+        "time and memory vs session length and frame rate",
+        ("--trace-minutes", "5"),
+        ("--quick",),
+    ),
     Step(
         "reanalysis",
         "re-analysis of a 5-minute saved session",
-        ("--minutes", "5", "--retrack-minutes", "0.25"),
-        ("--quick", "--retrack-minutes", "0.1"),
+        ("--minutes", "5", "--retrack-minutes", "0.1"),
+        ("--quick", "--retrack-minutes", "0.05"),
     ),
 )
 
@@ -160,7 +168,7 @@ def run_step(
         if cache is not None:
             result["command"] = result["command"].replace(str(cache), "CACHE")
         print(f"== {result['command']}", flush=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), own_children_cpu_s()
         try:
             proc = subprocess.run(
                 command,
@@ -180,6 +188,9 @@ def run_step(
             limit = max(timeout_s, step.timeout_s or 0.0)
             result.update(status=f"timed out after {limit:g} s", output=out.strip())
         result["wall_s"] = round(time.perf_counter() - start, 1)
+        # CPU of the step and every process it waited for (e.g. tracking workers): on an idle
+        # machine a one-thread step's wall time is about this, whatever the load was here
+        result["cpu_s"] = round(own_children_cpu_s() - cpu, 1)
         if json_path.exists():
             data = json.loads(json_path.read_text())
             if _are_figures(data):
@@ -187,7 +198,11 @@ def run_step(
             else:  # the script's own structure: kept as it is, shown as JSON
                 result["data"] = data
     print(result.get("output", ""), flush=True)
-    print(f"-- {step.name}: {result['status']} in {result.get('wall_s', 0):.0f} s", flush=True)
+    print(
+        f"-- {step.name}: {result['status']} in {result.get('wall_s', 0):.0f} s "
+        f"(CPU {result.get('cpu_s', 0):.0f} s)",
+        flush=True,
+    )
     return result
 
 
@@ -275,7 +290,8 @@ def write_report(
             lines += ["Not in the checkout when this table was made: not measured.", ""]
             continue
         lines += [
-            f"`{s['command']}` — {s['status']}, {s.get('wall_s', 0):.0f} s",
+            f"`{s['command']}` — {s['status']}, {s.get('wall_s', 0):.0f} s "
+            f"(CPU {s.get('cpu_s', 0):.0f} s)",
             "",
             "```",
             s.get("output", ""),
@@ -337,6 +353,12 @@ def main() -> None:
         if (not args.only or s.name in args.only) and s.name not in (args.skip or ())
     ]
     busy0, own0, wall0 = busy_cpu_s(), own_children_cpu_s(), time.monotonic()
+    # every script's --help probed before anything is measured, as many at once as there are
+    # cores (each imports its libraries: ~1 s); run_step finds them cached
+    env_items = tuple(sorted(env.items()))
+    scripts = {HERE / f"bench_{s.script or s.name}.py" for s in steps}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(lambda script: _help(script, env_items), sorted(scripts)))
     with tempfile.TemporaryDirectory(prefix="midstance-bench-cache-") as cache:
         results = [run_step(s, args.quick, args.timeout, env, Path(cache)) for s in steps]
     run_wall = time.monotonic() - wall0
