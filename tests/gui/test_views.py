@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from analysis.errors import InputError
 from app.qt.big_numbers import BigNumbers
@@ -67,6 +68,25 @@ def test_live_view_draws_every_visible_marker_and_the_leg_chain(qtbot, lab):
     np.testing.assert_allclose([lx[4], ly[4]], markers["ankle"])
     assert view.image.image.shape == (240, 320)
     assert view.image.levels is not None and tuple(view.image.levels) == (0, 255)
+
+
+def test_a_small_camera_view_draws_the_whole_frame_without_resampling_it(qtbot, lab, monkeypatch):
+    import pyqtgraph.functions
+
+    resampled = []  # pyqtgraph's block means cost ~26 ms per 640×480 frame
+    downsample = pyqtgraph.functions.downsample
+    monkeypatch.setattr(pyqtgraph.functions, "downsample",
+                        lambda *a, **k: resampled.append(1) or downsample(*a, **k))  # fmt: skip
+    view = CameraView("posterior", "Posterior · live", DARK)
+    qtbot.addWidget(view)
+    view.resize(200, 150)  # a third of a 640×480 frame: pyqtgraph would average 3×3 blocks
+    view.show()
+    qtbot.waitUntil(lambda: 0 < view.box.width() <= 200, timeout=5_000)
+    frame = np.repeat(np.repeat(lab.frame("posterior", 100), 2, axis=0), 2, axis=1)
+    view.show_frame(frame, {})
+    QApplication.processEvents()  # the view takes its scale from the posted layout events
+    view.viewport().repaint()
+    assert view.image.image.shape == (480, 640) and resampled == []
 
 
 def test_sagittal_freeze_frame_brackets_hip_and_ankle_with_the_signed_distance(qtbot, lab):
