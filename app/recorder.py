@@ -225,9 +225,10 @@ class Recorder:
         self._drain_queue()
 
     def _finish(self, progress: _StreamProgress) -> None:
-        """This stream is complete in the file: stop holding its producer back."""
+        """This stream is complete in the file: stop holding its producer back (``leave``: a
+        ring is flagged ``recorder_detached`` only when the recorder failed)."""
         progress.finished = True
-        progress.reader.detach()
+        progress.reader.leave()
 
     def _pump(self, progress: _StreamProgress) -> int:
         is_daq = progress.stream.name == self.daq_name

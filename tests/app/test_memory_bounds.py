@@ -12,9 +12,11 @@ back by the heap trim), never wall time.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import weakref
 
+import h5py
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -137,11 +139,12 @@ def many_recordings(tmp_path_factory, prerendered_camera):
     controller = SessionController(
         parse_config(raw), pace="fast", device_factory=prerendered_camera.factory
     )
-    objects, after_each = [], []
+    objects, after_each, paths = [], [], []
     controller.connect()
     try:
         for k in range(RECORDINGS):
-            controller.start_recording(folder / f"r{k}.midstance.h5", duration_s=RECORDING_S)
+            paths.append(folder / f"r{k}.midstance.h5")
+            controller.start_recording(paths[-1], duration_s=RECORDING_S)
             recorder = controller.recorder
             assert recorder.created.wait(60.0)
             objects.append((weakref.ref(recorder), weakref.ref(recorder.writer)))
@@ -164,7 +167,13 @@ def many_recordings(tmp_path_factory, prerendered_camera):
     finally:
         controller.close()
     gc.collect()
-    return {"objects": objects, "after_each": after_each, "readers": readers, "cache": cache}
+    return {
+        "objects": objects,
+        "after_each": after_each,
+        "readers": readers,
+        "cache": cache,
+        "paths": paths,
+    }
 
 
 def test_no_recorder_or_writer_outlives_its_recording(many_recordings):
@@ -175,6 +184,18 @@ def test_no_recorder_or_writer_outlives_its_recording(many_recordings):
     assert [(r() is None, w() is None) for r, w in objects] == [(True, True)] * RECORDINGS
     # pace fast: the force analysis holds the DAQ's lossless reader, each tracker its camera's
     assert many_recordings["readers"] == {"force": 1, "sagittal": 1, "posterior": 1}
+
+
+def test_a_recorder_that_finished_its_streams_is_not_reported_as_failed(many_recordings):
+    """Letting go of the rings at the end of a recording is not a recorder failure: no file's
+    acquisition record flags a ring ``recorder_detached`` (every one did before)."""
+    for path in many_recordings["paths"]:
+        with h5py.File(path, "r") as f:
+            acquisition = json.loads(f.attrs["acquisition_json"])
+        assert all(
+            "recorder_detached" not in device["ring"]["flags"]
+            for device in acquisition["devices"].values()
+        ), acquisition["devices"]
 
 
 def test_frame_counters_since_connect_stay_one_run_whatever_the_frames(many_recordings):
