@@ -113,16 +113,24 @@ def _descendants(pid: int) -> list[int]:
 
 
 class ChildCpu:
-    """CPU time of this process's child processes (e.g. marker-tracking workers) between two
-    moments: live children read from /proc at both ends (``os.times()`` counts only children
-    that have exited and been waited for), plus those that ended and were reaped in between.
-    Linux only; elsewhere ``seconds()`` is NaN."""
+    """CPU time of this process's child processes (e.g. marker-tracking workers, which are
+    children of a forkserver child) between construction and :meth:`seconds`.
 
-    def __init__(self) -> None:
+    ``os.times()`` counts only children that have exited and been waited for, and workers are
+    the forkserver's children, not ours: so live descendants are read from /proc, by a sampling
+    thread every ``every_s`` (a worker that ends mid-run keeps the CPU it had at the last
+    sample: at most ``every_s`` of its time is missed). Linux only; elsewhere NaN."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
         self.available = os.path.isdir("/proc/self/task")
         self.start = self._snapshot()
-        times = os.times()
-        self.reaped0 = times.children_user + times.children_system
+        self.last = dict(self.start)
+        self.stopping = threading.Event()
+        self.sampler = threading.Thread(
+            target=self._sample, args=(every_s,), name="bench-child-cpu", daemon=True
+        )
+        if self.available:
+            self.sampler.start()
 
     def _snapshot(self) -> dict[int, float]:
         if not self.available:
@@ -134,15 +142,19 @@ class ChildCpu:
                 out[pid] = cpu
         return out
 
+    def _sample(self, every_s: float) -> None:
+        while not self.stopping.wait(every_s):
+            self.last.update(self._snapshot())
+
     def seconds(self) -> tuple[float, int]:
-        """CPU seconds used by child processes since construction, and how many were seen."""
+        """CPU seconds used by descendant processes since construction, and how many ran."""
         if not self.available:
             return float("nan"), 0
-        end = self._snapshot()
-        live = sum(cpu - self.start.get(pid, 0.0) for pid, cpu in end.items())
-        times = os.times()
-        reaped = times.children_user + times.children_system - self.reaped0
-        return live + reaped, len(set(end) | set(self.start))
+        self.stopping.set()
+        self.sampler.join()
+        self.last.update(self._snapshot())
+        used = sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.last.items())
+        return used, len(self.last)
 
 
 def _cpu_model() -> str:

@@ -14,7 +14,9 @@ Workloads:
 - ``rendered``: the simulated lab as the window runs it out of the box (two 640×480 cameras at
   250 fps rendered live, 2 kHz DAQ).
 
-Pace is real time; live marker tracking and force analysis run on every frame and sample.
+Pace is real time; live marker tracking and force analysis run on every frame and sample
+(tracking in worker processes: their CPU is printed apart, as "child processes CPU", read from
+/proc by ``_common.ChildCpu``; "process CPU" is the window's own process).
 ``--record`` also records to HDF5 during both runs. Wall figures depend on the machine and its
 load (printed first); the main-thread CPU figures are the steadier ones. Printed, never asserted.
 """
@@ -149,7 +151,7 @@ def run_session(
         shown0 = {v: w.frames_shown for v, w in window.live.items()}
     before = controller.status()
     delivered0 = {d.name: d.items for d in before.devices}
-    children = ChildCpu()  # worker processes (marker tracking) are counted apart
+    children = ChildCpu()  # marker-tracking worker processes (and their forkserver) apart
     cpu0, main0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
     QTimer.singleShot(round(seconds * 1000), app.quit)
     app.exec()
@@ -283,7 +285,7 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
     print(f"\n== {WORKLOADS[name][0]}, real-time pace, {seconds:g} s ==")
     print(f"{'':34}{'no window':>12}{'window':>12}")
     print(f"{'process CPU (% of one core)':34}{peer['cpu_pct']:>11.0f}%{gui['cpu_pct']:>11.0f}%")
-    workers = f"worker processes CPU ({max(peer['workers'], gui['workers'])})"
+    workers = f"child processes CPU ({max(peer['workers'], gui['workers'])} seen)"
     print(f"{workers:34}{peer['workers_cpu_pct']:>11.0f}%{gui['workers_cpu_pct']:>11.0f}%")
     print(f"{'main-thread CPU (% of one core)':34}{'':>12}{gui['main_cpu_pct']:>11.0f}%")
     for key in ("device_dropped", "frames_missing", "tracker_missed", "force_analysis_missed"):
