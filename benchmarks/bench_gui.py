@@ -407,7 +407,9 @@ def workload_figures(name: str, peer: dict, gui: dict, seconds: float) -> list[F
         Figure("gui", f"{name}: main-thread CPU per refresh + paint", tick_cpu, "ms", workload,
                note=f"wall {gui['refresh_ms'] + gui['paint_ms']:.1f} ms"),
         Figure("gui", f"{name}: process CPU with window", gui["cpu_pct"], "% of a core", workload,
-               ratio=gui["cpu_pct"] / max(peer["cpu_pct"], 1e-9), ratio_to="no window"),
+               ratio=gui["cpu_pct"] / max(peer["cpu_pct"], 1e-9), ratio_to="no window",
+               note=f"child (tracking) processes {gui['workers_cpu_pct']:.0f} % with the window, "
+               f"{peer['workers_cpu_pct']:.0f} % without"),
         Figure("gui", f"{name}: frames/samples lost with window", lost, "items", workload,
                note=f"live tracker skipped {gui['dropped']['tracker_missed']} frames "
                f"(without window {peer['dropped']['tracker_missed']})"),
