@@ -314,7 +314,7 @@ class CopView(pg.PlotWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.surface)
-        style_plot(self.plot, theme, title="Centre of pressure")
+        style_plot(self.plot, theme, title="COP")  # short: the panel is narrow
 
     def set_outline(self, plates_corners_m: Sequence[Sequence[Sequence[float]]]) -> None:
         """The plates' working surfaces (each 4 corners, lab frame, metres)."""

@@ -90,7 +90,9 @@ class TrendView(pg.GraphicsLayoutWidget):
             plot.disableAutoRange()  # ranges move in pages and grow to fit (see add_stances)
             # no grid: a gridded axis is repainted with every new point (the reference lines
             # and the axis ticks give the scale)
-            plot.getAxis("left").setWidth(48)
+            plot.getAxis("left").setWidth(44)
+            if i < len(TRENDS) - columns:  # all share the step axis: it is shown on the last row
+                plot.hideAxis("bottom")
             let_title_shrink(plot)
             self.plots[spec.key] = plot
             for side in ("L", "R"):
