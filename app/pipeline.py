@@ -117,10 +117,13 @@ class CounterRuns:
             self._stops.extend(stops)
             self.count += c.size
 
-    def array(self) -> np.ndarray:
-        """Every counter, in the order delivered (int64)."""
+    def array(self, at_least: int | None = None) -> np.ndarray:
+        """Every counter (``>= at_least`` if given), in the order delivered (int64)."""
         with self._lock:
             starts, stops = self._starts.view().copy(), self._stops.view().copy()
+        if at_least is not None:
+            keep = stops > at_least
+            starts, stops = np.maximum(starts[keep], at_least), stops[keep]
         lengths = stops - starts
         first_position = np.cumsum(lengths) - lengths
         return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(

@@ -163,7 +163,10 @@ def many_recordings(tmp_path_factory, prerendered_camera):
             s.name: len(s.ring._lossless)
             for s in (controller.daq_stream, *controller.camera_streams.values())
         }
-        cache = dict(controller._missing_cache)
+        live = {
+            camera: (state.result, state.pulse, state.missing)
+            for camera, state in controller._live_reconciliation.items()
+        }
     finally:
         controller.close()
     gc.collect()
@@ -171,7 +174,7 @@ def many_recordings(tmp_path_factory, prerendered_camera):
         "objects": objects,
         "after_each": after_each,
         "readers": readers,
-        "cache": cache,
+        "live": live,
         "paths": paths,
     }
 
@@ -211,8 +214,9 @@ def test_frame_counters_since_connect_stay_one_run_whatever_the_frames(many_reco
 
 def test_the_status_keeps_only_the_missing_frames_between_calls(many_recordings):
     """The live reconciliation's per-frame arrays (as long as the session) are not kept: only
-    the missing frame indices, none here."""
-    cache = many_recordings["cache"]
-    assert set(cache) == {"sagittal", "posterior"}
-    for _, missing in cache.values():
-        assert isinstance(missing, np.ndarray) and missing.size == 0
+    the missing frame indices (none here), and the pulses before the last ~2 s are settled."""
+    live = many_recordings["live"]
+    assert set(live) == {"sagittal", "posterior"}
+    for result, settled_pulses, missing in live.values():
+        assert isinstance(result, np.ndarray) and result.size == 0 and missing == []
+        assert settled_pulses > (RECORDINGS - 1) * RECORDING_S * FPS
