@@ -527,7 +527,9 @@ class MainWindow(QMainWindow):
             widget.show_frame(
                 frame.image,
                 frame.markers,
-                f"{view.capitalize()} · live · {frame.session_time_s:.1f} s",
+                # whole seconds: the caption's text (a relaid-out text item, ~10 Qt calls) changes
+                # once a second, not on every tick
+                f"{view.capitalize()} · live · {frame.session_time_s:.0f} s",
             )
 
     def _refresh_stances(self) -> None:

@@ -117,10 +117,10 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.draw_markers(markers)
         caption = caption or self.title
         if caption != self.caption_text:  # a text item re-lays itself out on every setText
+            if not self.caption_text:
+                self.caption.show()
             self.caption_text = caption
             self.caption.setText(caption)
-        if not self.caption.isVisible():
-            self.caption.show()
         self.frames_shown += 1
 
     def draw_markers(self, markers: Mapping[str, Sequence[float]]) -> None:
