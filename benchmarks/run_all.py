@@ -49,7 +49,7 @@ class Step:
 # machine: ~11 of them the 10-minute live session, ~4 everything else (each step's share is in the
 # dated table). Shorter than a script's own defaults where the figures stay stable: force on
 # 3 minutes (the offline length scaling is bench_scaling's), 240 fps live for 30 s, the HDF5
-# frame-path figure on 512 frames x 3 runs, memory vs session length traced at 1 and 5 minutes
+# frame-path figure on 256 frames x 3 runs, memory vs session length traced at 1 and 5 minutes
 # (tracing triples a run; 10 and 30 are timed and their memory extrapolated, labelled so),
 # retracking on 6 s of session.
 STEPS = (
@@ -69,7 +69,7 @@ STEPS = (
     Step(
         "hdf5",
         "HDF5 write headroom per codec, size per minute, open and random-read times",
-        ("--seconds", "2", "--open-minutes", "5", "--path-frames", "512", "--path-repeats", "3"),
+        ("--seconds", "2", "--open-minutes", "5", "--path-frames", "256", "--path-repeats", "3"),
         (
             "--seconds",
             "0.5",
