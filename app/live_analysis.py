@@ -53,7 +53,7 @@ from app.marker_worker import (
     MarkerEngine,
     ProcessMarkerEngine,
 )
-from app.pipeline import DeviceStream
+from app.pipeline import AppendLog, DeviceStream
 from app.session_types import StanceResult
 
 TIME_POINT_FIELDS = (
@@ -152,7 +152,7 @@ class WitnessLog:
     def __init__(self, channels: dict[str, int], rate_hz: float) -> None:
         self.channels = dict(channels)
         self.rate_hz = rate_hz
-        self.edges: dict[str, list[np.ndarray]] = {c: [] for c in self.channels}
+        self.edges = {c: AppendLog() for c in self.channels}  # 8 bytes an edge (issue #5)
         self.samples_decoded = 0
         self._decoders: dict[str, EdgeDecoder] = {}
         self._expected: int | None = None
@@ -164,14 +164,14 @@ class WitnessLog:
                 c: EdgeDecoder(WitnessSettings(), first_sample=first) for c in self.channels
             }
         for camera, column in self.channels.items():
-            self.edges[camera].append(self._decoders[camera].feed(volts[:, column]))
+            self.edges[camera].extend(self._decoders[camera].feed(volts[:, column]))
         self._expected = int(index[-1]) + 1
         self.samples_decoded = self._expected
 
     def edge_times(self, camera: str) -> np.ndarray:
         """Witness edge times (session seconds) decoded so far for one camera."""
-        parts = list(self.edges.get(camera, []))
-        return np.concatenate(parts) / self.rate_hz if parts else np.empty(0)
+        edges = self.edges.get(camera)
+        return edges.view() / self.rate_hz if edges is not None else np.empty(0)
 
 
 class _Consumer:

@@ -167,6 +167,10 @@ def many_recordings(tmp_path_factory, prerendered_camera):
             camera: (state.result, state.pulse, state.missing)
             for camera, state in controller._live_reconciliation.items()
         }
+        witness = {
+            camera: (len(edges), edges._data.nbytes)
+            for camera, edges in controller.witness.edges.items()
+        }
     finally:
         controller.close()
     gc.collect()
@@ -175,6 +179,7 @@ def many_recordings(tmp_path_factory, prerendered_camera):
         "after_each": after_each,
         "readers": readers,
         "live": live,
+        "witness": witness,
         "paths": paths,
     }
 
@@ -220,3 +225,13 @@ def test_the_status_keeps_only_the_missing_frames_between_calls(many_recordings)
     for result, settled_pulses, missing in live.values():
         assert isinstance(result, np.ndarray) and result.size == 0 and missing == []
         assert settled_pulses > (RECORDINGS - 1) * RECORDING_S * FPS
+
+
+def test_exposure_witness_edges_cost_their_own_bytes(many_recordings):
+    """Every exposure edge since connect is kept (the reconciliation needs them) at 8 bytes an
+    edge in one buffer, not one small array per DAQ read (~100 bytes each, 100 reads a second)."""
+    witness = many_recordings["witness"]
+    assert set(witness) == {"sagittal", "posterior"}
+    for edges, nbytes in witness.values():
+        assert edges >= RECORDINGS * RECORDING_S * FPS
+        assert nbytes <= 2 * 8 * edges + 8 * 1024
