@@ -305,6 +305,9 @@ def reconcile(
     received[frame_index] = True
     exposed = np.zeros(n_pulses, dtype=bool)
     exposed[edge_pulse] = True
+    # edges of pulses after the end (the witness is decoded past a recording's stop) belong to
+    # later pulses, not to this reconciliation: they are not unmatched
+    after_end = (nearest >= n_pulses) if n_pulses else np.zeros(edges.size, dtype=bool)
     return Reconciliation(
         camera=camera,
         pulses_sent=n_pulses,
@@ -315,7 +318,7 @@ def reconcile(
         witness_time_s=edge_time[exposure],
         missed_trigger=np.flatnonzero(~exposed),
         dropped_in_transfer=np.flatnonzero(exposed & ~received),
-        unmatched_edges_s=edges[~matched],
+        unmatched_edges_s=edges[~matched & ~after_end],
         max_edge_error_s=float(np.max(np.abs(error[matched]), initial=0.0)),
         pulses=pulses,
         settings=settings,

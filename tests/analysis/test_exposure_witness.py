@@ -147,6 +147,18 @@ def test_complete_recording_is_consistent_and_stray_edges_are_flagged():
     assert result.max_edge_error_s == pytest.approx(1e-4)
 
 
+def test_edges_after_the_end_of_a_recording_are_not_unmatched():
+    """The witness is decoded past a recording's stop: the edges of later pulses belong to
+    them, not to this recording, so a clean recording is not flagged (every file was)."""
+    pulses = PulseTrain(daq_rate_hz=1200.0, samples_per_frame=5)  # 240 fps
+    onsets = pulses.session_time(np.arange(300))  # 60 exposures after the stop at 1 s
+    stray = 0.5 + 2.1 / 240
+    edges = np.sort(np.r_[onsets + 1e-4, stray])
+    result = reconcile("posterior", pulses, 1200, edges, np.arange(240))
+    assert result.consistent and result.pulses_sent == 240
+    np.testing.assert_allclose(result.unmatched_edges_s, [stray])  # a stray inside still is
+
+
 def test_frames_without_witness_edges_are_a_clear_error():
     pulses = PulseTrain(daq_rate_hz=RATE, samples_per_frame=RATIO)
     edges = pulses.session_time(np.arange(10))
