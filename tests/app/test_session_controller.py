@@ -176,6 +176,9 @@ def test_live_views_show_force_frames_and_the_midstance_freeze_frame(recorded):
     }
     freeze = recorded["freeze"]
     assert freeze is not None and freeze.image.shape == (240, 320)
+    # the sagittal camera measures the near (right) leg: its freeze frame is that leg's latest
+    assert freeze.stance.side == "R"
+    assert freeze.stance.video.get("hip_ankle_midstance_m") is not None
     used = freeze.stance.video.get("midstance_used_s")
     assert abs(freeze.session_time_s - used) <= 0.5 / 250 + 1e-9
 
