@@ -1,6 +1,6 @@
 """Our analysis beside established peers, on the same data, in the same process.
 
-    python benchmarks/bench_peers.py [--quick] [--json PATH]
+    python benchmarks/bench_peers.py [--quick] [--event-minutes 1] [--json PATH]
 
 - Marker detection per frame (simulated lab frames with noise, 640×480 and 1280×1024): ours
   (one threshold + ``findContours`` + intensity-weighted centroid) vs OpenCV's
@@ -389,7 +389,7 @@ def event_figures(minutes: float, repeats: int) -> list[Figure]:
     return figures
 
 
-def run(quick: bool = False) -> list[Figure]:
+def run(quick: bool = False, event_minutes: float = 1.0) -> list[Figure]:
     from pathlib import Path
 
     real = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real"
@@ -400,16 +400,19 @@ def run(quick: bool = False) -> list[Figure]:
     figures += detection_figures(1280, 1024, 10 if quick else 30, repeats)
     figures += tracking_figures(250 if quick else 750, repeats)
     figures += platform_figures(real, repeats)
-    figures += event_figures(0.5 if quick else 1.0, 3)
+    figures += event_figures(0.5 if quick else event_minutes, 3)
     return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and a shorter trial")
+    parser.add_argument(
+        "--event-minutes", type=float, default=1.0, help="simulated trial for the gait-event peer"
+    )
     parser.add_argument("--json", help="write the figures to this JSON file (for run_all.py)")
     args = parser.parse_args()
-    figures = run(args.quick)
+    figures = run(args.quick, args.event_minutes)
     print_figures(figures)
     save_figures(args.json, figures)
 

@@ -48,10 +48,11 @@ class Step:
 # The suite in running order; the options keep the whole run under ~15 min on an idle 2-core
 # machine: ~11 of them the 10-minute live session, ~4 everything else (each step's share is in the
 # dated table). Shorter than a script's own defaults where the figures stay stable: force on
-# 3 minutes (the offline length scaling is bench_scaling's), 240 fps live for 30 s, the HDF5
-# frame-path figure on 256 frames x 3 runs, memory vs session length traced at 1 and 5 minutes
-# (tracing triples a run; 10 and 30 are timed and their memory extrapolated, labelled so),
-# retracking on 6 s of session.
+# 2 minutes (the offline length scaling is bench_scaling's), markers on 300 frames a view, HDF5
+# codecs on 1 s each and the frame-path figure on 128 frames x 3 runs, 240 fps live for 30 s,
+# window rows of 8 s, the gait-event peer on 0.5 minute, memory vs session length traced at 1 and
+# 5 minutes (tracing triples a run; 10 and 30 are timed and their memory extrapolated, labelled
+# so), retracking on 6 s of session.
 STEPS = (
     Step(
         "simulator",
@@ -62,14 +63,19 @@ STEPS = (
     Step(
         "force",
         "force analysis throughput and streaming toe-off-to-record delay",
-        ("--minutes", "3"),
+        ("--minutes", "2"),
         ("--minutes", "1"),
     ),
-    Step("markers", "marker detection and tracking per frame"),
+    Step(
+        "markers",
+        "marker detection and tracking per frame",
+        ("--frames", "300"),
+        ("--frames", "100", "--repeats", "1"),
+    ),
     Step(
         "hdf5",
         "HDF5 write headroom per codec, size per minute, open and random-read times",
-        ("--seconds", "2", "--open-minutes", "5", "--path-frames", "256", "--path-repeats", "3"),
+        ("--seconds", "1", "--open-minutes", "5", "--path-frames", "128", "--path-repeats", "3"),
         (
             "--seconds",
             "0.5",
@@ -98,11 +104,11 @@ STEPS = (
         ("--minutes", "0.25", "--workload", "240"),
         script="pipeline",
     ),
-    Step("gui", "GUI refresh rate under the full live load"),
+    Step("gui", "GUI refresh rate under the full live load", ("--seconds", "8")),
     Step(
         "peers",
         "ours vs OpenCV SimpleBlobDetector, trackpy, ezc3d, kineticstoolkit",
-        (),
+        ("--event-minutes", "0.5"),
         ("--quick",),
     ),
     Step(
@@ -359,6 +365,7 @@ def main() -> None:
     scripts = {HERE / f"bench_{s.script or s.name}.py" for s in steps}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(lambda script: _help(script, env_items), sorted(scripts)))
+    print(f"probed {len(scripts)} scripts' options in {time.monotonic() - wall0:.1f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="midstance-bench-cache-") as cache:
         results = [run_step(s, args.quick, args.timeout, env, Path(cache)) for s in steps]
     run_wall = time.monotonic() - wall0
