@@ -724,9 +724,9 @@ class SessionController(PlateActions, StatusReporting):
                 continue  # its last frames are not this stance's: keep the freeze it had
             tracker = self.trackers.get(name)
             calibration = tracker.calibration if tracker else None
-            if calibration is not None and calibration.view == "sagittal":
-                if result.side != calibration.near_leg:
-                    continue  # it measures the near leg only: keep that leg's latest stance
+            sagittal = calibration is not None and calibration.view == "sagittal"
+            if sagittal and result.side != calibration.near_leg:
+                continue  # it measures the near leg only: keep that leg's latest stance
             lookup = tracker.store.markers_of if tracker else None
             frame = freeze_frame_from(
                 name, stream.ring, t, lookup, result, max_gap_s=1.0 / stream.rate_hz
