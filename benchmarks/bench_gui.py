@@ -324,9 +324,9 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
             f"(≤ {ceiling:.0f} Hz if it ran alone) but takes {tick_wall:.1f} ms of wall time: "
             f"{waiting:.0f} % of it the main thread was not running."
         )
-        # the load average counts this process's own runnable threads too: what is left of it
-        # after our own CPU use is the other work competing for the cores
-        others = load - gui["cpu_pct"] / 100.0
+        # the load average counts this process's own runnable threads and its tracking workers
+        # too: what is left of it after their CPU use is the other work competing for the cores
+        others = load - (gui["cpu_pct"] + gui["workers_cpu_pct"]) / 100.0
         if others > 0.5:
             print(
                 f"  the machine is oversubscribed (load average {load:.1f} on {cores} cores, "

@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -151,7 +152,13 @@ def _are_figures(data) -> bool:
 
 
 def run_step(
-    step: Step, quick: bool, timeout_s: float, env: dict[str, str], cache: Path | None = None
+    step: Step,
+    quick: bool,
+    timeout_s: float,
+    env: dict[str, str],
+    cache: Path | None = None,
+    *,
+    own_cpu: OwnCpu | None = None,
 ) -> dict:
     script = HERE / f"bench_{step.script or step.name}.py"
     result = {"name": step.name, "script": f"benchmarks/{script.name}", "measures": step.measures}
@@ -174,7 +181,8 @@ def run_step(
         if cache is not None:
             result["command"] = result["command"].replace(str(cache), "CACHE")
         print(f"== {result['command']}", flush=True)
-        start, cpu = time.perf_counter(), own_children_cpu_s()
+        own_cpu = own_cpu or OwnCpu()
+        start, cpu = time.perf_counter(), own_cpu.total_s()
         try:
             proc = subprocess.run(
                 command,
@@ -194,9 +202,9 @@ def run_step(
             limit = max(timeout_s, step.timeout_s or 0.0)
             result.update(status=f"timed out after {limit:g} s", output=out.strip())
         result["wall_s"] = round(time.perf_counter() - start, 1)
-        # CPU of the step and every process it waited for (e.g. tracking workers): on an idle
+        # CPU of the step and every process it started (e.g. tracking workers): on an idle
         # machine a one-thread step's wall time is about this, whatever the load was here
-        result["cpu_s"] = round(own_children_cpu_s() - cpu, 1)
+        result["cpu_s"] = round(own_cpu.total_s() - cpu, 1)
         if json_path.exists():
             data = json.loads(json_path.read_text())
             if _are_figures(data):
@@ -223,9 +231,53 @@ def busy_cpu_s() -> float:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def own_children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+class OwnCpu:
+    """CPU seconds of this process and every process it started, however deep.
+
+    ``getrusage(RUSAGE_CHILDREN)`` counts only the children each process waited for: the
+    tracking workers under their forkserver are never waited for up to here, so their CPU
+    looked like "other processes" and an idle machine was reported as shared. Here every
+    process of this process group is sampled from /proc every half second (each keeps its
+    latest reading; at most half a second of a process that ends between samples is lost);
+    where /proc does not exist, the waited-for children's usage stands in.
+    """
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.group = os.getpgrp() if hasattr(os, "getpgrp") else None
+        self.seen: dict[int, float] = {}
+        self.proc = Path("/proc").is_dir() and self.group is not None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        if self.proc:
+            self._thread.start()
+
+    def total_s(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        if not self.proc:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+        self.sample()
+        return usage.ru_utime + usage.ru_stime + sum(self.seen.values())
+
+    def sample(self) -> None:
+        me = os.getpid()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == me:
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.group:  # pgrp
+                self.seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / self.tick
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.sample()
 
 
 def write_report(
@@ -358,7 +410,8 @@ def main() -> None:
         for s in STEPS
         if (not args.only or s.name in args.only) and s.name not in (args.skip or ())
     ]
-    busy0, own0, wall0 = busy_cpu_s(), own_children_cpu_s(), time.monotonic()
+    own_cpu = OwnCpu()
+    busy0, own0, wall0 = busy_cpu_s(), own_cpu.total_s(), time.monotonic()
     # every script's --help probed before anything is measured, as many at once as there are
     # cores (each imports its libraries: ~1 s); run_step finds them cached
     env_items = tuple(sorted(env.items()))
@@ -367,9 +420,12 @@ def main() -> None:
         list(pool.map(lambda script: _help(script, env_items), sorted(scripts)))
     print(f"probed {len(scripts)} scripts' options in {time.monotonic() - wall0:.1f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="midstance-bench-cache-") as cache:
-        results = [run_step(s, args.quick, args.timeout, env, Path(cache)) for s in steps]
+        results = [
+            run_step(s, args.quick, args.timeout, env, Path(cache), own_cpu=own_cpu) for s in steps
+        ]
     run_wall = time.monotonic() - wall0
-    other_cores = max(0.0, (busy_cpu_s() - busy0 - (own_children_cpu_s() - own0)) / run_wall)
+    other_cores = max(0.0, (busy_cpu_s() - busy0 - (own_cpu.total_s() - own0)) / run_wall)
+    own_cpu.close()
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
