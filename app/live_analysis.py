@@ -71,6 +71,13 @@ VIDEO_WINDOW_PAD_S = 0.05  # frames before contact, for interpolation at the eve
 # After toe-off the video window ends JOIN_MARGIN_FRAMES frames later (no metric reads a frame
 # after toe-off but the one bracketing it), so the join waits for no more than that.
 BATCH_FRAMES = 16  # frames a tracker reads (and sends to its worker) at once
+# In real time a tracker that has caught up waits until this many frames are there (at most
+# GATHER_MAX_S) before it reads: each batch costs the thread ~0.1 ms of the interpreter lock
+# whatever its size, and batches of one frame (500 a second per camera) cost more of the lock
+# than the frames. The stance result waits for the force analysis ~40 ms after toe-off
+# anyway; the wait adds at most GATHER_MAX_S to the video part, which ends long before.
+GATHER_FRAMES = 4
+GATHER_MAX_S = 0.008
 REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample already analysed
 
 
@@ -232,7 +239,7 @@ class CameraTracker(_Consumer):
         *,
         lossless: bool,
         in_process: bool = False,
-        marker_sink: Callable[[str, int, np.ndarray, np.ndarray], None] | None = None,
+        marker_sink: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
     ) -> None:
         super().__init__(f"track-{stream.name}")
         self.stream = stream
@@ -283,7 +290,11 @@ class CameraTracker(_Consumer):
         labels one batch while this thread reads and copies the next."""
         reader = self._reader
         pending: deque[tuple[list[int], list[float]]] = deque()  # submitted, not collected
+        ring = self.stream.ring
+        gather_s = min(GATHER_MAX_S, GATHER_FRAMES / self.stream.rate_hz) if self.in_process else 0
         while True:
+            if gather_s and not pending and ring.written - reader.position < GATHER_FRAMES:
+                self._stop.wait(gather_s)
             if len(pending) < DEPTH:
                 wait_s = 0.0 if pending else 0.1  # with work in flight, only take what is there
                 batch = (
@@ -316,8 +327,7 @@ class CameraTracker(_Consumer):
             quality = np.where(
                 all_flags & MEASURED, 1.0, np.where(all_flags & PREDICTED, 0.0, np.nan)
             )
-            for i, index in enumerate(indices):
-                sink(self.stream.name, index, positions[i], quality[i])
+            sink(self.stream.name, np.asarray(indices, dtype=np.int64), positions, quality)
         finite = [t for t in times if math.isfinite(t)]
         if finite:
             self.processed_until_s = finite[-1]

@@ -41,9 +41,10 @@ def test_frames_waiting_for_a_slow_disk_are_written_before_the_stream_is_cut(
     add_markers = recorder_module.Recorder.add_markers
 
     def remember(self, camera, index, xy, quality):
-        tracked[camera] = max(tracked.get(camera, -1), int(index))
+        newest = int(max(index))
+        tracked[camera] = max(tracked.get(camera, -1), newest)
         first = self.first_frame_index(camera)
-        if first is not None and index - (first + self.frames_written(camera)) > WAITING_FRAMES:
+        if first is not None and newest - (first + self.frames_written(camera)) > WAITING_FRAMES:
             waiting.set()
         return add_markers(self, camera, index, xy, quality)
 

@@ -5,6 +5,7 @@ as recorded once its time row is flushed; a write failure trims the file to the 
 from __future__ import annotations
 
 import errno
+import os
 
 import cv2
 import h5py
@@ -12,7 +13,7 @@ import hdf5plugin
 import numpy as np
 import pytest
 
-from data import open_session
+from data import open_session, session_writer
 from data.session_writer import FRAME_BATCH, CameraSpec, SessionWriteError, SessionWriter
 from data.video_codecs import LOSSLESS_BLOSC, CodecChoice, jpeg_row_width
 
@@ -169,3 +170,27 @@ def test_compression_is_set_to_release_the_gil_on_one_thread():
     assert blosc.decompress(compress_chunk(frame, LOSSLESS_BLOSC)) == frame.tobytes()
     assert blosc.set_releasegil(True) == 1  # returns the state it replaces
     assert blosc.set_nthreads(1) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="posix_fadvise is Linux/Unix only")
+def test_each_flush_drops_the_written_pages_of_this_file_from_the_page_cache(tmp_path, monkeypatch):
+    """A recording writes ~150 MB/s nobody reads back; left in the page cache it made each write
+    cost ~10x more after a few GB (issue #5). Each flush hands this file's pages back: the call
+    goes to this file's own descriptor, for the whole file, and the file reads back whole."""
+    calls: list[tuple[int, int, int, int]] = []
+    real = os.posix_fadvise
+
+    def remember(fd, offset, length, advice):
+        calls.append((os.fstat(fd).st_ino, offset, length, advice))
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(session_writer, "_FADVISE", remember)
+    path = tmp_path / "paged.midstance.h5"
+    writer, frames = record(path, "lossless", 2 * FRAME_BATCH + 3, close=False)
+    writer.flush()
+    assert calls, "a flush did not release the written pages"
+    inode = path.stat().st_ino
+    assert set(calls) == {(inode, 0, 0, os.POSIX_FADV_DONTNEED)}
+    writer.close()
+    with open_session(path) as s:
+        np.testing.assert_array_equal(s.camera("cam").frames(0, len(frames)), frames)
