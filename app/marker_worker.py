@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import sys
 import traceback
 from collections import deque
@@ -46,6 +47,10 @@ START_TIMEOUT_S = 60.0  # a cold interpreter importing numpy and OpenCV on a loa
 STOP_TIMEOUT_S = 2.0
 POLL_S = 0.5  # how often a wait for a batch checks that the worker is still alive
 DEPTH = 2  # batches in flight: the thread reads and copies the next while the worker labels one
+# The workers yield the CPU to the process that acquires, records and draws the window when the
+# machine is short of cores: a tracker that falls behind skips frames (the file keeps them all),
+# a recorder or a force analysis that waits for a core holds acquisition or the result up.
+WORKER_NICENESS = 5
 
 
 class TrackingWorkerError(MidstanceError):
@@ -277,6 +282,8 @@ def serve(
     settings: VisionSettings,
 ) -> None:
     """The worker process: label each batch the parent announces, until an empty message."""
+    with contextlib.suppress(AttributeError, OSError):  # os.nice: Unix only
+        os.nice(WORKER_NICENESS)
     shm = SharedMemory(name=shm_name)
     frames = None
     try:

@@ -14,6 +14,7 @@ from analysis.markers import detect_markers
 from analysis.tracking import track_frames
 from analysis.vision_settings import TrackingSettings, VisionSettings
 from app.marker_worker import (
+    WORKER_NICENESS,
     InlineMarkerEngine,
     ProcessMarkerEngine,
     TrackingWorkerError,
@@ -153,5 +154,18 @@ def test_a_batch_larger_than_the_shared_memory_is_refused(frames):
             worker.submit(frames[:17], np.arange(17))
         xy, _ = label(worker, frames[:16], np.arange(16))  # the worker serves the next batch
         assert xy.shape[0] == 16
+    finally:
+        worker.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="process priorities are Unix only")
+def test_the_worker_runs_at_a_lower_priority_than_acquisition(frames):
+    """Short of cores, the process that acquires, records and draws the window goes first; a
+    tracker that falls behind skips frames the file still holds."""
+    worker = _engine()
+    try:
+        label(worker, frames[:2], np.arange(2))  # the worker has started and served a batch
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, ours + WORKER_NICENESS)
     finally:
         worker.close()
