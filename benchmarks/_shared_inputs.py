@@ -95,54 +95,18 @@ def write_session(path: Path, lab) -> None:
     ``CYCLE_S`` seconds rendered by the simulated lab (with their tracked markers): decoding,
     detecting and labelling cost the same whichever stride a frame shows, but the video metrics
     of this file are not meaningful."""
-    from analysis.force_settings import ForceSettings
     from analysis.marker_sets import marker_set
     from analysis.markers import detect_markers
     from analysis.tracking import track_frames
     from analysis.vision_settings import VisionSettings
-    from app.sim_calibration import simulated_plane_calibrations
-    from data.session_writer import CameraSpec, SessionWriter
+    from app.sim_calibration import simulated_session_layout
+    from data.session_writer import SessionWriter
     from data.video_codecs import CodecChoice
 
-    calibrations = simulated_plane_calibrations(lab)
     vision = VisionSettings()
-    cameras = [
-        CameraSpec(
-            name,
-            model.size[1],
-            model.size[0],
-            lab.setup.frame_rate_hz,
-            model.view,
-            CodecChoice("jpeg", 90),
-            marker_set(name).markers,
-            "px",
-            {"detection": vision.detection.to_dict()},
-        )
-        for name, model in lab.cameras.items()
-    ]
-    plates = lab.plate_configs()
-    live = {
-        "force": ForceSettings().to_dict(),
-        "vision": vision.to_dict(),
-        "plates": plates,
-        "calibrations": {k: v.to_dict() for k, v in calibrations.items()},
-        "marker_sets": {name: name for name in lab.cameras},
-        "sync_mode": "hardware",
-    }
-    devices = {
-        "config": {
-            "lab": {"name": "Simulated lab", "treadmill": lab.setup.treadmill},
-            "sync": {"mode": "hardware"},
-            "cameras": [
-                {"name": n, "view": m.view, "rate_hz": lab.setup.frame_rate_hz}
-                for n, m in lab.cameras.items()
-            ],
-            "simulation": {"lab": lab.to_dict()},
-        },
-        "plates": plates,
-        "cameras": {name: {"plane": cal.to_dict()} for name, cal in calibrations.items()},
-        "sync": {"mode": "hardware"},
-    }
+    layout = simulated_session_layout(lab, CodecChoice("jpeg", 90), vision)
+    calibrations, cameras = layout.calibrations, layout.cameras
+    live, devices = layout.live_settings, layout.devices
     subject = {"subject_id": "BENCH", "body_mass_kg": lab.runner.body_mass_kg, "leg_length_m": 0.92}
     with SessionWriter(
         path,

@@ -55,45 +55,18 @@ def write_simulated_session(
     seconds: float = SECONDS, speed_m_s: float = SPEED_M_S, analyse: bool = True,
 ):  # fmt: skip
     """Record ``spec`` (preset, seed, runner overrides) into ``path``; return the lab."""
-    from analysis.force_settings import ForceSettings
     from analysis.marker_sets import marker_set
     from analysis.video_metrics import track_video
-    from analysis.vision_settings import VisionSettings
     from app.session_analysis import analyse_session
-    from app.sim_calibration import simulated_plane_calibrations
-    from data.session_writer import CameraSpec, SessionWriter
+    from app.sim_calibration import simulated_session_layout
+    from data.session_writer import SessionWriter
     from data.video_codecs import CodecChoice
 
     lab = lab_for(spec, seconds)
-    calibrations = simulated_plane_calibrations(lab)
-    cameras = []
-    for name, model in lab.cameras.items():
-        cameras.append(
-            CameraSpec(name, model.size[1], model.size[0], lab.setup.frame_rate_hz, model.view,
-                       CodecChoice("jpeg", 90), marker_set(name).markers, "px",
-                       {"detection": VisionSettings().detection.to_dict()})
-        )  # fmt: skip
-    plates = lab.plate_configs()
-    live = {
-        "force": ForceSettings().to_dict(),
-        "vision": VisionSettings().to_dict(),
-        "plates": plates,
-        "calibrations": {k: v.to_dict() for k, v in calibrations.items()},
-        "marker_sets": {name: name for name in lab.cameras},
-        "sync_mode": "hardware",
-    }
-    devices = {
-        "config": {
-            "lab": {"name": "Simulated lab", "treadmill": lab.setup.treadmill},
-            "sync": {"mode": "hardware"},
-            "cameras": [{"name": n, "view": m.view, "rate_hz": lab.setup.frame_rate_hz}
-                        for n, m in lab.cameras.items()],
-            "simulation": {"lab": lab.to_dict()},
-        },
-        "plates": plates,
-        "cameras": {name: {"plane": cal.to_dict()} for name, cal in calibrations.items()},
-        "sync": {"mode": "hardware", "verification": {"led_offset_ms": 0.02, "passed": True}},
-    }  # fmt: skip
+    layout = simulated_session_layout(lab, CodecChoice("jpeg", 90))
+    calibrations, cameras, live = layout.calibrations, layout.cameras, layout.live_settings
+    devices = layout.devices
+    devices["sync"]["verification"] = {"led_offset_ms": 0.02, "passed": True}
     mass = lab.runner.body_mass_kg
     with SessionWriter(
         path, channel_names=lab.channel_names, daq_rate_hz=lab.setup.daq_rate_hz,
