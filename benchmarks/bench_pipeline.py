@@ -23,7 +23,8 @@ loop boundary, which is real work, not skipped work.
 
 Reported (figures, not pass/fail; the machine is shared, run twice): samples and frames delivered
 vs expected, frames the live tracker missed, frames missing from the file, recorder waits (the
-recorder holding acquisition back), per-stance result delay after toe-off (p50/p95: the session
+recorder holding acquisition back; also per recording, beside how long deleting each file took),
+per-stance result delay after toe-off (p50/p95: the session
 clock at the result's emission − toe-off, and its two parts: the force record's completion and
 the wait for the camera trackers to pass the stance's frames), CPU seconds per thread (and per
 tracking worker process, ``worker track-<camera>``) and as % of the run, resident memory (at
@@ -162,7 +163,13 @@ def run_workload(
     sampler.start()
     trials = max(1, math.ceil(minutes / trial_minutes - 1e-9)) if trial_minutes else 1
     trial_s = seconds / trials
-    size_mb, missing, banners, stop_s = 0.0, {}, {}, []
+    size_mb, missing, banners, stop_s, unlink_s = 0.0, {}, {}, [], []
+    cameras = list(controller.camera_streams.values())
+
+    def camera_wait_s() -> float:
+        return sum(s.ring.status().recorder_wait_s for s in cameras)
+
+    waits_by_recording: list[float] = []  # camera rings' recorder waits during each recording
     recorder_cpu_s = 0.0  # each recording's recorder thread ends with it: summed per recording
     try:
         controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
@@ -174,6 +181,7 @@ def run_workload(
         first_start = None
         for trial in range(trials):  # back to back: acquisition and live analysis never stop
             path = folder / f"bench-{int(fps)}-{trial}.midstance.h5"
+            waited_before = camera_wait_s()
             controller.start_recording(path)
             start = max(0.0, controller.synchronised_time_s())
             first_start = start if first_start is None else first_start
@@ -186,8 +194,11 @@ def run_workload(
             stop_wall = time.monotonic()
             controller.stop_recording()
             stop_s.append(time.monotonic() - stop_wall)
+            waits_by_recording.append(round(camera_wait_s() - waited_before, 2))
             size_mb += path.stat().st_size / 1e6
+            unlink_wall = time.monotonic()
             path.unlink()  # 2 x 500 fps lossless is ~10 GB a minute
+            unlink_s.append(time.monotonic() - unlink_wall)
         elapsed_s = controller.synchronised_time_s() - first_start
         cpu_after = {**thread_cpu(), **process_cpu(workers)}
         rss_workers_end = sum(rss_mb(pid) for pid in workers.values())
@@ -250,6 +261,10 @@ def run_workload(
         "write_mb_per_s": round(size_mb / max(elapsed_s, 1e-9), 1),
         "recordings": trials,
         "stop_recording_s_max": round(max(stop_s), 2),
+        # both cameras' recorder waits (s) in each recording, and the deletion of each file
+        # (the benchmark's own work, next to the next recording)
+        "recorder_wait_s_by_recording": waits_by_recording,
+        "delete_file_s_max": round(max(unlink_s), 2),
         "banners": list(banners),
     }
 

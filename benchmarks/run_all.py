@@ -50,7 +50,7 @@ class Step:
 # machine: ~11 of them the 10-minute live session, ~4 everything else (each step's share is in the
 # dated table). Shorter than a script's own defaults where the figures stay stable: force on
 # 2 minutes (the offline length scaling is bench_scaling's), markers on 300 frames a view, HDF5
-# codecs on 1 s each and the frame-path figure on 128 frames x 3 runs, 240 fps live for 30 s,
+# codecs on 1 s each and the frame-path figure on 128 frames x 3 runs, 240 fps live for 20 s,
 # window rows of 8 s, the gait-event peer on 0.5 minute, memory vs session length traced at 1 and
 # 5 minutes (tracing triples a run; 10 and 30 are timed and their memory extrapolated, labelled
 # so), retracking on 6 s of session.
@@ -101,7 +101,7 @@ STEPS = (
     Step(
         "pipeline-240",
         "whole live pipeline, 2 cameras 1280x1024 @ 240 fps + 16 ch @ 2.4 kHz",
-        ("--minutes", "0.5", "--workload", "240"),
+        ("--minutes", "0.33", "--workload", "240"),
         ("--minutes", "0.25", "--workload", "240"),
         script="pipeline",
     ),
