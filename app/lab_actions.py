@@ -161,7 +161,7 @@ class ControllerLabActions:
                 subject=f"step '{request.step_id}'",
                 remedy="Stop it first.",
             )
-        self.controller._require("connected", f"record step '{request.step_id}'")
+        self.controller.require("connected", f"record step '{request.step_id}'")
         self._stop.clear()
         self._worker = threading.Thread(
             target=self._acquire, args=(request,), name=f"acquire-{request.step_id}", daemon=True
@@ -218,7 +218,7 @@ class ControllerLabActions:
             path, start, reached = self._record_file(request, duration)
         finally:  # load lifted, runner back on the belt: the next placement stands alone
             ended = self._restore_plate(staging) if staging is not None else None
-        summary = ctrl._last_recording
+        summary = ctrl.last_recording
         end = float(summary.get("acquisition", {}).get("stop_session_time_s", start))
         values: dict[str, Any] = {"session_file": str(path)}
         if duration is not None and duration < (request.duration_s or 0.0):
@@ -272,7 +272,7 @@ class ControllerLabActions:
             duration_s=None if request.steps_per_side else duration,
         )
         self.files.append(Path(ctrl.recording_path))
-        start = max(0.0, ctrl._recording_started_s)  # every stream of the file starts here
+        start = max(0.0, ctrl.recording_started_s)  # every stream of the file starts here
         for label in self._pending_marks:
             ctrl.mark(label, time_s=start)
         self._pending_marks.clear()
@@ -297,8 +297,7 @@ class ControllerLabActions:
                 return True
             if daq.fault is not None or not daq.running:
                 return False
-            with ctrl._progress:
-                ctrl._progress.wait(WAIT_SLICE_S)
+            ctrl.wait_for_progress(WAIT_SLICE_S)
         return False
 
     def _clear_plate(self, request: AcquisitionRequest):
@@ -340,8 +339,7 @@ class ControllerLabActions:
                     subject=f"step '{request.step_id}'",
                     remedy="Check that the DAQ is delivering, then run the step again.",
                 )
-            with ctrl._progress:
-                ctrl._progress.wait(WAIT_SLICE_S)
+            ctrl.wait_for_progress(WAIT_SLICE_S)
 
     def _restore_plate(self, staging):
         """The load lifted and the runner back on the belt after the record: at the newest DAQ

@@ -26,7 +26,7 @@ class PlateActions:
         :meth:`step_off_belt`); by default the newest sample, i.e. the next ``seconds``. Taking the
         interval by session time, not "whatever arrives next", keeps zeroing right when the DAQ
         runs ahead of the caller (pace "fast")."""
-        self._require("connected", "zero the plates")
+        self.require("connected", "zero the plates")
         if not 0.2 <= seconds <= DAQ_RING_SECONDS / 2:
             raise ControllerError(
                 f"{seconds:g} s cannot be used for zeroing",
@@ -75,7 +75,7 @@ class PlateActions:
 
     def apply_plate_offsets(self, plate: str, offsets_V: Sequence[float]) -> dict:
         """Use offsets V0 computed elsewhere (a procedure's zero step) for one plate."""
-        self._require("connected", "change the plate offsets")
+        self.require("connected", "change the plate offsets")
         names = [p.name for p in self.setup.plates]
         if plate not in names:
             raise ControllerError(

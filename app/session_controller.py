@@ -368,7 +368,7 @@ class SessionController(PlateActions, StatusReporting):
         from data.session_writer import CameraSpec, SessionWriter
 
         with self._lock:
-            self._require("connected", "start recording")
+            self.require("connected", "start recording")
             if self.daq_stream.fault is not None:
                 raise ControllerError(
                     "the force DAQ has failed, so nothing can be recorded",
@@ -466,7 +466,7 @@ class SessionController(PlateActions, StatusReporting):
 
     def _stop_recording(self) -> Path:
         with self._lock:
-            self._require("recording", "stop recording")
+            self.require("recording", "stop recording")
             recorder = self.recorder
             streams = [self.daq_stream, *(self.camera_streams[n] for n in recorder.streams
                                           if n != recorder.daq_name)]  # fmt: skip
@@ -533,7 +533,7 @@ class SessionController(PlateActions, StatusReporting):
     def mark(self, label: str, time_s: float | None = None) -> None:
         """A labelled instant (e.g. 'pain 3/10') at the current session time (or ``time_s``),
         in the file."""
-        self._require("recording", "mark")
+        self.require("recording", "mark")
         when = self.daq_stream.latest_session_time_s if time_s is None else float(time_s)
         self.recorder.add_mark(when, str(label))
 
@@ -662,6 +662,22 @@ class SessionController(PlateActions, StatusReporting):
             consumer.join(max(0.0, deadline - time.monotonic()))
         return all(c.done for c in self._consumers())
 
+    def wait_for_progress(self, timeout_s: float) -> None:
+        """Block until a device delivers, a stance is emitted or the status changes (or
+        ``timeout_s``): what a loop that polls the session waits on between its checks."""
+        with self._progress:
+            self._progress.wait(timeout_s)
+
+    @property
+    def recording_started_s(self) -> float:
+        """Session time of the current (or last) recording's first sample; NaN before any."""
+        return self._recording_started_s
+
+    @property
+    def last_recording(self) -> dict[str, Any]:
+        """The summary of the last recording closed (file, interval, reconciliation)."""
+        return dict(self._last_recording)
+
     def wait_for_stances(self, n: int, timeout_s: float = 60.0) -> bool:
         return self._wait(lambda: len(self.stances()) >= n, timeout_s)
 
@@ -744,7 +760,8 @@ class SessionController(PlateActions, StatusReporting):
     def _consumers(self):
         return [c for c in (*self.trackers.values(), self.force) if c is not None]
 
-    def _require(self, state: str, action: str) -> None:
+    def require(self, state: str, action: str) -> None:
+        """Refuse ``action`` unless the session is in ``state`` (a sentence with what to do)."""
         if self.state != state:
             hints = {
                 "connected": "Connect first (and stop any recording).",

@@ -47,7 +47,7 @@ def test_new_plate_offsets_keep_one_force_analysis_and_the_daq_delivering(tmp_pa
         assert len(after) >= 20  # the analysis goes on (about 1.4 stances a second)
         assert analysis_threads() == ["analyse-force"]
         controller.start_recording(tmp_path / "after-zero.midstance.h5", duration_s=0.5)
-        assert controller.wait_for_session_time(controller._recording_started_s + 0.5, 60)
+        assert controller.wait_for_session_time(controller.recording_started_s + 0.5, 60)
         path = controller.stop_recording()
     finally:
         controller.close()
@@ -115,7 +115,7 @@ def test_a_recording_starts_when_one_camera_runs_far_ahead_of_the_other(tmp_path
         assert controller._wait(lambda: sagittal.latest_session_time_s > 5.0, 60)
         assert controller.daq_stream.latest_session_time_s <= 0.5 + 0.05  # held back
         controller.start_recording(tmp_path / "ahead.midstance.h5", duration_s=0.5)
-        start = controller._recording_started_s
+        start = controller.recording_started_s
         assert start > 5.0
         gated.gates["posterior"].set()  # the slow camera catches up from its frame 0
         assert controller.wait_for_session_time(start + 0.5, timeout_s=120)
@@ -140,7 +140,7 @@ def test_stop_and_close_are_bounded_when_the_daq_goes_silent(tmp_path, pace, mon
     controller.connect()
     try:
         path = controller.start_recording(tmp_path / "silent.midstance.h5")
-        start = controller._recording_started_s
+        start = controller.recording_started_s
         assert controller.wait_for_session_time(start + 0.5, timeout_s=60)
         gated.gates["force"].clear()
         asked = gated.asked["force"]
@@ -186,7 +186,7 @@ def test_stop_is_bounded_when_a_camera_never_delivers(tmp_path, monkeypatch):
         began = time.monotonic()
         controller.stop_recording()
         took = time.monotonic() - began
-        summary = controller._last_recording
+        summary = controller.last_recording
     finally:
         assert controller.close() == []
     assert took < 60.0  # the silence (2 s here) ended the wait, not the 120 s grace

@@ -32,13 +32,13 @@ def recordings(tmp_path_factory):
     try:
         # "1 s, then stop": the stop comes as soon as every device has delivered 1 s
         path = controller.start_recording(folder / "one-second.midstance.h5")
-        start = controller._recording_started_s
+        start = controller.recording_started_s
         assert controller.wait_for_session_time(start + 1.0, timeout_s=60)
         controller.stop_recording()
         out["stopped"] = (path, start)
         # a recording of a set duration stops exactly there, whatever was delivered beyond
         path = controller.start_recording(folder / "set.midstance.h5", duration_s=1.0)
-        start = controller._recording_started_s
+        start = controller.recording_started_s
         assert controller.wait_for_session_time(start + 1.5, timeout_s=60)
         controller.stop_recording()
         out["set"] = (path, start)
