@@ -80,10 +80,12 @@ def test_a_slow_disk_makes_the_recorder_fall_behind_visibly(
         np.testing.assert_array_equal(analog, lab.analog(start, len(analog)))
 
 
-def _soak(fault_lab, cameras, path, seconds: float, fps: float) -> dict:
+def _soak(fault_lab, cameras, path, seconds: float, *, fps: float, file_s: float | None = None):
     """Record ``seconds`` of the simulated lab in real time with ``cameras`` (the pre-rendered
-    camera double) at ``fps``; RSS and the per-stance delay along the way."""
-    config = fault_lab.sim_config(duration_s=seconds + 30, camera_kind=cameras.KIND, fps=fps)
+    camera double) at ``fps``, as back-to-back files of ``file_s`` (one file if None; each
+    checked, then deleted but the last: a lossless soak writes ~1.3 GB a minute); RSS and the
+    per-stance delay along the way."""
+    config = fault_lab.sim_config(duration_s=seconds + 60, camera_kind=cameras.KIND, fps=fps)
     controller = SessionController(config, pace="realtime", device_factory=cameras.factory)
     delays: list[tuple[float, float]] = []
 
@@ -95,14 +97,24 @@ def _soak(fault_lab, cameras, path, seconds: float, fps: float) -> dict:
     controller.add_listener(on_event)
     controller.connect()
     controller.set_subject({"id": "SOAK", "body_mass_kg": 70.0})
-    controller.start_recording(path)
-    start = max(0.0, controller.synchronised_time_s())
-    memory = []  # (session time, RSS MB); the rings are resident from connect (touched there)
-    for t in np.arange(1.0, seconds + 0.5):
-        assert controller.wait_for_session_time(start + t, timeout_s=60)
-        memory.append((t, _rss_mb()))
-    status = controller.status()
     lab = controller.shared["sim.lab"]
+    file_s = file_s or seconds
+    lengths = [min(file_s, seconds - k * file_s) for k in range(int(np.ceil(seconds / file_s)))]
+    memory = []  # (seconds recorded, RSS MB); the rings are resident from connect (touched there)
+    statuses = []
+    for k, length in enumerate(lengths):
+        last = k == len(lengths) - 1
+        controller.start_recording(path if last else path.with_name(f"soak-{k}.midstance.h5"))
+        start = max(0.0, controller.synchronised_time_s())
+        for t in np.arange(1.0, length + 0.5):
+            assert controller.wait_for_session_time(start + t, timeout_s=60)
+            memory.append((k * file_s + t, _rss_mb()))
+        statuses.append(controller.status())
+        if last:
+            break
+        done = controller.stop_recording()
+        _check_soak_file(done, lab, length)
+        done.unlink()
     missed = {n: t.missed for n, t in controller.trackers.items()}
     missed["force"] = controller.force.missed
     # what the session keeps since connect: frame counters as runs (one per gap + 1)
@@ -117,40 +129,46 @@ def _soak(fault_lab, cameras, path, seconds: float, fps: float) -> dict:
         "trims": trims,
         "memory": np.array(memory),
         "delays": np.array(delays),
-        "status": status,
+        "statuses": statuses,
         "missed": missed,
         "path": out,
         "lab": lab,
+        "last_file_s": lengths[-1],
     }
+
+
+def _check_soak_file(path, lab, seconds: float) -> None:
+    """The file is complete, its force continuous, and every frame of both cameras in it."""
+    with open_session(path) as s:
+        assert s.is_complete and s.gaps.size == 0
+        assert s.analog.n_samples >= (seconds - 0.1) * 2000.0
+        for camera in ("sagittal", "posterior"):
+            cam = s.camera(camera)
+            _frames_accounted_for(s, lab, camera)
+            np.testing.assert_array_equal(np.diff(cam.frame_index), 1)  # none dropped
 
 
 def _check_soak(result: dict, seconds: float, growth_mb: float, drift_s: float) -> list[float]:
     """Nothing dropped, memory flat after warm-up, no drift in the per-stance delay; the
     medians of the delay in each third."""
-    status = result["status"]
-    assert not status.recorder_behind and not status.banners, status.banners
-    assert {d.name: d.dropped for d in status.devices} == dict.fromkeys(
-        ("force", "sagittal", "posterior"), 0
-    )
-    assert not any(status.dropped_frames.values()), status.dropped_frames
+    for status in result["statuses"]:  # each file's, just before its stop
+        assert not status.recorder_behind and not status.banners, status.banners
+        assert {d.name: d.dropped for d in status.devices} == dict.fromkeys(
+            ("force", "sagittal", "posterior"), 0
+        )
+        assert not any(status.dropped_frames.values()), status.dropped_frames
     assert result["missed"]["force"] == 0, result["missed"]  # the live force analysis saw all
     t, rss = result["memory"].T
     settled = rss[t >= seconds / 3]  # may grow only as far as HDF5's bounded caches
     assert settled.max() - settled[0] < growth_mb, np.c_[t, rss].round(1).tolist()
     # every frame counted since connect, kept as one run of counters per camera (issue #5)
     assert result["runs"] == {n: (1, k, k) for n, (_, k, _) in result["runs"].items()}
-    assert result["trims"] >= seconds // HEAP_TRIM_INTERVAL_S - 1
+    assert result["trims"] >= result["last_file_s"] // HEAP_TRIM_INTERVAL_S - 1
     delays = result["delays"]
     assert len(delays) >= seconds * 2  # ~2.7 stances per second at this cadence
     thirds = [float(np.median(d)) for d in np.array_split(delays[:, 1], 3)]
     assert thirds[2] <= thirds[0] + drift_s, thirds
-    with open_session(result["path"]) as s:
-        assert s.is_complete and s.gaps.size == 0
-        assert s.analog.n_samples >= (seconds - 0.1) * 2000.0
-        for camera in ("sagittal", "posterior"):
-            cam = s.camera(camera)
-            _frames_accounted_for(s, result["lab"], camera)
-            np.testing.assert_array_equal(np.diff(cam.frame_index), 1)  # none dropped
+    _check_soak_file(result["path"], result["lab"], result["last_file_s"])
     return thirds
 
 
@@ -183,10 +201,14 @@ SOAK_MINUTES = float(os.environ.get("MIDSTANCE_SOAK_MINUTES", "30"))
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
 def test_long_soak_no_memory_growth_no_delay_drift(fault_lab, prerendered_camera, session_path):
     """MIDSTANCE_SOAK_MINUTES (default 30) minutes in real time at full rate (two 320x240
-    cameras at 250 fps, 2 kHz); run with --soak on a machine not shared with other work. User
-    sees: the same delay after toe-off at the end as at the start (p95 under 2 s), nothing
-    dropped, flat memory."""
+    cameras at 250 fps, 2 kHz), recorded as back-to-back files of MIDSTANCE_SOAK_FILE_MINUTES
+    (default 5; each checked, then deleted: ~1.3 GB a minute); run with --soak on a machine not
+    shared with other work. User sees: the same delay after toe-off at the end as at the start
+    (p95 under 2 s), nothing dropped, flat memory."""
     seconds = 60.0 * SOAK_MINUTES
-    result = _soak(fault_lab, prerendered_camera, session_path, seconds, fps=fault_lab.FPS)
+    file_s = 60.0 * float(os.environ.get("MIDSTANCE_SOAK_FILE_MINUTES", "5"))
+    result = _soak(
+        fault_lab, prerendered_camera, session_path, seconds, fps=fault_lab.FPS, file_s=file_s
+    )
     _check_soak(result, seconds, growth_mb=60.0, drift_s=0.1)
     assert np.percentile(result["delays"][:, 1], 95) < 2.0
