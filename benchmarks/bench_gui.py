@@ -212,14 +212,14 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
 
     from app.qt.force_views import CopView, GrfView
     from app.qt.launch import application
+    from app.qt.live_camera import LiveCameraView
     from app.qt.theme import DARK
     from app.qt.trend_views import TrendView
-    from app.qt.video_views import CameraView
     from drivers.sim import LabSetup, SimulatedLab, preset
 
     app = application()
     lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=20)
-    cams = {v: CameraView(v, v, DARK) for v in ("sagittal", "posterior")}
+    cams = {v: LiveCameraView(v, v, DARK) for v in ("sagittal", "posterior")}
     grf, cop, trends = GrfView(DARK), CopView(DARK), TrendView(DARK)
     # the sagittal view as at 1600x1000, the posterior one as at 1200x750 (a third of the image:
     # a size where per-frame resampling once cost 26 ms)
@@ -252,7 +252,8 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
         cpu = time.thread_time()
         update()
         mid = time.thread_time()
-        widget.viewport().repaint()  # the scene is drawn on the viewport, not the view itself
+        # a pyqtgraph scene is drawn on the view's viewport, not the view itself
+        getattr(widget, "viewport", lambda: widget)().repaint()
         cost[name][0] += mid - cpu
         cost[name][1] += time.thread_time() - mid
 

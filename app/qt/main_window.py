@@ -41,12 +41,13 @@ from app.qt.force_views import (
     GrfView,
     body_weight_from_mass,
 )
+from app.qt.live_camera import LiveCameraView
 from app.qt.procedure_run import ProcedureRunPanel
 from app.qt.references import load_lab_ranges
 from app.qt.session_bar import SessionBar
 from app.qt.theme import apply_theme, theme_named
 from app.qt.trend_views import TrendView
-from app.qt.video_views import CameraView, FreezeFrameView
+from app.qt.video_views import FreezeFrameView
 
 log = logging.getLogger("midstance.gui")
 VIEWS = ("sagittal", "posterior")
@@ -126,7 +127,7 @@ class MainWindow(QMainWindow):
         self.procedure_panel = ProcedureRunPanel(controller, procedures)
         self.procedure_panel.run_ended.connect(lambda _s: self._take_status(controller.status()))
         self.banners = BannerStrip(self.theme)
-        self.live = {v: CameraView(v, f"{v.capitalize()} · live", self.theme) for v in VIEWS}
+        self.live = {v: LiveCameraView(v, f"{v.capitalize()} · live", self.theme) for v in VIEWS}
         self.freeze = {
             v: FreezeFrameView(v, f"{v.capitalize()} · midstance", self.theme) for v in VIEWS
         }

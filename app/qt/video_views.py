@@ -64,7 +64,10 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.box = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.box.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLevels(LEVELS)
+        # no levels for uint8: pyqtgraph then hands the array to Qt as a Grayscale8 image; with
+        # levels (0, 255) it builds an Indexed8 one with a 256-entry colour table on every frame
+        # (256 Python→Qt calls) that Qt converts again at every paint (~1 ms per camera)
+        self.image.setLevels(None)
         # no numpy downsampling: pyqtgraph's (block means in float) cost ~26 ms per 640×480
         # frame once the view is under half the image's size; Qt scales it when drawing (~1 ms)
         self.image.setAutoDownsample(False)
@@ -107,7 +110,8 @@ class CameraView(pg.GraphicsLayoutWidget):
         markers: Mapping[str, Sequence[float]],
         caption: str = "",
     ) -> None:
-        self.image.setImage(image, autoLevels=False, levels=LEVELS)
+        levels = None if image.dtype == np.uint8 else LEVELS  # any other depth: scaled to 8 bits
+        self.image.setImage(image, autoLevels=False, levels=levels)
         if image.shape != self._shape:
             self._shape = image.shape
             h, w = image.shape[:2]

@@ -155,7 +155,7 @@ def test_camera_unplugged_mid_recording_banners_and_the_file_stays_valid(
     qtbot.waitUntil(lambda: any("sagittal" in t for t in window.banners.texts()), timeout=30_000)
     banner = next(t for t in window.banners.texts() if "sagittal" in t)
     assert banner.startswith("✖") and "cable" in banner
-    qtbot.waitUntil(lambda: "camera stopped" in window.live["sagittal"].no_image_text.toPlainText(),
+    qtbot.waitUntil(lambda: "camera stopped" in window.live["sagittal"].message,
                     timeout=30_000)  # fmt: skip
     rows = {r.item(i, 0).text(): r.item(i, 1).text() for r in [window.devices.table]
             for i in range(r.rowCount())}  # fmt: skip

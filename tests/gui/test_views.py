@@ -8,17 +8,18 @@ import math
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QImage
 
 from analysis.errors import InputError
 from app.qt.big_numbers import BigNumbers
 from app.qt.devices_panel import BannerStrip, ShownBanner, calibration_banners
 from app.qt.force_views import CopView, GrfView
+from app.qt.live_camera import LiveCameraView
 from app.qt.metric_specs import FPPA, HIP_ANKLE, VALR
 from app.qt.references import LabRange, load_lab_ranges
-from app.qt.theme import DARK, LIGHT
+from app.qt.theme import DARK, LIGHT, MARKER_COLOUR
 from app.qt.trend_views import TrendView
-from app.qt.video_views import CameraView, FreezeFrameView
+from app.qt.video_views import FreezeFrameView
 from drivers.sim import LabSetup, SimulatedLab, preset
 
 pytestmark = pytest.mark.gui
@@ -54,39 +55,45 @@ def markers_of(lab, camera: str, k: int) -> dict[str, tuple[float, float]]:
 
 
 def test_live_view_draws_every_visible_marker_and_the_leg_chain(qtbot, lab):
-    view = CameraView("sagittal", "Sagittal · live", DARK)
+    view = LiveCameraView("sagittal", "Sagittal · live", DARK)
     qtbot.addWidget(view)
     markers = markers_of(lab, "sagittal", 400)
     view.show_frame(lab.frame("sagittal", 400), markers)
-    x, y = view.points.getData()
-    expected = np.array(list(markers.values()))
-    np.testing.assert_allclose(np.column_stack([x, y]), expected)
-    lx, ly = view.lines.xData, view.lines.yData
-    # shoulder–hip, hip–knee–ankle and heel–toe: 7 vertices, the hip–knee–ankle ones in order
-    assert len(lx) == 7
-    np.testing.assert_allclose([lx[2], ly[2]], markers["hip"])
-    np.testing.assert_allclose([lx[4], ly[4]], markers["ankle"])
-    assert view.image.image.shape == (240, 320)
-    assert view.image.levels is not None and tuple(view.image.levels) == (0, 255)
+    np.testing.assert_allclose(view.markers_xy, np.array(list(markers.values())))
+    # shoulder–hip, hip–knee, knee–ankle and heel–toe: 4 segments, in frame pixels
+    segments = view.segments
+    assert segments.shape == (4, 4)
+    np.testing.assert_allclose(segments[1, :2], markers["hip"])
+    np.testing.assert_allclose(segments[2, 2:], markers["ankle"])
+    assert view.caption_text == "Sagittal · live" and view.message == ""
 
 
-def test_a_small_camera_view_draws_the_whole_frame_without_resampling_it(qtbot, lab, monkeypatch):
-    import pyqtgraph.functions
-
-    resampled = []  # pyqtgraph's block means cost ~26 ms per 640×480 frame
-    downsample = pyqtgraph.functions.downsample
-    monkeypatch.setattr(pyqtgraph.functions, "downsample",
-                        lambda *a, **k: resampled.append(1) or downsample(*a, **k))  # fmt: skip
-    view = CameraView("posterior", "Posterior · live", DARK)
+def test_live_view_hands_qt_a_grayscale8_image_decimated_to_the_drawn_size(qtbot, lab):
+    view = LiveCameraView("posterior", "Posterior · live", DARK)
     qtbot.addWidget(view)
-    view.resize(200, 150)  # a third of a 640×480 frame: pyqtgraph would average 3×3 blocks
+    view.resize(200, 150)  # a 640×480 frame drawn at under a third of its size
     view.show()
-    qtbot.waitUntil(lambda: 0 < view.box.width() <= 200, timeout=5_000)
+    qtbot.waitExposed(view)
     frame = np.repeat(np.repeat(lab.frame("posterior", 100), 2, axis=0), 2, axis=1)
-    view.show_frame(frame, {})
-    QApplication.processEvents()  # the view takes its scale from the posted layout events
-    view.viewport().repaint()
-    assert view.image.image.shape == (480, 640) and resampled == []
+    view.show_frame(frame, {"L_knee": (320.0, 240.0)})
+    assert view._qimage.format() == QImage.Format.Format_Grayscale8
+    assert view._pixels.shape == (160, 214)  # every third pixel: 640 / 3 rounded up
+    np.testing.assert_array_equal(view._pixels, frame[::3, ::3])
+    # the marker stays in frame pixels and lands on the image's centre on screen
+    centre = view._to_screen(view.markers_xy)[0]
+    assert abs(centre[0] - view.width() / 2) < 1 and abs(centre[1] - view.height() / 2) < 1
+    image = view.grab().toImage()  # the dot is painted there, in the marker colour
+    colour = image.pixelColor(round(centre[0]), round(centre[1]))
+    assert colour.name() == MARKER_COLOUR.lower()
+
+
+def test_live_view_says_why_there_is_no_image(qtbot, lab):
+    view = LiveCameraView("sagittal", "Sagittal · live", DARK)
+    qtbot.addWidget(view)
+    view.show_frame(lab.frame("sagittal", 10), {})
+    view.show_nothing("camera stopped, see the red banner")
+    assert view.message == "Sagittal · live: camera stopped, see the red banner"
+    assert view.image is None and len(view.markers_xy) == 0
 
 
 def test_sagittal_freeze_frame_brackets_hip_and_ankle_with_the_signed_distance(qtbot, lab):
