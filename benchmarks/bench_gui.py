@@ -67,30 +67,37 @@ WORKLOADS = {
 
 
 class PaintClock:
-    """Wall and main-thread CPU time inside every pyqtgraph view's paintEvent, per view class.
+    """Wall and main-thread CPU time inside every view's paintEvent, per view class: the
+    pyqtgraph views and the live cameras (plain widgets painted by one QPainter).
 
     Qt paints after ``refresh`` returns, so the refresh's own timing does not include it."""
 
     def __init__(self) -> None:
         import pyqtgraph as pg
 
+        from app.qt.live_camera import LiveCameraView
+
         self.wall: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
-        self.original = pg.GraphicsView.paintEvent
+        self.originals = {cls: cls.paintEvent for cls in (pg.GraphicsView, LiveCameraView)}
+        for cls, original in self.originals.items():
+            cls.paintEvent = self._timed(original)
+
+    def _timed(self, original):
         clock = self
 
         def timed(view, event):
             wall, cpu = time.perf_counter(), time.thread_time()
             try:
-                return clock.original(view, event)
+                return original(view, event)
             finally:
                 name = type(view).__name__
                 clock.wall[name] += time.perf_counter() - wall
                 clock.cpu[name] += time.thread_time() - cpu
                 clock.count[name] += 1
 
-        pg.GraphicsView.paintEvent = timed
+        return timed
 
     def reset(self) -> None:
         self.wall.clear()
@@ -98,9 +105,8 @@ class PaintClock:
         self.count.clear()
 
     def close(self) -> None:
-        import pyqtgraph as pg
-
-        pg.GraphicsView.paintEvent = self.original
+        for cls, original in self.originals.items():
+            cls.paintEvent = original
 
 
 def dropped(controller, status) -> dict[str, int]:
