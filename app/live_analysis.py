@@ -5,7 +5,8 @@ Threads (each a consumer with its own reader on a device's ring):
 - one **marker tracker per camera**: detect blobs and label them on every frame
   (:func:`analysis.markers.detect_markers`, :class:`analysis.tracking.MarkerTracker`), keeping
   the recent tracks with their session times;
-- one **force analyser**: raw volts into :class:`analysis.streaming_force.StreamingForceAnalyser`;
+- one **force analyser**: raw volts into :class:`analysis.streaming_force.StreamingForceAnalyser`
+  (in a worker process in real time, :mod:`app.force_worker`, as the trackers' per-frame work is);
   each completed stance waits until every camera has tracked past its toe-off, then the video
   metrics of that stance are computed (:func:`analysis.video_metrics.stance_video_records`) and
   joined into a :class:`~app.session_types.StanceResult` (a camera whose frames do not cover the
@@ -43,10 +44,10 @@ from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig
 from analysis.marker_sets import MarkerSet
 from analysis.plane_calibration import PlaneCalibration
-from analysis.streaming_force import StreamingForceAnalyser
 from analysis.tracking import MEASURED, PREDICTED
 from analysis.video_metrics import PlaneTracks, stance_video_records
 from analysis.vision_settings import VisionSettings
+from app.force_worker import ForceEngine, InlineForceEngine, ProcessForceEngine
 from app.marker_worker import (
     DEPTH,
     InlineMarkerEngine,
@@ -78,6 +79,7 @@ BATCH_FRAMES = 16  # frames a tracker reads (and sends to its worker) at once
 # anyway; the wait adds at most GATHER_MAX_S to the video part, which ends long before.
 GATHER_FRAMES = 4
 GATHER_MAX_S = 0.008
+LOSSLESS_BLOCK_S = 0.25
 REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample already analysed
 
 
@@ -376,6 +378,7 @@ class ForceAnalysis(_Consumer):
         leg_length_m: float | None,
         witness: WitnessLog | None = None,
         on_stance: Callable[[StanceResult], None] | None = None,
+        in_process: bool = False,
     ) -> None:
         super().__init__(f"analyse-{stream.name}")
         self.stream = stream
@@ -395,11 +398,17 @@ class ForceAnalysis(_Consumer):
         self.missed = 0
         self.restarts = 0
         self.witness = witness
-        self._analyser: StreamingForceAnalyser | None = None
+        self.in_process = in_process  # the analysis in a worker process (app.force_worker)
+        self.engine: ForceEngine | None = None  # made on the thread: a worker starts off connect()
+        self._started = False  # the engine has an analyser (restarted at least once)
         self._origin = 0  # DAQ sample index of the analyser's first sample
         self._expected: int | None = None
         self._pending: list[tuple[StanceRecord, Completion]] = []
         self._reader = _reader(stream, self.name, lossless, max(256, stream.chunk_items * 4))
+        # at pace fast, up to LOSSLESS_BLOCK_S of samples per read: the records do not depend on
+        # the block size, and with a worker each read is a round trip (kept few, so the force
+        # analysis keeps up with the cameras and the midstance frames are still in their rings)
+        self._lossless_block = max(stream.chunk_items * 4, round(LOSSLESS_BLOCK_S * stream.rate_hz))
         self._request_lock = threading.Lock()
         self._requested: int | None = None  # restart_at() from another thread, not yet taken
         self._restart_from: int | None = None  # a restart waiting for its sample to arrive
@@ -424,10 +433,23 @@ class ForceAnalysis(_Consumer):
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.engine = self._new_engine()
+        try:
+            self._analyse()
+        finally:
+            self.engine.close()
+
+    def _new_engine(self) -> ForceEngine:
+        args = (self.plates, self.rate_hz, self.settings, self.channel_names)
+        if self.in_process:
+            return ProcessForceEngine(self.stream.name, *args)
+        return InlineForceEngine(*args)
+
+    def _analyse(self) -> None:
         reader = self._reader
         while True:
             batch = (
-                reader.read(self.stream.chunk_items * 4, timeout_s=0.1)
+                reader.read(self._lossless_block, timeout_s=0.1)
                 if self.lossless
                 else reader.read(0.1)
             )
@@ -442,8 +464,8 @@ class ForceAnalysis(_Consumer):
             elif self._stop.is_set():
                 break
             self._join_ready(final=False)
-        if self._analyser is not None:
-            self._collect(self._analyser.finish())
+        if self._started:
+            self._collect(self.engine.finish())
         self._wait_for_trackers()
         self._join_ready(final=True)
 
@@ -464,19 +486,22 @@ class ForceAnalysis(_Consumer):
         self._expected = last + 1
         self.samples += len(index)
         self._keep(first, volts)
-        self._analyser.body_weight_N = self.body_weight_N  # set_subject() may change it any time
         start = self._restart_from
         if start is not None and start <= last:  # a recording starts inside this block
             self._restart_from = None
             k = max(0, start - first)
             if k:
-                self._collect(self._analyser.push(volts[:k]))
+                self._push(volts[:k])
             self._restart(max(start, first))
             volts = volts[k:]
         if len(volts):
-            self._collect(self._analyser.push(volts))
+            self._push(volts)
         if self.witness is not None:
             self.witness.feed(index, block)
+
+    def _push(self, volts: np.ndarray) -> None:
+        # the body weight goes with every block: set_subject() may change it at any time
+        self._collect(self.engine.push(volts, self.body_weight_N))
 
     def _keep(self, first: int, volts: np.ndarray) -> None:
         """The last REWIND_SECONDS of volts, for a restart at a sample already analysed."""
@@ -489,7 +514,7 @@ class ForceAnalysis(_Consumer):
     def _take_restart_request(self) -> None:
         with self._request_lock:
             start, self._requested = self._requested, None
-        if start is None or (self._analyser is not None and start == self._origin):
+        if start is None or (self._started and start == self._origin):
             return  # nothing asked, or the analyser already began at that sample
         if self._expected is None or start >= self._expected:
             self._restart_from = start  # not there yet: restart when its block arrives
@@ -501,21 +526,16 @@ class ForceAnalysis(_Consumer):
         self._restart(start)
         for first, block in self._recent:
             if first + len(block) > start:
-                self._collect(self._analyser.push(block[max(0, start - first) :]))
+                self._push(block[max(0, start - first) :])
 
     def _restart(self, first_sample: int) -> None:
-        if self._analyser is not None:
-            self._collect(self._analyser.finish())
+        if self._started:
+            self._collect(self.engine.finish())
             self.restarts += 1
             self._drop_from(first_sample / self.rate_hz)
         self._origin = first_sample
-        self._analyser = StreamingForceAnalyser(
-            self.plates,
-            self.rate_hz,
-            self.settings,
-            channel_names=self.channel_names,
-            body_weight_N=self.body_weight_N,
-        )
+        self.engine.restart(self.body_weight_N)
+        self._started = True
 
     def _drop_from(self, session_s: float) -> None:
         """Forget the stances contacting at or after ``session_s`` that the analyser being

@@ -10,24 +10,18 @@ for the labelled positions to come back.
 
 Both engines run exactly the same functions on the same frames in the same order, so their
 results are identical (tests compare them); which one a session uses is a deployment choice
-(``SessionController(tracking_processes=...)``: processes in real time, this thread at pace
+(``SessionController(analysis_processes=...)``: processes in real time, this thread at pace
 ``fast`` where nothing competes with a live window and start-up time matters more).
 
-The worker is started with the ``forkserver`` method on Linux (one clean server process forks
-each worker in milliseconds; never a fork of this multi-threaded process) and ``spawn``
-elsewhere. As with any use of Python's multiprocessing, the worker imports the main module: a
-script that opens a real-time session must do so under ``if __name__ == "__main__":`` (the
-``midstance`` command, the frozen program and pytest do), or pass
-``SessionController(tracking_processes=False)``. A worker that dies or reports an error fails
-only its camera's tracker (the consumer error says why); acquisition and recording go on.
+How workers are started, and what that asks of a script: :mod:`app.worker_processes`. A worker
+that dies or reports an error fails only its camera's tracker (the consumer error says why);
+acquisition and recording go on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import sys
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection
@@ -42,10 +36,8 @@ from analysis.markers import detect_markers
 from analysis.plane_calibration import ImageOrientation
 from analysis.tracking import MarkerTracker
 from analysis.vision_settings import VisionSettings
+from app.worker_processes import WorkerLink
 
-START_TIMEOUT_S = 60.0  # a cold interpreter importing numpy and OpenCV on a loaded machine
-STOP_TIMEOUT_S = 2.0
-POLL_S = 0.5  # how often a wait for a batch checks that the worker is still alive
 DEPTH = 2  # batches in flight: the thread reads and copies the next while the worker labels one
 # The workers yield the CPU to the process that acquires, records and draws the window when the
 # machine is short of cores: a tracker that falls behind skips frames (the file keeps them all),
@@ -123,14 +115,6 @@ class InlineMarkerEngine:
         self._done.clear()
 
 
-def _context():
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload([__name__])
-    return context
-
-
 class ProcessMarkerEngine:
     """The work in a worker process; frames go through shared memory (one slot per batch in
     flight), frame counters and results through a pipe."""
@@ -157,29 +141,22 @@ class ProcessMarkerEngine:
         self._frames = np.ndarray(shape, dtype=self._dtype, buffer=self._shm.buf)
         self._in_flight: deque[tuple[int, int]] = deque()  # (slot, frames) per batch submitted
         self._next_slot = 0
-        self._conn: Connection | None = None
-        self._process = None
+        self._link: WorkerLink | None = None
         try:
-            context = _context()
-            ours, theirs = context.Pipe(duplex=True)
-            self._process = context.Process(
-                target=serve,
-                args=(theirs, self._shm.name, self._frames.shape, self._dtype.str),
-                kwargs={"marker_set": marker_set, "orientation": orientation, "settings": settings},
+            self._link = WorkerLink(
+                serve,
+                (self._shm.name, self._frames.shape, self._dtype.str),
+                {"marker_set": marker_set, "orientation": orientation, "settings": settings},
                 name=f"track-{camera}",
-                daemon=True,
+                error=self._error,
             )
-            self._process.start()
-            theirs.close()
-            self._conn = ours
-            self._expect(ours, b"ready", START_TIMEOUT_S, "start")
         except BaseException:
             self.close()
             raise
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._link.pid if self._link is not None else None
 
     def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
         n = len(frames)
@@ -187,80 +164,33 @@ class ProcessMarkerEngine:
             raise ValueError(f"{n} frames in one batch; the engine holds {self.max_frames}")
         if len(self._in_flight) >= DEPTH:
             raise ValueError(f"{DEPTH} batches are in flight already; collect one first")
-        if self._conn is None:
+        if self._link is None:
             raise self._error("was closed")
         slot = self._next_slot
         self._next_slot = (slot + 1) % DEPTH
         np.copyto(self._frames[slot, :n], frames)
-        message = bytes((slot,)) + np.asarray(index[:n], dtype="<i8").tobytes()
-        try:
-            self._conn.send_bytes(message)
-        except OSError as exc:
-            raise self._ended("labelling", exc) from exc
+        self._link.send(bytes((slot,)) + np.asarray(index[:n], dtype="<i8").tobytes(), "labelling")
         self._in_flight.append((slot, n))
 
     def collect(self) -> tuple[np.ndarray, np.ndarray]:
         _, n = self._in_flight.popleft()
-        reply = self._expect(self._conn, None, None, "labelling")
+        if self._link is None:
+            raise self._error("was closed")
+        reply = self._link.expect(None, None, "labelling")
         m = self.n_markers
         xy = np.frombuffer(reply, dtype=np.float64, count=n * m * 2)
         flags = np.frombuffer(reply, dtype=np.uint8, count=n * m, offset=n * m * 2 * 8)
         return xy.reshape(n, m, 2), flags.reshape(n, m)
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
-        process, self._process = self._process, None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.send_bytes(b"")
-            conn.close()
-        if process is not None and process.pid is not None:  # started
-            process.join(STOP_TIMEOUT_S)
-            if process.is_alive():
-                process.terminate()
-                process.join(STOP_TIMEOUT_S)
-            if process.is_alive():
-                process.kill()
-                process.join(STOP_TIMEOUT_S)
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
         shm, self._shm = getattr(self, "_shm", None), None
         if shm is not None:
             self._frames = None
             shm.close()
             shm.unlink()
-
-    def _expect(self, conn: Connection, expected: bytes | None, timeout_s, what: str) -> bytes:
-        """The worker's next message: ``expected`` (if given) or a result; raise on an error."""
-        waited = 0.0
-        while not conn.poll(POLL_S):
-            waited += POLL_S
-            if self._process is None or not self._process.is_alive():
-                raise self._ended(what)
-            if timeout_s is not None and waited >= timeout_s:
-                raise self._error(f"did not answer within {timeout_s:.0f} s during {what}")
-        try:
-            message = conn.recv_bytes()
-        except (EOFError, OSError) as exc:
-            raise self._ended(what, exc) from exc
-        if message.startswith(b"error:"):
-            raise self._error("failed: " + message[6:].decode(errors="replace"))
-        if expected is not None and message != expected:
-            raise self._error(f"sent {message[:40]!r} instead of {expected!r}")
-        return message
-
-    def _ended(self, what: str, exc: Exception | None = None) -> TrackingWorkerError:
-        """The worker is gone (or its pipe is): say how, and what to do."""
-        process = self._process
-        if process is not None and process.pid is not None:
-            process.join(STOP_TIMEOUT_S)  # a pipe closes as the process dies: let it finish
-        code = None if process is None else process.exitcode
-        how = f"exit code {code}" if code is not None else f"pipe error: {exc}"
-        hint = ""
-        if what == "start":  # a script re-imported by the worker cannot start one itself
-            hint = (
-                " (in a script, put the code that opens the session under "
-                '`if __name__ == "__main__":`, as Python\'s multiprocessing requires)'
-            )
-        return self._error(f"ended unexpectedly ({how}) during {what}{hint}")
 
     def _error(self, what: str) -> TrackingWorkerError:
         return TrackingWorkerError(

@@ -81,7 +81,7 @@ class SessionController(PlateActions, StatusReporting):
         vision_settings: VisionSettings | None = None,
         analysis_setup: setup_mod.AnalysisSetup | None = None,
         frame_clocks: Mapping[str, FrameClock] | None = None,
-        tracking_processes: bool | None = None,
+        analysis_processes: bool | None = None,
     ) -> None:
         if pace not in ("realtime", "fast"):
             raise ControllerError(
@@ -94,10 +94,11 @@ class SessionController(PlateActions, StatusReporting):
         self._vision_settings = vision_settings or VisionSettings()
         self._given_setup = analysis_setup
         self._given_clocks = dict(frame_clocks or {})
-        # marker tracking in worker processes (app.marker_worker): by default in real time, where
-        # the per-frame work would otherwise compete with acquisition, recording and the window
-        self.tracking_processes = (
-            pace == "realtime" if tracking_processes is None else bool(tracking_processes)
+        # marker tracking and force analysis in worker processes (app.marker_worker,
+        # app.force_worker): by default in real time, where their work would otherwise compete
+        # for the interpreter lock with acquisition, recording and the window
+        self.analysis_processes = (
+            pace == "realtime" if analysis_processes is None else bool(analysis_processes)
         )
         self.shared: dict[str, Any] = {}
         self.state = "idle"
@@ -202,7 +203,7 @@ class SessionController(PlateActions, StatusReporting):
                 setup.calibrations[s.name],
                 setup.vision,
                 lossless=lossless,
-                in_process=self.tracking_processes,
+                in_process=self.analysis_processes,
             )
             for s in streams
             if s.name in setup.calibrations
@@ -249,6 +250,7 @@ class SessionController(PlateActions, StatusReporting):
             leg_length_m=float(leg) if leg else None,
             witness=self.witness,
             on_stance=self._on_stance,
+            in_process=self.analysis_processes,
         )
 
     def close(self) -> list[str]:

@@ -13,7 +13,8 @@ Workloads: two cameras at 500 fps 640×480 with a 2 kHz DAQ (16 channels), and t
 valid pair). Everything runs through :class:`app.session_controller.SessionController` at pace
 "realtime": one producer thread per device, the recorder writing HDF5, marker detection and
 tracking on every frame of both cameras (in one worker process per camera, as in every real-time
-session: ``app/marker_worker.py``), the force analysis and the per-stance join.
+session: ``app/marker_worker.py``), the force analysis (in its worker process,
+``app/force_worker.py``) and the per-stance join.
 
 The cameras: rendering the simulated runner costs far more than a real camera's transfer (≈ 3 ms
 per 640×480 frame here), so each camera renders a short loop of frames once, before the clock
@@ -26,9 +27,11 @@ vs expected, frames the live tracker missed, frames missing from the file, recor
 recorder holding acquisition back; also per recording, beside how long deleting each file took),
 per-stance result delay after toe-off (p50/p95: the session
 clock at the result's emission − toe-off, and its two parts: the force record's completion and
-the wait for the camera trackers to pass the stance's frames), CPU seconds per thread (and per
-tracking worker process, ``worker track-<camera>``) and as % of the run, resident memory (at
-start, after connect — the rings are allocated and touched there —, after the first minute, and
+the wait for the camera trackers to pass the stance's frames; of the first, the part that is the
+data the analysis waits for: the newest sample it had then − toe-off), CPU seconds per thread
+(and per analysis worker process, ``worker track-<camera>``, ``worker analyse-force``) and as %
+of the run, resident memory (at start, after connect — the rings are allocated and touched
+there —, after the first minute, and
 at the end: growth after the first minute is what a leak shows; the workers' own at the end),
 file size and write rate. (Earlier versions took the newest delivered DAQ sample as "now", which
 is up to one DAQ read behind the clock.)
@@ -83,15 +86,16 @@ def rss_mb(pid: int | str = "self") -> float:
     return math.nan
 
 
-def tracking_workers(controller: SessionController, timeout_s: float = 120.0) -> dict[str, int]:
-    """The marker tracking worker processes (app.marker_worker), by name, once all have started."""
+def analysis_workers(controller: SessionController, timeout_s: float = 120.0) -> dict[str, int]:
+    """The analysis worker processes (marker tracking per camera, app.marker_worker; the force
+    analysis, app.force_worker), by name, once all have started."""
     deadline = time.monotonic() + timeout_s
+    consumers = [*controller.trackers.values(), controller.force]
     while time.monotonic() < deadline:
-        engines = {t.name: t.engine for t in controller.trackers.values()}
-        if all(e is not None for e in engines.values()):
+        if all(c.engine is not None for c in consumers):
             break
         time.sleep(0.1)
-    pids = {f"worker {n}": getattr(e, "pid", None) for n, e in engines.items()}
+    pids = {f"worker {c.name}": getattr(c.engine, "pid", None) for c in consumers}
     return {n: pid for n, pid in pids.items() if pid is not None}
 
 
@@ -173,7 +177,7 @@ def run_workload(
     recorder_cpu_s = 0.0  # each recording's recorder thread ends with it: summed per recording
     try:
         controller.set_subject({"id": "bench", "body_mass_kg": 70.0})
-        workers = tracking_workers(controller)
+        workers = analysis_workers(controller)
         # frames skipped while the workers started (before the first recording) are not counted
         missed_before = {n: t.missed for n, t in controller.trackers.items()}
         cpu_before = {**thread_cpu(), **process_cpu(workers)}
@@ -210,6 +214,7 @@ def run_workload(
         }
         analysis_missed = controller.force.missed
         video_wait = {r.index: r.video_delay_s for r in controller.stances()}
+        data_wait = {r.index: r.available_at_s - r.toe_off_s for r in controller.stances()}
         rings = {
             s.name: s.ring.status()
             for s in (controller.daq_stream, *controller.camera_streams.values())
@@ -225,6 +230,7 @@ def run_workload(
     delays = [now_s - toe_off_s for _, toe_off_s, now_s in emitted]
     waits = [video_wait.get(index, math.nan) for index, _, _ in emitted]
     force_part = [d - w for d, w in zip(delays, waits, strict=True)]
+    data_part = [data_wait.get(index, math.nan) for index, _, _ in emitted]
     return {
         "workload": f"2 cameras {int(fps)} fps {size[0]}x{size[1]}, DAQ 16 ch {daq_hz:g} Hz, "
         f"codec {codec}, {seconds:g} s",
@@ -246,6 +252,8 @@ def run_workload(
         "stance_delay_p95_s": float(np.percentile(delays, 95)) if delays else math.nan,
         "stance_force_delay_p50_s": _percentile(force_part, 50),
         "stance_force_delay_p95_s": _percentile(force_part, 95),
+        "stance_force_data_p50_s": _percentile(data_part, 50),
+        "stance_force_data_p95_s": _percentile(data_part, 95),
         "stance_video_wait_p50_s": _percentile(waits, 50),
         "stance_video_wait_p95_s": _percentile(waits, 95),
         "cpu_s_per_thread": {k: round(v, 2) for k, v in cpu.items()},
@@ -255,8 +263,8 @@ def run_workload(
         # growth after the first minute (file and caches warmed up): what a leak would show
         "rss_mb_after_1_min": round(rss_samples[11], 1) if len(rss_samples) > 11 else None,
         "rss_mb_end": round(rss_end, 1),
-        # the tracking workers' own memory (shared libraries counted in each), constant by design
-        "rss_mb_tracking_workers_end": round(rss_workers_end, 1),
+        # the analysis workers' own memory (shared libraries counted in each), constant by design
+        "rss_mb_analysis_workers_end": round(rss_workers_end, 1),
         "file_mb": round(size_mb, 1),
         "write_mb_per_s": round(size_mb / max(elapsed_s, 1e-9), 1),
         "recordings": trials,

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from app import live_analysis
+from app import force_worker
 from app.session_controller import SessionController
 from app.session_setup import registry_factory
 from drivers.base import DeviceLost
@@ -43,7 +43,7 @@ def factory(kind, name, settings, shared):
     return registry_factory(kind, name, settings, shared)
 
 
-class FailingAnalyser(live_analysis.StreamingForceAnalyser):
+class FailingAnalyser(force_worker.StreamingForceAnalyser):
     pushes = 0
 
     def push(self, volts):
@@ -70,7 +70,7 @@ def faulty_session(tmp_path_factory):
         },
     }
     patch = pytest.MonkeyPatch()
-    patch.setattr(live_analysis, "StreamingForceAnalyser", FailingAnalyser)
+    patch.setattr(force_worker, "StreamingForceAnalyser", FailingAnalyser)
     events = []
     try:
         controller = SessionController(parse_config(raw), pace="fast", device_factory=factory)

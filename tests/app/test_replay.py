@@ -120,7 +120,7 @@ def test_a_file_without_live_settings_cannot_be_replayed(tmp_path):
         replay_session(path)
 
 
-def _live_force(lab, plates, volts, restart, *, late: bool):
+def _live_force(lab, plates, volts, restart, *, late: bool, in_process: bool = False):
     """The live force analysis fed from a ring; ``restart_at(restart)`` asked before the data
     arrives, or (``late``) once the analysis has gone 50 ms past that sample (as when the
     controller asks while the DAQ delivers more)."""
@@ -142,7 +142,7 @@ def _live_force(lab, plates, volts, restart, *, late: bool):
     )
     force = ForceAnalysis(
         stream, plates, ForceSettings(), VisionSettings(), {}, lossless=True,
-        body_weight_N=lab.truth.body_weight_N, leg_length_m=None,
+        body_weight_N=lab.truth.body_weight_N, leg_length_m=None, in_process=in_process,
     )  # fmt: skip
     if not late:
         force.restart_at(restart)
@@ -163,9 +163,11 @@ def _live_force(lab, plates, volts, restart, *, late: bool):
     return force
 
 
-def test_the_live_force_analysis_restarts_at_a_recording_s_first_sample(belt_lab):
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "worker"])
+def test_the_live_force_analysis_restarts_at_a_recording_s_first_sample(belt_lab, in_process):
     """Asked before or after the analysis reached the first sample of a recording, the live
-    stances from it on are those of an analyser that began there (what a replay computes)."""
+    stances from it on are those of an analyser that began there (what a replay computes),
+    whether the analysis runs in its thread or in a worker process (app.force_worker)."""
     from analysis.streaming_force import StreamingForceAnalyser
 
     lab, plates, volts = belt_lab
@@ -177,7 +179,7 @@ def test_the_live_force_analysis_restarts_at_a_recording_s_first_sample(belt_lab
     wanted = expected.push(volts[restart:]) + expected.finish()
     assert len(wanted) >= 12
     for late in (False, True):
-        force = _live_force(lab, plates, volts, restart, late=late)
+        force = _live_force(lab, plates, volts, restart, late=late, in_process=in_process)
         live = [r for r in force.stances() if r.contact_s >= restart / rate]
         assert len(live) == len(wanted)
         assert force.superseded == 0

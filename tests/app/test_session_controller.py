@@ -40,7 +40,7 @@ def recorded(tmp_path_factory):
     """One 4-second recording with three injected dropped frames; what it produced."""
     path = tmp_path_factory.mktemp("rec") / "session.midstance.h5"
     controller = SessionController(
-        sim_config(dropped_frames={"sagittal": DROPPED}), pace="fast", tracking_processes=True
+        sim_config(dropped_frames={"sagittal": DROPPED}), pace="fast", analysis_processes=True
     )
     events: list[tuple[str, dict]] = []
     controller.add_listener(lambda kind, payload: events.append((kind, payload)))
