@@ -13,19 +13,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.graphicsItems.GraphicsItem import GraphicsItem
 from PySide6.QtCore import QRectF
-from PySide6.QtGui import QPainterPath
-from PySide6.QtWidgets import QGraphicsPathItem
 
-from app.qt.theme import (
-    SIDE_COLOURS,
-    Theme,
-    let_title_shrink,
-    side_brush,
-    side_pen,
-    style_plot,
-)
+from app.qt.force_layers import CopLayer, GrfLayer, segments_of_runs
+from app.qt.theme import SIDE_COLOURS, Theme, let_title_shrink, style_plot
 
 GRAVITY = 9.80665
 WINDOW_S = 5.0
@@ -33,7 +24,6 @@ DEFAULT_COP_X_CM = (-35.0, 35.0)  # screen x = −y_lab: across the belt
 DEFAULT_COP_Y_CM = (-90.0, 90.0)  # screen y = x_lab: along the belt
 COP_POINTS = 1000  # 200 Hz over 5 s: the butterfly looks the same as at 2 kHz
 BW_RANGE = (-0.1, 3.2)  # Fz in body weights: running peaks are 2–3 BW
-TRACE_WIDTH = 1  # Qt draws 1 px lines on a fast path; 2 px cost 0.8 ms more per paint
 N_RANGE = (-100.0, 2000.0)  # Fz in newtons before the mass is known (grows to fit, see below)
 
 
@@ -131,10 +121,10 @@ class GrfView(pg.PlotWidget):
 
     The x axis is fixed (seconds before now, −5…0) and the y range is fixed per unit, so a
     refresh moves the data, never the axes: re-rendering axes on every tick cost more than all
-    the data drawing together. The trace, the stance shading and the event marks are drawn in
-    session time inside one group that a tick slides left (``setPos(-now)``): the stance items
-    are re-made only when the stances change, the trace is a numpy min/max envelope of about
-    two points per pixel (one ``setData`` per tick).
+    the data drawing together. Everything inside the plot (shading, level lines, event ticks,
+    trace, midstance triangles) is one :class:`GrfLayer` holding session time and drawn
+    relative to now: the stance shapes are re-made only when the stances change, the trace is a
+    numpy min/max envelope of about two points per pixel.
     """
 
     def __init__(self, theme: Theme, parent=None) -> None:
@@ -145,38 +135,12 @@ class GrfView(pg.PlotWidget):
         self.plot.hideButtons()
         self.plot.disableAutoRange()
         let_title_shrink(self.plot)
-        # whole-BW (or kN) lines drawn as data, not an axis grid: a gridded axis is repainted
-        # with every new sample
-        self.levels = pg.PlotCurveItem(pen=pg.mkPen(theme.grid, width=1), connect="pairs")
-        self.levels.setZValue(-20)
-        self.plot.addItem(self.levels)
         self.plot.setLabel("bottom", "seconds before now")
         self.plot.setXRange(-WINDOW_S, 0.0, padding=0)
-        self.sliding = pg.ItemGroup()  # children in session time; x position = −now
-        self.plot.addItem(self.sliding)
-        self.curve = pg.PlotCurveItem(pen=pg.mkPen(theme.trace, width=TRACE_WIDTH))
-        # stances shaded by side: one path of rectangles per side
-        self.shading: dict[str, QGraphicsPathItem] = {}
-        for side in SIDE_COLOURS:
-            item = QGraphicsPathItem()
-            item.setPen(pg.mkPen(None))
-            item.setBrush(side_brush(side, alpha=60))
-            item.setZValue(-10)
-            self.sliding.addItem(item)
-            self.shading[side] = item
-        self.sliding.addItem(self.curve)
+        self.layer = GrfLayer((-WINDOW_S, 0.0))
+        self.plot.vb.addItem(self.layer, ignoreBounds=True)
         self.shaded: list[Mapping[str, Any]] = []  # the stances drawn
-        self.events = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=2), connect="pairs")
-        self.sliding.addItem(self.events)
-        self.midstance = {
-            side: pg.ScatterPlotItem(
-                symbol="t", size=13, pen=pg.mkPen("#000000"), brush=side_brush(side)
-            )
-            for side in SIDE_COLOURS
-        }
-        for item in self.midstance.values():
-            self.sliding.addItem(item)
-        self._stances_key: tuple | None = None  # what the stance items were drawn from
+        self._stances_key: tuple | None = None  # what the stance shapes were drawn from
         self.unit = ""
         self.y_range = (0.0, 1.0)
         self.body_weight_N: float | None = None
@@ -187,15 +151,13 @@ class GrfView(pg.PlotWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if hasattr(self, "curve"):  # (Qt resizes the view once before __init__ ends)
+        if hasattr(self, "layer"):  # (Qt resizes the view once before __init__ ends)
             self.pixels = max(50, int(self.plot.vb.width()))
 
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.surface)
         style_plot(self.plot, theme, title="Vertical GRF · last 5 s")
-        self.curve.setPen(pg.mkPen(theme.trace, width=TRACE_WIDTH))
-        self.events.setPen(pg.mkPen(theme.muted, width=2))
-        self.levels.setPen(pg.mkPen(theme.grid, width=1))
+        self.layer.set_colours(theme.trace, theme.grid, theme.muted, theme.surface, SIDE_COLOURS)
 
     def _set_unit(self, body_weight_N: float | None) -> None:
         unit = "BW" if body_weight_N else "N"
@@ -209,10 +171,9 @@ class GrfView(pg.PlotWidget):
         self.y_range = y_range
         self.plot.setYRange(*y_range, padding=0)
         step = 1.0 if self.unit == "BW" else (500.0 if y_range[1] <= 3000 else 1000.0)
-        heights = np.arange(0.0, y_range[1], step)[1:]
-        self.levels.setData(
-            np.tile([-WINDOW_S, 0.0], len(heights)), np.repeat(heights, 2), connect="pairs"
-        )
+        self.layer.levels = np.arange(0.0, y_range[1], step)[1:]
+        self.layer.tick = 0.04 * (y_range[1] - y_range[0])
+        self.layer.set_rect(QRectF(-WINDOW_S, y_range[0], WINDOW_S, y_range[1] - y_range[0]))
 
     def _fit_newtons(self, y: np.ndarray) -> None:
         """In N (no body mass), the range only ever grows, in whole kN, to fit the largest force:
@@ -240,39 +201,35 @@ class GrfView(pg.PlotWidget):
         end = float(t[-1])
         self.end_s = end
         per_bin = len(t) * WINDOW_S / max(float(t[-1] - t[0]), 1e-9) / self.pixels
-        self.curve.setData(*min_max_envelope(t, y, int(per_bin)))
-        self.sliding.setPos(-end, 0.0)
-        for item in self.midstance.values():  # pyqtgraph caches the view in item coordinates
-            # (and culls the triangles by it): moved, so forget it. The base class's method only
-            # drops that cache (pure Python); the scatter's own also calls Qt twice
-            GraphicsItem.viewTransformChanged(item)
+        layer = self.layer
+        layer.trace = np.column_stack(min_max_envelope(t, y, int(per_bin)))
+        layer.end_s = end
         key = (
             tuple((s.get("side"), s["contact_s"], s["toe_off_s"]) for s in stances),
             self.body_weight_N,
             self.y_range,
         )
-        if key != self._stances_key and self._draw_stances(t, y, stances):
+        if key != self._stances_key and self._set_stances(t, y, stances):
             self._stances_key = key
+        layer.update()
 
-    def _draw_stances(
+    def _set_stances(
         self, t: np.ndarray, y: np.ndarray, stances: Sequence[Mapping[str, Any]]
     ) -> bool:
         """Shading, contact/toe-off ticks and midstance triangles, in session time; False if a
-        midstance was not yet inside the force drawn (draw again next tick)."""
+        midstance was not yet inside the force drawn (set again next tick)."""
         self.shaded = list(stances)
-        low, high = self.y_range
-        for side, item in self.shading.items():
-            path = QPainterPath()
-            for s in stances:
-                if s.get("side") == side:
-                    width = s["toe_off_s"] - s["contact_s"]
-                    path.addRect(QRectF(s["contact_s"], low, width, high - low))
-            item.setPath(path)
-        edges = np.array([x for s in stances for x in (s["contact_s"], s["toe_off_s"])])
-        tick = 0.04 * (high - low)
-        self.events.setData(np.repeat(edges, 2), np.tile([-tick, tick], len(edges)))
+        layer = self.layer
+        layer.spans = {
+            side: np.array(
+                [(s["contact_s"], s["toe_off_s"]) for s in stances if s.get("side") == side],
+                dtype=float,
+            ).reshape(-1, 2)
+            for side in SIDE_COLOURS
+        }
+        layer.edges = np.array([x for s in stances for x in (s["contact_s"], s["toe_off_s"])])
         complete = True
-        for side, item in self.midstance.items():
+        for side in SIDE_COLOURS:
             times = []
             for s in stances:
                 m = s.get("midstance_s") or s.get("midstance_peak_vgrf_s")
@@ -282,13 +239,16 @@ class GrfView(pg.PlotWidget):
                     complete = False
                 elif m >= t[0]:
                     times.append(m)
-            item.setData(np.array(times), np.interp(times, t, y))
+            layer.midstance[side] = np.column_stack([times, np.interp(times, t, y)]).reshape(-1, 2)
         return complete
 
 
 class CopView(pg.PlotWidget):
     """The COP of the last seconds on the plate outline, from above: running direction up,
-    the runner's left on the left (screen x = −y_lab, screen y = x_lab)."""
+    the runner's left on the left (screen x = −y_lab, screen y = x_lab).
+
+    The outline, the midline and the COP by side are one :class:`CopLayer` (line segments, one
+    Qt call per colour)."""
 
     def __init__(self, theme: Theme, parent=None) -> None:
         super().__init__(parent)
@@ -297,49 +257,41 @@ class CopView(pg.PlotWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.disableAutoRange()  # fixed by set_outline: the plate does not move
-        # until then (or with no plate corners configured) a treadmill-sized area, in cm
-        self.plot.setRange(xRange=DEFAULT_COP_X_CM, yRange=DEFAULT_COP_Y_CM, padding=0)
         # not aspect-locked: the long narrow belt would shrink to a sliver in a wide panel
         self.plot.setLabel("bottom", "← L · R → (cm)")  # short: the panel is narrow
         self.plot.setLabel("left", "forward ↑ (cm)")
         let_title_shrink(self.plot)
-        self.outline = self.plot.plot([], [], pen=pg.mkPen(theme.muted, width=2))
-        self.midline = self.plot.plot([], [], pen=pg.mkPen(theme.grid, width=1))
-        # plain curve items (no PlotDataItem bookkeeping): they are re-set on every refresh
-        # 1 px, as the GRF trace: Qt's fast path (2 px cost 0.5 ms more per paint, measured with
-        # bench_gui's views-only section: 2.0 -> 1.5 ms)
-        self.sides = {
-            side: pg.PlotCurveItem(pen=side_pen(side, TRACE_WIDTH)) for side in SIDE_COLOURS
-        }
-        self.other = pg.PlotCurveItem(pen=pg.mkPen(theme.muted, width=1))
-        for item in (*self.sides.values(), self.other):
-            self.plot.addItem(item)
+        self.layer = CopLayer(QRectF())
+        self.plot.vb.addItem(self.layer, ignoreBounds=True)
+        # until set_outline (or with no plate corners configured) a treadmill-sized area, in cm
+        self._set_range(DEFAULT_COP_X_CM, DEFAULT_COP_Y_CM)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:
         self.setBackground(theme.surface)
         style_plot(self.plot, theme, title="COP")  # short: the panel is narrow
+        self.layer.set_colours(theme.muted, theme.grid, SIDE_COLOURS)
+
+    def _set_range(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        self.plot.setRange(xRange=x_range, yRange=y_range, padding=0)
+        (x0, x1), (y0, y1) = x_range, y_range
+        self.layer.set_rect(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def set_outline(self, plates_corners_m: Sequence[Sequence[Sequence[float]]]) -> None:
         """The plates' working surfaces (each 4 corners, lab frame, metres)."""
-        xs, ys, connect = [], [], []
+        segments = []
         for corners in plates_corners_m:
             c = np.asarray(corners, dtype=float)[:, :2]
-            c = np.vstack([c, c[:1]])
-            xs.extend(-c[:, 1] * 100)
-            ys.extend(c[:, 0] * 100)
-            connect.extend([True] * (len(c) - 1) + [False])
-        if not xs:
+            screen = np.column_stack([-c[:, 1] * 100, c[:, 0] * 100])  # cm, as drawn
+            segments.append(np.hstack([screen, np.roll(screen, -1, axis=0)]))
+        if not segments:
             return
-        sx, sy = np.array(xs), np.array(ys)
-        self.outline.setData(sx, sy, connect=np.array(connect, dtype=bool))
-        self.midline.setData([0, 0], [sy.min(), sy.max()])
+        outline = np.vstack(segments)
+        self.layer.outline = outline
+        xs, ys = outline[:, 0::2], outline[:, 1::2]
+        self.layer.midline = np.array([[0.0, ys.min(), 0.0, ys.max()]])
         pad = 5.0
-        self.plot.setRange(
-            xRange=(sx.min() - pad, sx.max() + pad),
-            yRange=(sy.min() - pad, sy.max() + pad),
-            padding=0,
-        )
+        self._set_range((xs.min() - pad, xs.max() + pad), (ys.min() - pad, ys.max() + pad))
 
     def show_cop(
         self, t: np.ndarray, cop_m: np.ndarray, stances: Sequence[Mapping[str, Any]]
@@ -355,25 +307,14 @@ class CopView(pg.PlotWidget):
         screen_x = -cop_m[:, 1] * 100
         screen_y = cop_m[:, 0] * 100
         assigned = np.zeros(len(t), dtype=bool)
-        for side, curve in self.sides.items():
+        segments = {}
+        for side in SIDE_COLOURS:
             mask = stance_mask(t, stances, side)
             assigned |= mask
-            x, y, connect = _runs(screen_x, screen_y, mask)
-            curve.setData(x, y, connect=connect)
-        x, y, connect = _runs(screen_x, screen_y, ~assigned)
-        self.other.setData(x, y, connect=connect)
-
-
-def _runs(
-    x: np.ndarray, y: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The finite points under ``mask`` only, and the ``connect`` array that joins consecutive
-    ones: each curve's path holds its own points, not the whole window's with NaN gaps."""
-    mask = mask & np.isfinite(x) & np.isfinite(y)
-    index = np.flatnonzero(mask)
-    connect = np.zeros(len(index), dtype=bool)
-    connect[:-1] = np.diff(index) == 1
-    return x[index], y[index], connect
+            segments[side] = segments_of_runs(screen_x, screen_y, mask)
+        segments["other"] = segments_of_runs(screen_x, screen_y, ~assigned)
+        self.layer.segments = segments
+        self.layer.update()
 
 
 def body_weight_from_mass(mass_kg: float | None) -> float | None:

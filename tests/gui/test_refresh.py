@@ -96,9 +96,9 @@ def test_a_refresh_asks_only_for_new_force_and_skips_what_did_not_change(make_wi
     t = window.force_history.t
     assert t[-1] == pytest.approx(controller.latest_session_time_s)
     assert len(t) == len(first_t) and np.all(np.diff(t) > 0)  # still 5 s, no sample twice
-    x, y = window.grf.curve.getData()  # session time, slid left by "now"
+    x, y = window.grf.layer.trace.T  # session time, drawn relative to "now"
     assert x[-1] == t[-1] and x[0] == pytest.approx(t[-1] - 5.0 + 1.0 / RATE)  # 5 s of samples
-    assert window.grf.sliding.pos().x() == -t[-1]
+    assert window.grf.layer.end_s == t[-1]
     assert y.max() == window.force_history.fz.max()  # newtons: no mass entered
 
     # the devices panel and clock are polled at most every STATUS_EVERY_S, not every tick
@@ -114,5 +114,5 @@ def test_a_refresh_asks_only_for_new_force_and_skips_what_did_not_change(make_wi
     window.refresh()
     assert window.grf.unit == "BW"
     assert all(seconds < 0.3 for seconds in controller.asked[asked:])  # not the whole window
-    _, y = window.grf.curve.getData()
+    _, y = window.grf.layer.trace.T
     assert y.max() == pytest.approx(window.force_history.fz.max() / (70.0 * 9.80665))

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -13,6 +14,7 @@ from PySide6.QtGui import QImage
 from analysis.errors import InputError
 from app.qt.big_numbers import BigNumbers
 from app.qt.devices_panel import BannerStrip, ShownBanner, calibration_banners
+from app.qt.force_layers import SHADING_ALPHA, blended
 from app.qt.force_views import CopView, GrfView
 from app.qt.live_camera import LiveCameraView
 from app.qt.metric_specs import FPPA, HIP_ANKLE, VALR
@@ -148,9 +150,10 @@ def test_grf_scrolls_five_seconds_shades_each_stance_by_side_and_scales_to_body_
     bw = lab.truth.body_weight_N
     inside = [s for s in stances if t[0] <= s["toe_off_s"] <= t[-1]]  # as the window passes
     view.show_force(t, fz, inside, bw)
-    # the trace: a min/max envelope in session time, slid left by "now" (the axes stay put)
-    x, y = view.curve.getData()
-    assert view.sliding.pos().x() == pytest.approx(-t[-1])
+    layer = view.layer  # everything inside the plot: one item, in session time
+    # the trace: a min/max envelope in session time, drawn relative to "now" (the axes stay put)
+    x, y = layer.trace.T
+    assert layer.end_s == view.end_s == t[-1]
     assert len(y) < len(fz) / 4  # ~2 points per pixel, not 10 000
     bw_fz = fz * (1.0 / bw)
     assert np.isin(y, bw_fz).all()  # only samples drawn, no averaging
@@ -166,38 +169,50 @@ def test_grf_scrolls_five_seconds_shades_each_stance_by_side_and_scales_to_body_
     assert view.plot.getAxis("bottom").labelText == "seconds before now"
     assert view.plot.getAxis("bottom").tickStrings([-4.0, -2.0, 0.0], 1.0, 2.0) == ["4", "2", "0"]
     assert view.shaded == inside
-    for side, colour in (("L", "#0072b2"), ("R", "#e69f00")):
+    for side in ("L", "R"):
         mine = [s for s in inside if s["side"] == side]
-        path = view.shading[side].path()
-        assert path.elementCount() == 5 * len(mine) > 0  # one closed rectangle per stance
-        assert view.shading[side].brush().color().name() == colour
-        span = view.shading[side].mapRectToItem(view.plot.vb.childGroup, path.boundingRect())
-        assert span.left() == pytest.approx(mine[0]["contact_s"] - t[-1])  # seconds before now
-        assert span.right() == pytest.approx(mine[-1]["toe_off_s"] - t[-1])
-    # contact and toe-off ticks: two points per edge, at the edges' times
-    ex, _ = view.events.getData()
+        assert len(mine) > 0
+        np.testing.assert_array_equal(
+            layer.spans[side], [(s["contact_s"], s["toe_off_s"]) for s in mine]
+        )
+    # contact and toe-off ticks at the edges' times
     edges = sorted(x for s in inside for x in (s["contact_s"], s["toe_off_s"]))
-    np.testing.assert_allclose(sorted(ex[::2]), np.array(edges))
+    np.testing.assert_allclose(sorted(layer.edges), np.array(edges))
     # a midstance triangle on the trace at each stance's midstance
-    mx, my = view.midstance["R"].getData()
+    mx, my = layer.midstance["R"].T
     right = [s["midstance_s"] for s in inside if s["side"] == "R" and s["midstance_s"] >= t[0]]
     np.testing.assert_allclose(mx, right)
     np.testing.assert_allclose(my, np.interp(right, t, bw_fz))
     (lo, hi), (ylo, yhi) = view.plot.viewRange()
     assert (lo, hi) == (pytest.approx(-5.0), pytest.approx(0.0))
     assert (ylo, yhi) == (pytest.approx(-0.1), pytest.approx(3.2))
-    # a later window moves the data, not the axes; the same stances are not drawn again
-    path_before = view.shading["L"].path()
-    view.midstance["R"].viewRect()  # as a paint does: pyqtgraph caches it
+    # the item covers exactly the plot's range: Qt never asks it for a new one while scrolling
+    rect = layer.boundingRect()
+    assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx(
+        (-5.0, 0.0, -0.1, 3.2)
+    )
+    np.testing.assert_array_equal(layer.levels, [1.0, 2.0, 3.0])  # whole body weights
+    # what is painted, read back from the pixels: the shading of each side, pre-blended opaque
+    view.resize(620, 260)
+    view.show()
+    qtbot.waitExposed(view)
+    image = view.grab().toImage()
+    vb = view.plot.vb
+    for side, colour in (("L", "#0072b2"), ("R", "#e69f00")):
+        stance = next(s for s in inside if s["side"] == side and s["contact_s"] > t[0])
+        inside_x = stance["contact_s"] + 0.2 * (stance["toe_off_s"] - stance["contact_s"])
+        where = vb.mapViewToScene(pg.Point(inside_x - t[-1], 2.9))
+        pixel = image.pixelColor(int(where.x()), int(where.y()))
+        assert pixel.name() == blended(colour, DARK.surface, SHADING_ALPHA).name()
+    between = vb.mapViewToScene(pg.Point(inside[0]["toe_off_s"] + 0.005 - t[-1], 2.9))
+    assert image.pixelColor(int(between.x()), int(between.y())).name() == DARK.surface
+    # a later window moves the data, not the axes; the same stances are not set again
+    spans_before = layer.spans["L"]
     view.show_force(t + 1.0, fz, inside, bw)
     assert view.plot.viewRange()[0] == [pytest.approx(-5.0), pytest.approx(0.0)]
-    assert view.sliding.pos().x() == pytest.approx(-t[-1] - 1.0)
-    assert view.shading["L"].path() == path_before
-    # the triangles' view rectangle (pyqtgraph culls points outside it) moved with the data
-    seen = view.midstance["R"].viewRect()
-    assert seen.left() == pytest.approx(t[-1] + 1.0 - 5.0) and seen.right() == pytest.approx(
-        t[-1] + 1.0
-    )
+    assert layer.end_s == pytest.approx(t[-1] + 1.0)
+    assert layer.spans["L"] is spans_before
+    assert layer.boundingRect() == rect
 
 
 def test_min_max_envelope_keeps_every_extreme_in_order_on_bins_fixed_to_the_sample_clock():
@@ -247,28 +262,36 @@ def test_cop_butterfly_splits_by_side_on_the_plate_outline(qtbot, lab):
     # ... then the plate with 5 cm around it
     (x0, x1), (y0, y1) = view.plot.viewRange()
     assert (x0, x1) == pytest.approx((-30.0, 30.0)) and y1 == pytest.approx(85.0)
-    ox, oy = view.outline.getData()
-    assert ox.min() == pytest.approx(-25.0) and oy.max() == pytest.approx(80.0)
+    outline = view.layer.outline
+    assert outline[:, 0::2].min() == pytest.approx(-25.0)
+    assert outline[:, 1::2].max() == pytest.approx(80.0)
+    assert len(outline) == 4  # the plate's four edges
     rate = lab.setup.daq_rate_hz
     t = np.arange(int(4 * rate)) / rate + 2.0
     cop = lab.true_cop(int(2 * rate), len(t))[:, :2]
     stances = stance_dicts(lab)
     view.show_cop(t, cop, stances)
-    lx, _ = view.sides["L"].getData()
-    rx, _ = view.sides["R"].getData()
+    segments = view.layer.segments
     # screen x = −y_lab: the left foot lands left of the midline, the right foot right of it
-    assert np.nanmean(lx) < 0 < np.nanmean(rx)
-    # each side's curve holds only its stances' points, one unbroken run per stance
+    assert np.nanmean(segments["L"][:, 0]) < 0 < np.nanmean(segments["R"][:, 0])
+    # each side's segments join only its stances' points, one unbroken run per stance
     step = len(t) // 1000
     drawn_t = t[(-round(t[0] * rate)) % step :: step]
+    drawn = lab.true_cop(int(2 * rate), len(t))[(-round(t[0] * rate)) % step :: step, :2]
     for side in ("L", "R"):
         mine = [s for s in stances if s["side"] == side and s["toe_off_s"] >= t[0]]
         mine = [s for s in mine if s["contact_s"] <= t[-1]]
         inside = [((drawn_t >= s["contact_s"]) & (drawn_t <= s["toe_off_s"])).sum() for s in mine]
-        x, _ = view.sides[side].getData()
-        connect = view.sides[side].opts["connect"]
-        assert len(x) == sum(inside) > 0
-        assert (~connect).sum() == sum(1 for n in inside if n)  # a break after each stance
+        ours = segments[side]
+        assert len(ours) == sum(n - 1 for n in inside if n) > 0  # n points: n − 1 segments
+        # every segment's start is a drawn sample of this side, in screen cm
+        starts = {(round(x, 9), round(y, 9)) for x, y in ours[:, :2]}
+        expected = {(round(-c[1] * 100, 9), round(c[0] * 100, 9)) for c in drawn}
+        assert starts <= expected
+        # a segment never joins two stances: consecutive segments share their ends but for
+        # one break per stance
+        joined = np.all(ours[1:, :2] == ours[:-1, 2:], axis=1)
+        assert (~joined).sum() == sum(1 for n in inside if n) - 1
     assert view.plot.viewRange()[0] == pytest.approx([-30.0, 30.0])  # data never moves the axes
 
 
