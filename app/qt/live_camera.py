@@ -13,12 +13,13 @@ Coordinates stay in frame pixels (``markers_xy``, ``segments``): the paint maps 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from app.qt.theme import LABEL_POINT_SIZE, MARKER_COLOUR, Theme
@@ -64,16 +65,13 @@ class LiveCameraView(QWidget):
         self._step = 1
         self._target = QRectF()
         self._lines = PrimitiveArray(QLineF, 4)
-        self._dots = PrimitiveArray(QPointF, 2)
         self._font = QFont("", LABEL_POINT_SIZE)
         self._caption_rect = QRectF()
         self._caption_for = ""  # the caption text the rect was measured for
         self._line_pen = QPen(QColor(MARKER_COLOUR), LINE_WIDTH)
         self._line_pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        self._dot_outline = QPen(QColor("#000000"), MARKER_DIAMETER + 2.0)
-        self._dot_outline.setCapStyle(Qt.PenCapStyle.RoundCap)
-        self._dot_fill = QPen(QColor(MARKER_COLOUR), MARKER_DIAMETER)
-        self._dot_fill.setCapStyle(Qt.PenCapStyle.RoundCap)
+        self._dots = PrimitiveArray(QPainter.PixmapFragment, 10)
+        self._dot: QPixmap | None = None  # the marker drawn once (per device pixel ratio)
         self._caption_fill = QColor(0, 0, 0, 150)
         self._caption_pen = QColor("#ffffff")
         self.apply_theme(theme)
@@ -169,15 +167,41 @@ class LiveCameraView(QWidget):
             painter.setPen(self._line_pen)
             painter.drawLines(*self._lines.drawargs())
         if len(self.markers_xy):
+            # one pre-drawn dot copied to every marker (Qt strokes a wide round point with
+            # antialiasing anew for each: ~20 µs a marker)
+            dot = self._marker_dot()
+            ratio = dot.devicePixelRatio()
+            size = dot.width()
             self._dots.resize(len(self.markers_xy))
-            self._dots.ndarray()[:] = self._to_screen(self.markers_xy)
-            painter.setPen(self._dot_outline)
-            painter.drawPoints(*self._dots.drawargs())
-            painter.setPen(self._dot_fill)
-            painter.drawPoints(*self._dots.drawargs())
+            fragments = self._dots.ndarray()
+            fragments[:, 0:2] = self._to_screen(self.markers_xy)
+            fragments[:, 2:6] = (0.0, 0.0, size, size)
+            fragments[:, 6:10] = (1.0 / ratio, 1.0 / ratio, 0.0, 1.0)
+            painter.drawPixmapFragments(*self._dots.drawargs(), dot)
         if self.caption_text:
             self._draw_caption(painter)
         painter.end()
+
+    def _marker_dot(self) -> QPixmap:
+        """A marker dot: ``MARKER_DIAMETER`` px of the marker colour in a 1 px black ring."""
+        ratio = self.devicePixelRatioF()
+        if self._dot is None or self._dot.devicePixelRatio() != ratio:
+            side = math.ceil((MARKER_DIAMETER + 4.0) * ratio)
+            dot = QPixmap(side, side)
+            dot.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(dot)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.scale(ratio, ratio)
+            centre = QPointF(side / ratio / 2.0, side / ratio / 2.0)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#000000"))
+            painter.drawEllipse(centre, MARKER_DIAMETER / 2.0 + 1.0, MARKER_DIAMETER / 2.0 + 1.0)
+            painter.setBrush(QColor(MARKER_COLOUR))
+            painter.drawEllipse(centre, MARKER_DIAMETER / 2.0, MARKER_DIAMETER / 2.0)
+            painter.end()
+            dot.setDevicePixelRatio(ratio)
+            self._dot = dot
+        return self._dot
 
     def _draw_caption(self, painter: QPainter) -> None:
         painter.setFont(self._font)
