@@ -7,7 +7,9 @@ can wait for the interpreter lock behind the recorder, the camera producers and 
 measured under the full load, 57 / 81 ms (p50 / p95) from toe-off to the force record against
 35 / 39 ms of data the analysis waits for. In a worker process it runs under its own lock and
 the operating system gives it a core as soon as a block arrives; the ``analyse-<daq>`` thread
-only sends each block of volts down a pipe and waits (without the lock) for the records.
+only sends each block of volts down a pipe and waits (without the lock) for the records. The
+video metrics of each stance (:mod:`app.stance_video`) are computed there too, from the
+labelled marker pixels of its video window, for the same reason.
 
 Both engines run the same :class:`analysis.streaming_force.StreamingForceAnalyser` on the same
 blocks in the same order, so their records are identical (a test compares them). Which one a
@@ -24,7 +26,7 @@ import struct
 import traceback
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,10 +35,12 @@ from analysis.force_metrics import StanceRecord
 from analysis.force_settings import ForceSettings
 from analysis.forceplate import PlateConfig
 from analysis.streaming_force import StreamingForceAnalyser
+from app.stance_video import StanceVideoRequest
 from app.worker_processes import WorkerLink
 
-# requests: one opcode byte, then the body weight (NaN: unknown) and, for a push, the volts
-_PUSH, _FINISH, _RESTART = b"p", b"f", b"r"
+# requests: one opcode byte, then the body weight (NaN: unknown) and, for a push, the volts;
+# or the video opcode and a pickled StanceVideoRequest
+_PUSH, _FINISH, _RESTART, _VIDEO = b"p", b"f", b"r", b"v"
 _WEIGHT = struct.Struct("<d")
 
 
@@ -57,6 +61,10 @@ class ForceEngine(Protocol):
 
     def finish(self) -> list[StanceRecord]:
         """The analyser's last stance(s), at the end of its stream."""
+        ...
+
+    def video(self, request: StanceVideoRequest) -> tuple[dict[str, Any], list[str]]:
+        """A stance's video metrics and flags (:meth:`StanceVideoRequest.compute`)."""
         ...
 
     def close(self) -> None:
@@ -113,6 +121,9 @@ class InlineForceEngine:
     def finish(self) -> list[StanceRecord]:
         return self._started().finish()
 
+    def video(self, request: StanceVideoRequest) -> tuple[dict[str, Any], list[str]]:
+        return request.compute()
+
     def close(self) -> None:
         self._analyser = None
 
@@ -160,6 +171,10 @@ class ProcessForceEngine:
     def finish(self) -> list[StanceRecord]:
         return pickle.loads(self._ask(_FINISH, "the last stance"))
 
+    def video(self, request: StanceVideoRequest) -> tuple[dict[str, Any], list[str]]:
+        message = _VIDEO + pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(self._ask(message, "video metrics"))
+
     def close(self) -> None:
         link, self._link = self._link, None
         if link is not None:
@@ -199,6 +214,10 @@ def serve(conn: Connection, spec: _AnalyserSpec) -> None:
             return
         op = message[:1]
         try:
+            if op == _VIDEO:
+                result = pickle.loads(message[1:]).compute()
+                conn.send_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+                continue
             if op == _FINISH:
                 records = analyser.finish() if analyser is not None else []
                 conn.send_bytes(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))

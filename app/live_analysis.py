@@ -8,7 +8,8 @@ Threads (each a consumer with its own reader on a device's ring):
 - one **force analyser**: raw volts into :class:`analysis.streaming_force.StreamingForceAnalyser`
   (in a worker process in real time, :mod:`app.force_worker`, as the trackers' per-frame work is);
   each completed stance waits until every camera has tracked past its toe-off, then the video
-  metrics of that stance are computed (:func:`analysis.video_metrics.stance_video_records`) and
+  metrics of that stance are computed (:mod:`app.stance_video`, in the force
+  worker in real time) and
   joined into a :class:`~app.session_types.StanceResult` (a camera whose frames do not cover the
   stance, e.g. it failed during it, gives that stance no metrics: ``video_incomplete_<view>``,
   never a number read across the hole). In hardware sync it also decodes the
@@ -45,7 +46,6 @@ from analysis.forceplate import PlateConfig
 from analysis.marker_sets import MarkerSet
 from analysis.plane_calibration import PlaneCalibration
 from analysis.tracking import MEASURED, PREDICTED
-from analysis.video_metrics import PlaneTracks, stance_video_records
 from analysis.vision_settings import VisionSettings
 from app.force_worker import ForceEngine, InlineForceEngine, ProcessForceEngine
 from app.marker_worker import (
@@ -56,6 +56,7 @@ from app.marker_worker import (
 )
 from app.pipeline import AppendLog, DeviceStream
 from app.session_types import StanceResult
+from app.stance_video import VIDEO_WINDOW_PAD_S, CameraWindow, StanceVideoRequest
 
 TIME_POINT_FIELDS = (
     "contact_s",
@@ -68,7 +69,6 @@ TIME_POINT_FIELDS = (
 )
 TRACK_SECONDS = 6.0  # marker history kept per camera (a stance waits at most a few seconds)
 JOIN_MARGIN_FRAMES = 2  # frames past toe-off a camera must have tracked before the join
-VIDEO_WINDOW_PAD_S = 0.05  # frames before contact, for interpolation at the events
 # After toe-off the video window ends JOIN_MARGIN_FRAMES frames later (no metric reads a frame
 # after toe-off but the one bracketing it), so the join waits for no more than that.
 BATCH_FRAMES = 16  # frames a tracker reads (and sends to its worker) at once
@@ -81,11 +81,6 @@ GATHER_FRAMES = 4
 GATHER_MAX_S = 0.008
 LOSSLESS_BLOCK_S = 0.25
 REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample already analysed
-
-
-# a stance's video may lack this many consecutive frames (dropped frames are interpolated);
-# longer holes (a camera that failed or stalled) leave the stance without that camera's metrics
-MAX_VIDEO_GAP_FRAMES = 4  # (= TrackingSettings.restart_after_unseen: the tracker restarts there)
 
 
 class TrackStore:
@@ -335,23 +330,11 @@ class CameraTracker(_Consumer):
             self.processed_until_s = finite[-1]
         self.frames += len(indices)
 
-    def plane_tracks(self, t0: float, t1: float) -> PlaneTracks:
+    def window(self, t0: float, t1: float) -> CameraWindow:
+        """The labelled markers of the frames from ``t0`` to ``t1`` (a stance's video window)."""
         times, xy, flags = self.store.window(t0, t1)
-        cal = self.calibration
-        return PlaneTracks(cal.view, self.store.names, times, cal.to_plane(xy), flags, cal.near_leg)
-
-
-def video_covers(times_s: np.ndarray, start_s: float, end_s: float, period_s: float) -> bool:
-    """Do frames cover ``start_s``–``end_s`` with no hole longer than MAX_VIDEO_GAP_FRAMES?"""
-    inside = np.asarray(times_s, dtype=float)
-    inside = inside[np.isfinite(inside)]
-    if inside.size < 2:
-        return False
-    limit = MAX_VIDEO_GAP_FRAMES * period_s + 1e-9
-    within = inside[(inside > start_s) & (inside < end_s)]
-    gaps = np.diff(np.concatenate(([start_s], within, [end_s])))
-    ends_covered = inside[0] <= start_s + limit and inside[-1] >= end_s - limit
-    return bool(ends_covered and gaps.max() <= limit)
+        period = 1.0 / self.stream.rate_hz
+        return CameraWindow(self.calibration, self.store.names, times, xy, flags, period)
 
 
 class Completion(NamedTuple):
@@ -593,36 +576,17 @@ class ForceAnalysis(_Consumer):
         video: dict[str, Any] = {}
         if self.trackers and rec.side in ("L", "R"):
             t0, t1 = rec.contact_s - VIDEO_WINDOW_PAD_S, self._video_end_s(rec)
-            views = {t.calibration.view: t for t in self.trackers.values()}
-            tracks = {
-                view: tracker.plane_tracks(t0, t1)
-                for view, tracker in views.items()
-                if tracker.error is None
-            }
-            for view in list(tracks):
-                # a camera that stopped (or lost frames) during the stance: its metrics would be
-                # read off interpolation across the hole, so this stance gets none from it
-                period = 1.0 / views[view].stream.rate_hz
-                if len(tracks[view].times_s) >= 3 and not video_covers(
-                    tracks[view].times_s, rec.contact_s, rec.toe_off_s, period
-                ):
-                    del tracks[view]
-                    flags.append(f"video_incomplete_{view}")
-            metrics = stance_video_records(
-                [(rec.side, rec.contact_s, rec.toe_off_s)],
-                sagittal=tracks.get("sagittal"),
-                posterior=tracks.get("posterior"),
-                settings=self.vision,
-                leg_length_m=self.leg_length_m,
+            windows = [t.window(t0, t1) for t in self.trackers.values() if t.error is None]
+            request = StanceVideoRequest(
+                rec.side,
+                rec.contact_s,
+                rec.toe_off_s,
+                tuple(flags),
+                windows,
+                self.vision,
+                self.leg_length_m,
             )
-            record = metrics.records[0]
-            video = record.to_dict()
-            video["leg_length_m"] = metrics.leg_length_m
-            video["leg_length_source"] = metrics.leg_length_source
-            flags.extend(f for f in record.flags if f not in flags)
-            for view, track in tracks.items():
-                if len(track.times_s) < 3:
-                    flags.append(f"no_video_{view}")
+            video, flags = self.engine.video(request)
         elif self.trackers:
             flags.append("no_side_for_video")
         with self.results_lock:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import signal
 
+import numpy as np
 import pytest
 
 from analysis.force_settings import ForceSettings
@@ -85,3 +86,35 @@ def test_a_failure_inside_the_worker_comes_back_as_its_sentence(lab_volts):
             worker.push(volts[:BLOCK], None)  # pushed before any restart: out of order
     finally:
         worker.close()
+
+
+def test_the_worker_computes_a_stance_s_video_metrics_exactly_as_this_thread_does(lab_volts):
+    """The live join's video metrics (app.stance_video) computed in the worker."""
+    from analysis.marker_sets import ImageOrientation
+    from analysis.plane_calibration import from_points
+    from analysis.vision_settings import VisionSettings
+    from app.stance_video import CameraWindow, StanceVideoRequest
+
+    lab, plates, _ = lab_volts
+    plane = np.array([[0.0, 0.0], [0.3, 0.0], [0.3, 1.0], [0.0, 1.0]])
+    image = np.column_stack([100 + plane[:, 0] * 1000, 1100 - plane[:, 1] * 1000])
+    calibration = from_points(image, plane, view="sagittal", orientation=ImageOrientation())
+    names = ("shoulder", "hip", "knee", "ankle", "heel", "toe")
+    times = np.arange(0.0, 0.6, 1 / 250)
+    rng = np.random.default_rng(3)
+    # a knee that bends and straightens over the stance, with pixel noise
+    ab = np.array([[-0.05, 1.4], [0.0, 0.9], [0.05, 0.5], [0.1, 0.1], [0.08, 0.03], [0.25, 0.02]])
+    ab = np.repeat(ab[None], times.size, axis=0)
+    ab[:, 2, 0] += 0.08 * np.sin(np.pi * np.clip((times - 0.2) / 0.25, 0, 1))
+    xy = np.stack([100 + ab[..., 0] * 1000, 1100 - ab[..., 1] * 1000], axis=-1)
+    xy += rng.normal(0, 0.3, xy.shape)
+    window = CameraWindow(calibration, names, times, xy, np.zeros(xy.shape[:2], np.uint8), 0.004)
+    request = StanceVideoRequest("R", 0.2, 0.45, (), [window], VisionSettings(), None)
+    inline, worker = _engines(lab, plates)
+    try:
+        there = worker.video(request)
+    finally:
+        worker.close()
+    here = inline.video(request)
+    assert here[0]["knee_flexion_peak_deg"] > 5  # the metrics were computed, not left empty
+    assert there == here

@@ -117,7 +117,7 @@ def test_the_live_frame_is_the_newest_tracked_one_with_its_markers(controller):
 
 
 def test_video_covers_a_stance_only_without_long_holes():
-    from app.live_analysis import MAX_VIDEO_GAP_FRAMES, video_covers
+    from app.stance_video import MAX_VIDEO_GAP_FRAMES, video_covers
 
     period = 1 / FPS
     times = np.arange(0.0, 0.5, period)
@@ -130,47 +130,73 @@ def test_video_covers_a_stance_only_without_long_holes():
     assert not video_covers(stopped, 0.1, 0.35, period)
 
 
+SAGITTAL_NAMES = ("shoulder", "hip", "knee", "ankle", "heel", "toe")
+
+
+def _sagittal_calibration(**kwargs):
+    """A sagittal plane seen at 1 px per mm (image y down, plane b up), optionally with a
+    camera model (needed for marker depth offsets)."""
+    from analysis.marker_sets import ImageOrientation
+    from analysis.plane_calibration import from_points
+
+    plane = np.array([[0.0, 0.0], [0.3, 0.0], [0.3, 1.0], [0.0, 1.0]])
+    image = np.column_stack([100 + plane[:, 0] * 1000, 1100 - plane[:, 1] * 1000])
+    return from_points(image, plane, view="sagittal", orientation=ImageOrientation(), **kwargs)
+
+
+def _sagittal_pixels(n: int) -> np.ndarray:
+    ab = np.zeros((n, len(SAGITTAL_NAMES), 2))
+    for name, point in {
+        "shoulder": [-0.05, 1.4], "hip": [0.0, 0.9], "knee": [0.05, 0.5], "ankle": [0.1, 0.1],
+        "heel": [0.08, 0.03], "toe": [0.25, 0.02],
+    }.items():  # fmt: skip
+        ab[:, SAGITTAL_NAMES.index(name)] = point
+    return np.stack([100 + ab[..., 0] * 1000, 1100 - ab[..., 1] * 1000], axis=-1)
+
+
 def test_a_stance_whose_video_stops_has_no_video_metric_and_is_flagged():
     """The ~17 cm hip–ankle spike next to a camera fault: the stance is flagged instead."""
-    from analysis.video_metrics import PlaneTracks
     from analysis.vision_settings import VisionSettings
-    from app.live_analysis import ForceAnalysis
+    from app.stance_video import CameraWindow, StanceVideoRequest
 
-    names = ("shoulder", "hip", "knee", "ankle", "heel", "toe")
     times = np.arange(0.0, 0.6, 1 / FPS)
+    calibration = _sagittal_calibration()
 
-    def tracks(until_s):
+    def request(until_s):
         kept = times[times < until_s]
-        ab = np.zeros((kept.size, len(names), 2))
-        ab[:, names.index("hip"), :] = [0.0, 0.9]
-        ab[:, names.index("knee"), :] = [0.05, 0.5]
-        ab[:, names.index("ankle"), :] = [0.1, 0.1]
-        ab[:, names.index("heel"), :] = [0.08, 0.03]
-        ab[:, names.index("toe"), :] = [0.25, 0.02]
-        return PlaneTracks("sagittal", names, kept, ab, np.ones(ab.shape[:2], np.uint8))
+        xy = _sagittal_pixels(kept.size)
+        flags = np.ones(xy.shape[:2], np.uint8)
+        window = CameraWindow(calibration, SAGITTAL_NAMES, kept, xy, flags, 1 / FPS)
+        return StanceVideoRequest("R", 0.2, 0.45, ("force_flag",), [window], VisionSettings(), 0.9)
 
-    class Tracker:
-        error = None
-        calibration = type("Cal", (), {"view": "sagittal"})
-        stream = type("Stream", (), {"rate_hz": FPS})
+    video, flags = request(1.0).compute()
+    assert video["hip_ankle_contact_m"] == pytest.approx(0.1, abs=1e-6)
+    assert flags[0] == "force_flag" and "video_incomplete_sagittal" not in flags
+    video, flags = request(0.3).compute()  # the camera failed at 0.3 s
+    assert flags[0] == "force_flag" and "video_incomplete_sagittal" in flags
+    assert video.get("hip_ankle_contact_m") is None
+    assert video.get("hip_ankle_midstance_m") is None
 
-    class Stance:
-        side, contact_s, toe_off_s, flags = "R", 0.2, 0.45, ()
 
-        def to_dict(self):
-            return {"side": "R", "contact_s": 0.2, "toe_off_s": 0.45}
+def test_live_video_windows_apply_marker_depth_offsets_as_the_offline_analysis_does():
+    """A PSIS/hip marker stands off the calibrated plane: live and offline both intersect its
+    rays with its own parallel plane (the live join once used the calibrated plane for all)."""
+    from analysis.camera_calibration import CameraIntrinsics
+    from analysis.tracking import MarkerTracks
+    from analysis.video_metrics import plane_tracks
+    from app.stance_video import CameraWindow
 
-    analysis = ForceAnalysis.__new__(ForceAnalysis)
-    analysis.vision, analysis.leg_length_m = VisionSettings(), 0.9
-    analysis.settings = type("Settings", (), {"padding_s": 0.1})
-    analysis.results, analysis.results_lock = [], __import__("threading").Lock()
-    analysis.trackers = {"sagittal": Tracker}
-    Tracker.plane_tracks = staticmethod(lambda t0, t1: tracks(1.0))
-    whole = analysis._join(Stance(), 0.0)
-    assert whole.video["hip_ankle_contact_m"] == pytest.approx(0.1, abs=1e-6)
-    assert "video_incomplete_sagittal" not in whole.flags
-    Tracker.plane_tracks = staticmethod(lambda t0, t1: tracks(0.3))  # camera failed at 0.3 s
-    cut = analysis._join(Stance(), 0.0)
-    assert "video_incomplete_sagittal" in cut.flags
-    assert cut.video.get("hip_ankle_contact_m") is None
-    assert cut.video.get("hip_ankle_midstance_m") is None
+    intrinsics = CameraIntrinsics(1500.0, 1500.0, 250.0, 600.0, (0.0,) * 5, (500, 1200))
+    calibration = _sagittal_calibration(intrinsics=intrinsics, marker_offsets_m={"hip": 0.12})
+    xy = _sagittal_pixels(5)
+    flags = np.zeros(xy.shape[:2], np.uint8)
+    times = np.arange(5) / FPS
+    live = CameraWindow(calibration, SAGITTAL_NAMES, times, xy, flags, 1 / FPS).plane_tracks()
+    offline = plane_tracks(MarkerTracks(SAGITTAL_NAMES, xy, flags), times, calibration)
+    np.testing.assert_array_equal(live.ab_m, offline.ab_m)
+    hip = SAGITTAL_NAMES.index("hip")
+    on_plane = calibration.to_plane(xy[:, hip])
+    # nearer the camera, the hip's pixels are a smaller plane distance from the image centre
+    assert np.abs(live.ab_m[:, hip] - on_plane).max() > 0.005
+    knee = SAGITTAL_NAMES.index("knee")
+    np.testing.assert_array_equal(live.ab_m[:, knee], calibration.to_plane(xy[:, knee]))
