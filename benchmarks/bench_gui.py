@@ -76,10 +76,14 @@ class PaintClock:
         import pyqtgraph as pg
 
         from app.qt.live_camera import LiveCameraView
+        from app.qt.main_window import MainWindow
 
         self.wall: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
+        self.cpu_outside_refresh = 0.0  # painted by Qt's event loop, not inside a refresh
+        self.wall_outside_refresh = 0.0
+        self.refresh_code = MainWindow.refresh.__code__
         self.originals = {cls: cls.paintEvent for cls in (pg.GraphicsView, LiveCameraView)}
         for cls, original in self.originals.items():
             cls.paintEvent = self._timed(original)
@@ -94,15 +98,29 @@ class PaintClock:
             finally:
                 name = type(view).__name__
                 clock.wall[name] += time.perf_counter() - wall
-                clock.cpu[name] += time.thread_time() - cpu
+                spent = time.thread_time() - cpu
+                clock.cpu[name] += spent
                 clock.count[name] += 1
+                if not clock.inside_refresh():
+                    clock.cpu_outside_refresh += spent
+                    clock.wall_outside_refresh += time.perf_counter() - wall
 
         return timed
+
+    def inside_refresh(self) -> bool:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code is self.refresh_code:
+                return True
+            frame = frame.f_back
+        return False
 
     def reset(self) -> None:
         self.wall.clear()
         self.cpu.clear()
         self.count.clear()
+        self.cpu_outside_refresh = 0.0
+        self.wall_outside_refresh = 0.0
 
     def close(self) -> None:
         for cls, original in self.originals.items():
@@ -121,7 +139,14 @@ def dropped(controller, status) -> dict[str, int]:
 
 
 def run_session(
-    config, seconds: float, *, with_window: bool, refresh_hz: float, record: bool, paint=None
+    config,
+    seconds: float,
+    *,
+    with_window: bool,
+    refresh_hz: float,
+    record: bool,
+    paint=None,
+    paint_in_refresh: bool = True,
 ) -> dict:
     from PySide6.QtCore import QSettings, QTimer
 
@@ -139,6 +164,7 @@ def run_session(
         window = MainWindow(
             controller, settings=settings, refresh_hz=refresh_hz, ask=lambda *_: True
         )
+        window.paint_in_refresh = paint_in_refresh
         window.resize(*WINDOW_SIZE)
         window.show()
         window.connect_session()
@@ -183,6 +209,7 @@ def run_session(
     if window is not None:
         n = max(1, window.refresh_count)
         out["refresh_hz"] = window.refresh_count / wall
+        out["paint_in_refresh"] = window.paint_in_refresh
         out["refresh_ms"] = 1000.0 * window.refresh_seconds / n
         out["refresh_cpu_ms"] = 1000.0 * window.refresh_cpu_seconds / n
         out["refresh_cpu_by_view"] = {
@@ -194,6 +221,10 @@ def run_session(
         if paint is not None:
             out["paint_ms"] = 1000.0 * sum(paint.wall.values()) / n
             out["paint_cpu_ms"] = 1000.0 * sum(paint.cpu.values()) / n
+            # a tick: the refresh (with the painting done inside it) and any painting Qt's
+            # event loop did apart from it
+            out["tick_cpu_ms"] = out["refresh_cpu_ms"] + 1000.0 * paint.cpu_outside_refresh / n
+            out["tick_ms"] = out["refresh_ms"] + 1000.0 * paint.wall_outside_refresh / n
             out["paint_by_view"] = {
                 k: (paint.count[k] / wall, 1000 * paint.wall[k] / paint.count[k],
                     1000 * paint.cpu[k] / paint.count[k])
@@ -306,8 +337,8 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
     print(f"window refresh rate               {gui['refresh_hz']:.1f} Hz (timer {refresh_hz:g} Hz)")
     for view, hz in gui["frames_drawn_hz"].items():
         print(f"{view + ' frames drawn':34}{hz:.1f} /s")
-    tick_wall = gui["refresh_ms"] + gui["paint_ms"]
-    tick_cpu = gui["refresh_cpu_ms"] + gui["paint_cpu_ms"]
+    tick_wall, tick_cpu = gui["tick_ms"], gui["tick_cpu_ms"]
+    where = "inside the refresh" if gui["paint_in_refresh"] else "after the refresh, by Qt"
     print(
         f"per refresh: inside refresh       {gui['refresh_ms']:.1f} ms wall, "
         f"{gui['refresh_cpu_ms']:.1f} ms main-thread CPU"
@@ -315,11 +346,15 @@ def print_workload(name: str, peer: dict, gui: dict, refresh_hz: float, seconds:
     by_view = ", ".join(f"{k} {v:.1f}" for k, v in gui["refresh_cpu_by_view"].items())
     print(f"  refresh CPU by view (ms): {by_view}")
     print(
-        f"per refresh: painting             {gui['paint_ms']:.1f} ms wall, "
+        f"per refresh: painting ({where})  {gui['paint_ms']:.1f} ms wall, "
         f"{gui['paint_cpu_ms']:.1f} ms main-thread CPU"
     )
     for view, (hz, wall_ms, cpu_ms) in sorted(gui["paint_by_view"].items()):
         print(f"  paint {view:26}{hz:5.1f} /s  {wall_ms:5.1f} ms wall  {cpu_ms:5.1f} ms CPU each")
+    print(
+        f"per refresh: the whole tick        {tick_wall:.1f} ms wall, "
+        f"{tick_cpu:.1f} ms main-thread CPU"
+    )
     ratio = gui["cpu_pct"] / max(peer["cpu_pct"], 1e-9)
     print(f"process CPU with window / without ×{ratio:.2f}")
     if gui["refresh_hz"] < 30.0:
@@ -363,6 +398,17 @@ def main() -> None:
     parser.add_argument(
         "--switch-interval", type=float, help="sys.setswitchinterval (s) for the whole run"
     )
+    parser.add_argument(
+        "--paint-after-refresh",
+        action="store_true",
+        help="let Qt's event loop paint after each refresh (the window paints inside it)",
+    )
+    parser.add_argument(
+        "--compare-paint",
+        type=int,
+        metavar="N",
+        help="only: N alternating window runs painting inside / after the refresh",
+    )
     args = parser.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -376,10 +422,17 @@ def main() -> None:
     if args.quick:
         names, args.seconds = ("issue",), 5.0
     paint = PaintClock()
+    if args.compare_paint:
+        compare_paint(WORKLOADS[names[0]][1], args, paint)
+        return
     figures = []
     for name in names:
         config = WORKLOADS[name][1]
-        common = {"refresh_hz": args.refresh_hz, "record": args.record}
+        common = {
+            "refresh_hz": args.refresh_hz,
+            "record": args.record,
+            "paint_in_refresh": not args.paint_after_refresh,
+        }
         peer = run_session(config(), args.seconds, with_window=False, **common)
         gui = run_session(config(), args.seconds, with_window=True, paint=paint, **common)
         print_workload(name, peer, gui, args.refresh_hz, args.seconds)
@@ -402,17 +455,42 @@ def main() -> None:
     save_figures(args.json, figures)
 
 
+def compare_paint(config, args, paint: PaintClock) -> None:
+    """The window painting inside its refresh against Qt's event loop painting after it,
+    alternating in one process (the machine's load changes between runs; compare pairs)."""
+    print("\nwindow runs, alternating: paint inside the refresh / after it (Qt's event loop)")
+    run_session(config(), 2.0, with_window=True, refresh_hz=args.refresh_hz, record=False)
+    for _ in range(args.compare_paint):
+        for inside in (True, False):
+            load = os.getloadavg()[0]
+            gui = run_session(
+                config(),
+                args.seconds,
+                with_window=True,
+                refresh_hz=args.refresh_hz,
+                record=args.record,
+                paint=paint,
+                paint_in_refresh=inside,
+            )
+            print(
+                f"  {'inside' if inside else 'after ':6}  load {load:4.1f}  "
+                f"refresh {gui['refresh_hz']:5.1f} Hz  tick {gui['tick_ms']:5.1f} ms wall "
+                f"{gui['tick_cpu_ms']:4.1f} ms CPU  process CPU {gui['cpu_pct']:3.0f}%",
+                flush=True,
+            )
+
+
 def workload_figures(name: str, peer: dict, gui: dict, seconds: float) -> list[Figure]:
     """The headline figures of one workload for ``run_all.py``'s reference table."""
     workload = f"{WORKLOADS[name][0]}, real time, {seconds:g} s, load {os.getloadavg()[0]:.1f}"
-    tick_cpu = gui["refresh_cpu_ms"] + gui["paint_cpu_ms"]
+    tick_cpu = gui["tick_cpu_ms"]
     lost = sum(gui["dropped"][k] for k in ("device_dropped", "frames_missing"))
     drawn = min(gui["frames_drawn_hz"].values())
     return [
         Figure("gui", f"{name}: window refresh rate", gui["refresh_hz"], "Hz", workload,
                note=f"timer 40 Hz; camera frames drawn {drawn:.1f}/s"),
         Figure("gui", f"{name}: main-thread CPU per refresh + paint", tick_cpu, "ms", workload,
-               note=f"wall {gui['refresh_ms'] + gui['paint_ms']:.1f} ms"),
+               note=f"wall {gui['tick_ms']:.1f} ms"),
         Figure("gui", f"{name}: process CPU with window", gui["cpu_pct"], "% of a core", workload,
                ratio=gui["cpu_pct"] / max(peer["cpu_pct"], 1e-9), ratio_to="no window",
                note=f"child (tracking) processes {gui['workers_cpu_pct']:.0f} % with the window, "
