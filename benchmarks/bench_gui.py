@@ -70,7 +70,9 @@ class PaintClock:
     """Wall and main-thread CPU time inside every view's paintEvent, per view class: the
     pyqtgraph views and the live cameras (plain widgets painted by one QPainter).
 
-    Qt paints after ``refresh`` returns, so the refresh's own timing does not include it."""
+    The window paints inside its refresh (``MainWindow._paint_now``), so the refresh's own
+    timing includes these paints; what Qt's event loop paints apart from a refresh (a resize,
+    or every paint with ``--paint-after-refresh``) is summed apart, to count each once."""
 
     def __init__(self) -> None:
         import pyqtgraph as pg

@@ -116,3 +116,30 @@ def test_a_refresh_asks_only_for_new_force_and_skips_what_did_not_change(make_wi
     assert all(seconds < 0.3 for seconds in controller.asked[asked:])  # not the whole window
     _, y = window.grf.layer.trace.T
     assert y.max() == pytest.approx(window.force_history.fz.max() / (70.0 * 9.80665))
+
+
+def test_a_refresh_paints_what_it_changed_before_returning_to_the_event_loop(qtbot, make_window):
+    """No event processing between the ticks: what a tick shows is painted inside the tick
+    (one call from Qt into Python per tick, see MainWindow._paint_now)."""
+    controller = LabDouble()
+    window = make_window(controller, owns_controller=False)
+    qtbot.waitExposed(window)
+    window.connect_session()
+    window.timer.stop()  # ticks by hand, and no event loop runs between them
+    window.refresh()
+    # the first layout of the window happens in the event loop: let it settle
+    qtbot.waitUntil(lambda: window.grf.layer.paints > 0 and window.cop.layer.paints > 0)
+    grf, cop = window.grf.layer.paints, window.cop.layer.paints
+    controller.advance(0.025)
+    window.refresh()
+    assert window.grf.layer.paints == grf + 1  # painted once, inside the refresh
+    assert window.cop.layer.paints == cop + 1
+    assert window.refresh_cpu_by_view["paint"] > 0.0
+    window.refresh()  # nothing new: nothing painted again
+    assert (window.grf.layer.paints, window.cop.layer.paints) == (grf + 1, cop + 1)
+    # painted after the refresh instead, the same tick waits for Qt's event loop
+    window.paint_in_refresh = False
+    controller.advance(0.025)
+    window.refresh()
+    assert window.grf.layer.paints == grf + 1
+    qtbot.waitUntil(lambda: window.grf.layer.paints >= grf + 2, timeout=10_000)
