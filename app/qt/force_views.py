@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from app.qt.force_layers import CopLayer, GrfLayer, segments_of_runs
-from app.qt.theme import SIDE_COLOURS, Theme, let_title_shrink, style_plot
+from app.qt.theme import SIDE_COLOURS, Theme, cache_axes_and_title, let_title_shrink, style_plot
 
 GRAVITY = 9.80665
 WINDOW_S = 5.0
@@ -139,6 +139,7 @@ class GrfView(pg.PlotWidget):
         self.plot.setXRange(-WINDOW_S, 0.0, padding=0)
         self.layer = GrfLayer((-WINDOW_S, 0.0))
         self.plot.vb.addItem(self.layer, ignoreBounds=True)
+        cache_axes_and_title(self.plot)
         self.shaded: list[Mapping[str, Any]] = []  # the stances drawn
         self._stances_key: tuple | None = None  # what the stance shapes were drawn from
         self.unit = ""
@@ -263,6 +264,7 @@ class CopView(pg.PlotWidget):
         let_title_shrink(self.plot)
         self.layer = CopLayer(QRectF())
         self.plot.vb.addItem(self.layer, ignoreBounds=True)
+        cache_axes_and_title(self.plot)
         # until set_outline (or with no plate corners configured) a treadmill-sized area, in cm
         self._set_range(DEFAULT_COP_X_CM, DEFAULT_COP_Y_CM)
         self.apply_theme(theme)

@@ -553,3 +553,35 @@ def test_live_numbers_summarise_only_the_stances_they_need_with_the_same_result(
     assert [p.side for p in picked].count("L") == 20 and [p.side for p in picked].count("R") == 20
     assert all(not p.flags for p in picked)
     assert summarise_stances(picked, 20) == summarise_stances(results, 20)
+
+
+def test_grf_axes_drawn_from_a_cache_are_redrawn_when_the_unit_and_range_change(qtbot, lab):
+    view = GrfView(DARK)
+    qtbot.addWidget(view)
+    view.resize(620, 260)
+    view.show()
+    qtbot.waitExposed(view)
+    rate = lab.setup.daq_rate_hz
+    t = (int(6 * rate) + np.arange(int(5 * rate))) / rate
+    fz = lab.true_forces(int(6 * rate), len(t))["belt"][:, 2]
+    view.show_force(t, fz, [], None)
+    axis = view.plot.getAxis("left")
+    area = axis.mapRectToScene(axis.boundingRect()).toRect()
+
+    def left_axis_pixels() -> QImage:
+        view.viewport().repaint()
+        return view.grab(area).toImage()
+
+    newtons = left_axis_pixels()
+    assert left_axis_pixels() == newtons  # the same axis from the cache
+    view.show_force(t, fz, [], lab.truth.body_weight_N)  # a mass typed in: BW, new ticks
+    body_weights = left_axis_pixels()
+    assert body_weights != newtons
+    fresh = GrfView(DARK)  # drawn without any cache history, in BW from the start
+    qtbot.addWidget(fresh)
+    fresh.resize(620, 260)
+    fresh.show()
+    qtbot.waitExposed(fresh)
+    fresh.show_force(t, fz, [], lab.truth.body_weight_N)
+    fresh.viewport().repaint()
+    assert fresh.grab(area).toImage() == body_weights
