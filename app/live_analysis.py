@@ -81,6 +81,7 @@ GATHER_FRAMES = 4
 GATHER_MAX_S = 0.008
 LOSSLESS_BLOCK_S = 0.25
 REWIND_SECONDS = 10.0  # volts kept to restart the force analysis at a sample already analysed
+RESTART_WAIT_S = 1.0  # a tracker waits this long at most for a prepared restart's time
 
 
 class TrackStore:
@@ -185,6 +186,7 @@ class _Consumer:
         self.name = name
         self.error: str | None = None
         self.done = False
+        self.ready = threading.Event()  # set once its engine is up (or it failed to start)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._guarded, name=name, daemon=True)
 
@@ -210,6 +212,7 @@ class _Consumer:
         finally:
             self.release(failed=self.error is not None)  # a reader left behind stops the producer
             self.done = True
+            self.ready.set()
 
     def run(self) -> None:  # pragma: no cover - overridden
         raise RuntimeError("subclasses implement run()")
@@ -253,6 +256,13 @@ class CameraTracker(_Consumer):
         self.frames = 0
         self.missed = 0
         self._reader = _reader(stream, self.name, lossless, BATCH_FRAMES)
+        # restart_at(): the labelling starts afresh at a recording's first frame
+        self.restarted_at_s = -math.inf  # the latest restart_at() time reached ...
+        self.track_from_s = -math.inf  # ... and the time of the frame labelled afresh there
+        self.restarts = 0
+        self._restart_lock = threading.Lock()
+        self._restart_given = threading.Event()
+        self._restart_s: float | None = None  # asked, not reached yet (NaN: time to come)
 
     def release(self, failed: bool) -> None:
         if self.lossless and failed:
@@ -260,8 +270,50 @@ class CameraTracker(_Consumer):
         elif self.lossless:
             self._reader.leave()
 
+    def prepare_restart(self) -> None:
+        """A restart_at() follows: until it comes, label nothing (at most RESTART_WAIT_S).
+
+        A recording starts after every frame delivered so far; asked before the controller
+        reads what was delivered, the tracker cannot have labelled any frame of the recording
+        with its old state by the time it learns the first frame's time."""
+        with self._restart_lock:
+            self._restart_given.clear()
+            self._restart_s = math.nan
+
+    def restart_at(self, session_s: float) -> None:
+        """Label afresh from the first frame at or after ``session_s`` (a recording's first
+        frame), as a re-analysis of the file does; thread-safe."""
+        with self._restart_lock:
+            self._restart_s = float(session_s)
+            self._restart_given.set()
+
+    def _restart_index(self, times_s: np.ndarray) -> int:
+        """Where in a batch (frame times) the tracker must start afresh; -1: nowhere."""
+        with self._restart_lock:
+            wanted = self._restart_s
+        if wanted is None:
+            return -1
+        if math.isnan(wanted):  # prepared: its time is being decided
+            self._restart_given.wait(RESTART_WAIT_S)
+            with self._restart_lock:
+                wanted = self._restart_s
+                if wanted is None or math.isnan(wanted):  # never came: label on
+                    self._restart_s = None
+                    return -1
+        k = int(np.searchsorted(times_s, wanted, side="left"))
+        if k >= len(times_s):
+            return -1  # not reached yet
+        with self._restart_lock:
+            if self._restart_s == wanted:
+                self._restart_s = None
+        self.restarted_at_s = wanted
+        self.track_from_s = float(times_s[k])
+        self.restarts += 1
+        return k
+
     def run(self) -> None:
         self.engine = self._new_engine()
+        self.ready.set()
         try:
             self._track(self.engine)
         finally:
@@ -302,7 +354,8 @@ class CameraTracker(_Consumer):
                 if batch is not None and batch.count:
                     self.missed += batch.missed
                     n = batch.count
-                    engine.submit(batch.data[:n], batch.index[:n])
+                    restart = self._restart_index(batch.session_time_s[:n])
+                    engine.submit(batch.data[:n], batch.index[:n], restart)
                     pending.append((batch.index[:n].tolist(), batch.session_time_s[:n].tolist()))
                     if self.lossless:
                         reader.release(batch)  # the engine has its own copy of what it needs
@@ -330,8 +383,14 @@ class CameraTracker(_Consumer):
             self.processed_until_s = finite[-1]
         self.frames += len(indices)
 
-    def window(self, t0: float, t1: float) -> CameraWindow:
-        """The labelled markers of the frames from ``t0`` to ``t1`` (a stance's video window)."""
+    def window(self, contact_s: float, t1: float) -> CameraWindow:
+        """The labelled markers of a stance's video window: from VIDEO_WINDOW_PAD_S before
+        ``contact_s`` to ``t1``. For a stance from the latest restart on (a recording's), not
+        before the frame labelled afresh there: the frames before it were labelled by the
+        earlier start and are not in the file, so its replay could not read them."""
+        t0 = contact_s - VIDEO_WINDOW_PAD_S
+        if contact_s >= self.restarted_at_s:
+            t0 = max(t0, self.track_from_s)
         times, xy, flags = self.store.window(t0, t1)
         period = 1.0 / self.stream.rate_hz
         return CameraWindow(self.calibration, self.store.names, times, xy, flags, period)
@@ -417,6 +476,7 @@ class ForceAnalysis(_Consumer):
 
     def run(self) -> None:
         self.engine = self._new_engine()
+        self.ready.set()
         try:
             self._analyse()
         finally:
@@ -575,8 +635,10 @@ class ForceAnalysis(_Consumer):
         flags = list(rec.flags)
         video: dict[str, Any] = {}
         if self.trackers and rec.side in ("L", "R"):
-            t0, t1 = rec.contact_s - VIDEO_WINDOW_PAD_S, self._video_end_s(rec)
-            windows = [t.window(t0, t1) for t in self.trackers.values() if t.error is None]
+            end_s = self._video_end_s(rec)
+            windows = [
+                t.window(rec.contact_s, end_s) for t in self.trackers.values() if t.error is None
+            ]
             request = StanceVideoRequest(
                 rec.side,
                 rec.contact_s,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection
@@ -43,6 +44,7 @@ DEPTH = 2  # batches in flight: the thread reads and copies the next while the w
 # machine is short of cores: a tracker that falls behind skips frames (the file keeps them all),
 # a recorder or a force analysis that waits for a core holds acquisition or the result up.
 WORKER_NICENESS = 5
+_HEADER = struct.Struct("<Bi")  # a batch's shared-memory slot and its restart frame (-1: none)
 
 
 class TrackingWorkerError(MidstanceError):
@@ -54,8 +56,10 @@ class MarkerEngine(Protocol):
 
     Up to ``DEPTH`` batches may be submitted before their results are collected (in order)."""
 
-    def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
-        """Queue ``frames`` (with their frame counters ``index``) for labelling."""
+    def submit(self, frames: np.ndarray, index: np.ndarray, restart_at: int = -1) -> None:
+        """Queue ``frames`` (with their frame counters ``index``) for labelling; with
+        ``restart_at`` = k ≥ 0 the tracker starts afresh at the batch's frame k (a recording's
+        first frame: labelled as a re-analysis of the file labels it)."""
         ...
 
     def collect(self) -> tuple[np.ndarray, np.ndarray]:
@@ -81,12 +85,20 @@ class FrameLabeller:
         self, marker_set: MarkerSet, orientation: ImageOrientation, settings: VisionSettings
     ) -> None:
         self.detection = settings.detection
-        self.tracker = MarkerTracker(marker_set, orientation, settings.tracking)
+        self._tracker_args = (marker_set, orientation, settings.tracking)
+        self.tracker = MarkerTracker(*self._tracker_args)
         self.n_markers = len(marker_set.markers)
+        self.restarts = 0  # fresh starts asked for (restart_at), not the tracker's own
 
-    def label_into(self, frames: np.ndarray, index: np.ndarray, xy_out, flags_out) -> None:
+    def label_into(
+        self, frames: np.ndarray, index: np.ndarray, xy_out, flags_out, restart_at: int = -1
+    ) -> None:
         update, detection = self.tracker.update, self.detection
         for i in range(len(frames)):
+            if i == restart_at:
+                self.tracker = MarkerTracker(*self._tracker_args)
+                self.restarts += 1
+                update = self.tracker.update
             blobs = detect_markers(frames[i], detection)
             xy_out[i], flags_out[i] = update(
                 blobs.xy, blobs.area_px, blobs.circularity, frame_index=int(index[i])
@@ -102,10 +114,10 @@ class InlineMarkerEngine:
         self.labeller = FrameLabeller(marker_set, orientation, settings)
         self._done: deque[tuple[np.ndarray, np.ndarray]] = deque()
 
-    def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
+    def submit(self, frames: np.ndarray, index: np.ndarray, restart_at: int = -1) -> None:
         n, m = len(frames), self.labeller.n_markers
         xy, flags = np.empty((n, m, 2)), np.empty((n, m), dtype=np.uint8)
-        self.labeller.label_into(frames, index, xy, flags)
+        self.labeller.label_into(frames, index, xy, flags, restart_at)
         self._done.append((xy, flags))
 
     def collect(self) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +170,7 @@ class ProcessMarkerEngine:
     def pid(self) -> int | None:
         return self._link.pid if self._link is not None else None
 
-    def submit(self, frames: np.ndarray, index: np.ndarray) -> None:
+    def submit(self, frames: np.ndarray, index: np.ndarray, restart_at: int = -1) -> None:
         n = len(frames)
         if n > self.max_frames:
             raise ValueError(f"{n} frames in one batch; the engine holds {self.max_frames}")
@@ -169,7 +181,8 @@ class ProcessMarkerEngine:
         slot = self._next_slot
         self._next_slot = (slot + 1) % DEPTH
         np.copyto(self._frames[slot, :n], frames)
-        self._link.send(bytes((slot,)) + np.asarray(index[:n], dtype="<i8").tobytes(), "labelling")
+        header = _HEADER.pack(slot, restart_at)
+        self._link.send(header + np.asarray(index[:n], dtype="<i8").tobytes(), "labelling")
         self._in_flight.append((slot, n))
 
     def collect(self) -> tuple[np.ndarray, np.ndarray]:
@@ -229,10 +242,11 @@ def serve(
                 return  # the parent went away
             if not message:
                 return
-            slot, index = message[0], np.frombuffer(message, dtype="<i8", offset=1)
+            slot, restart_at = _HEADER.unpack_from(message)
+            index = np.frombuffer(message, dtype="<i8", offset=_HEADER.size)
             n = len(index)
             try:
-                labeller.label_into(frames[slot, :n], index, xy, flags)
+                labeller.label_into(frames[slot, :n], index, xy, flags, restart_at)
             except Exception as exc:  # the tracker's state is unknown now: report and end
                 detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 conn.send_bytes(b"error:" + detail.encode())

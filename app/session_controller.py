@@ -54,6 +54,7 @@ from app.session_types import (
     SessionStatus,
     StanceResult,
 )
+from app.worker_processes import START_TIMEOUT_S
 from drivers.config import LabConfig, simulated_config
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,9 @@ class SessionController(PlateActions, StatusReporting):
         self._display_frames = {s.name: s.ring.latest_reader(1) for s in streams}
         for consumer in (*self.trackers.values(), self.force):
             consumer.start()
+        if self.pace == "fast":  # as fast as the slowest consumer: let their workers start first
+            for consumer in (*self.trackers.values(), self.force):
+                consumer.ready.wait(START_TIMEOUT_S)
         # cameras first: in hardware sync they must be armed before the DAQ sends pulse 0
         for s in (*streams, self.daq_stream):
             s.device.start()
@@ -424,6 +428,8 @@ class SessionController(PlateActions, StatusReporting):
             for name, tracker in self.trackers.items():
                 if any(s.name == name for s in cameras):
                     tracker.marker_sink = self.recorder.add_markers
+            for tracker in self.trackers.values():
+                tracker.prepare_restart()  # its labelling waits for the first frame's time
             # every stream has delivered up to here, so all of them have everything after it
             delivered = [
                 t
@@ -436,6 +442,8 @@ class SessionController(PlateActions, StatusReporting):
             # every journalled stance is computed from samples in the file (a stance the live
             # analysis began before the start would differ from the file's replay)
             self.force.restart_at(first_sample)
+            for tracker in self.trackers.values():
+                tracker.restart_at(start_s)  # labelled afresh from the file's first frame
             self._recording_started_s = start_s
             self._recording_end_s = math.inf
             if duration_s is not None and math.isfinite(duration_s) and duration_s > 0:

@@ -169,3 +169,80 @@ def test_the_worker_runs_at_a_lower_priority_than_acquisition(frames):
         assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, ours + WORKER_NICENESS)
     finally:
         worker.close()
+
+
+RESTART = 90  # a frame where a fresh start labels differently from the running tracker
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "worker"])
+def test_a_restart_inside_a_batch_labels_from_there_as_a_fresh_start_does(frames, in_process):
+    """A recording's first frame is labelled as a re-analysis of the file labels it: by a
+    tracker that starts there, whatever the live tracker had labelled before."""
+    index = np.arange(500)
+    here = InlineMarkerEngine(marker_set("posterior"), ORIENTATION, VisionSettings())
+    running, running_flags = label(here, frames, index)
+    fresh_engine = InlineMarkerEngine(marker_set("posterior"), ORIENTATION, VisionSettings())
+    fresh, fresh_flags = label(fresh_engine, frames[RESTART:], index[RESTART:])
+    # the test means something: from this frame a fresh start labels hundreds of frames apart
+    differ = ~np.isclose(running[RESTART:], fresh, equal_nan=True).all(axis=(1, 2))
+    assert differ.sum() > 100
+    engine = _engine() if in_process else InlineMarkerEngine(
+        marker_set("posterior"), ORIENTATION, VisionSettings()
+    )  # fmt: skip
+    got = []
+    try:
+        for start in range(0, 500, 16):  # the restart falls at frame 10 of the sixth batch
+            batch = index[start : start + 16]
+            at = RESTART - start if batch[0] <= RESTART <= batch[-1] else -1
+            engine.submit(frames[batch], batch, restart_at=at)
+            got.append(engine.collect())
+    finally:
+        engine.close()
+    xy = np.concatenate([b[0] for b in got])
+    flags = np.concatenate([b[1] for b in got])
+    np.testing.assert_array_equal(xy[:RESTART], running[:RESTART])
+    np.testing.assert_array_equal(flags[:RESTART], running_flags[:RESTART])
+    np.testing.assert_array_equal(xy[RESTART:], fresh)
+    np.testing.assert_array_equal(flags[RESTART:], fresh_flags)
+
+
+def test_the_camera_tracker_restarts_at_the_first_frame_of_a_recording(frames, monkeypatch):
+    """prepare_restart() holds the labelling until restart_at() gives the recording's start;
+    the tracker starts afresh at the first frame from then, and a stance of the recording
+    reads no frame labelled before it."""
+    from types import SimpleNamespace
+
+    from app import live_analysis
+    from app.live_analysis import CameraTracker
+    from app.ring_buffer import RingBuffer
+
+    monkeypatch.setattr(live_analysis, "RESTART_WAIT_S", 120.0)  # however slow this machine
+    rate, index = 250.0, np.arange(500)
+    ring = RingBuffer("posterior", (240, 320), "uint8", 600)
+    stream = SimpleNamespace(name="posterior", rate_hz=rate, ring=ring)
+    calibration = SimpleNamespace(view="posterior", orientation=ORIENTATION)
+    tracker = CameraTracker(
+        stream, marker_set("posterior"), calibration, VisionSettings(), lossless=True
+    )
+    tracker.prepare_restart()
+    tracker.start()
+    ring.write(frames, first_index=0, session_time_s=index / rate)
+    start_s = (RESTART - 0.5) / rate  # a recording's start falls between two frames
+    tracker.restart_at(start_s)
+    ring.close()
+    tracker.join(120.0)
+    assert tracker.done and tracker.error is None
+    times, xy, flags = tracker.store.window(-np.inf, np.inf)
+    fresh_engine = InlineMarkerEngine(marker_set("posterior"), ORIENTATION, VisionSettings())
+    fresh, fresh_flags = label(fresh_engine, frames[RESTART:], index[RESTART:])
+    np.testing.assert_array_equal(times, index / rate)
+    np.testing.assert_array_equal(xy[RESTART:], fresh)
+    np.testing.assert_array_equal(flags[RESTART:], fresh_flags)
+    assert tracker.restarts == 1
+    assert tracker.restarted_at_s == start_s and tracker.track_from_s == RESTART / rate
+    # a stance of the recording (contact after its start) reads from the fresh frame on; one
+    # from before the start keeps its frames
+    late = tracker.window((RESTART + 5) / rate, (RESTART + 60) / rate)
+    assert late.times_s[0] == RESTART / rate
+    early = tracker.window((RESTART - 5) / rate, (RESTART + 60) / rate)
+    assert early.times_s[0] < (RESTART - 5) / rate
