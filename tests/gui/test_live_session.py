@@ -37,9 +37,11 @@ def press(qtbot, window, key) -> None:
 
 
 def record_for(qtbot, window, controller, seconds: float) -> float:
-    start = controller.status().elapsed_s
+    """Record ``seconds`` of session time from the recording's first sample (at pace fast the
+    session runs on between the key press and the start); the start's session time."""
     press(qtbot, window, Qt.Key.Key_F5)
     wait_state(qtbot, window, "recording")
+    start = controller.recording_started_s
     qtbot.waitUntil(lambda: controller.status().elapsed_s >= start + seconds, timeout=90_000)
     return start
 
