@@ -3,6 +3,10 @@
 - Hardware sync: per camera, pulses sent = witness edges recorded = frames received
   (:func:`analysis.exposure_witness.reconcile`); every missing frame of the recorded interval is
   added to ``/cameras/<camera>/dropped_frames`` by its pulse index (frames are never renumbered).
+  A frame's index is its pulse. The camera's counter counts exposures, so after a missed trigger
+  it runs behind the pulse index, and live the frames were timed by their counter; the stored
+  indices and session times (frames and marker rows) are then corrected from the witness
+  (:class:`_Renumbering`), and the note says that the live video metrics predate it.
 - Software sync: the clock fit is refitted over the whole session
   (:func:`analysis.clock_sync.fit_offline`) and the frames' session times are rewritten with it;
   the online and offline mappings and the largest change are stored.
@@ -160,6 +164,7 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
     rate = ctrl.daq_stream.rate_hz
     stop_sample = math.floor(stop_s * rate + 1e-9)
     refit: dict[str, np.ndarray] = {}
+    renumber: dict[str, _Renumbering] = {}
     missing_total: dict[str, list[int]] = {}
     for name, stream in ctrl.camera_streams.items():
         if name not in writer.cameras:
@@ -177,16 +182,29 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
                 flags.append(f"{name}:reconciliation_failed")
                 missing_total[name] = sorted(counted)
             if rec is not None:
-                lo = first if first is not None else 0
+                fix = _Renumbering.of(rec, stream.received.array())
+                lo = 0 if first is None else int(fix.pulse_of(np.array([first]))[0])
                 missing = [int(k) for k in rec.missing.tolist() if k >= lo]
-                new = [k for k in missing if k not in counted]
-                if new:
-                    writer.add_dropped_frames(name, new)
                 entry = rec.to_dict()
                 entry["missing_in_recording"] = missing
                 sync["cameras"][name] = entry
-                missing_total[name] = sorted(set(missing) | counted)
                 flags.extend(f"{name}:{f}" for f in rec.flags)
+                if fix.needed:  # counted drops were counters: the witness names them all
+                    renumber[name] = fix
+                    missing_total[name] = missing
+                    notes.append(
+                        f"camera '{name}' ignored {rec.missed_trigger.size} trigger pulse(s) "
+                        "(missed triggers), so its frame counter ran behind the pulses: the "
+                        "stored frame indices and times were corrected from the exposure "
+                        "witness when the recording closed; the live video metrics were "
+                        "computed before that — re-analyse the session for them"
+                    )
+                    flags.append(f"{name}:frame_index_from_witness")
+                else:
+                    new = [k for k in missing if k not in counted]
+                    if new:
+                        writer.add_dropped_frames(name, new)
+                    missing_total[name] = sorted(set(missing) | counted)
         elif isinstance(clock, SoftwareFrameClock):
             entry = clock.to_dict()
             refined = _offline_times(ctrl, clock)
@@ -247,7 +265,7 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
         },
         "flags": flags,
     }
-    _store_after_close(path, sync, acquisition, refit)
+    _store_after_close(path, sync, acquisition, refit, renumber=renumber, missing=missing_total)
     release_free_heap()  # the file's buffers and HDF5's caches are freed now (app.recorder)
     return {
         "path": str(path),
@@ -271,6 +289,50 @@ def _offline_times(ctrl: SessionController, clock: SoftwareFrameClock):
         return _Refit(fit_offline(daq_end, daq_host, cam, host, clock.settings), cam)
     except Exception:  # too little data for a refit: the online times stay, said in the sync json
         return None
+
+
+@dataclass
+class _Renumbering:
+    """Camera counters → pulse indices, from a reconciliation (hardware sync)."""
+
+    counters: np.ndarray  # received frames' counters, ascending
+    pulses: np.ndarray  # their pulse indices
+    pulse_train: PulseTrain
+
+    @classmethod
+    def of(cls, rec: Reconciliation, counters: np.ndarray) -> _Renumbering:
+        counters = np.asarray(counters, dtype=np.int64)[: len(rec.frame_index)]
+        return cls(counters, np.asarray(rec.frame_index, dtype=np.int64), rec.pulses)
+
+    @property
+    def needed(self) -> bool:
+        return bool(np.any(self.pulses != self.counters))
+
+    def pulse_of(self, counters: np.ndarray) -> np.ndarray:
+        """Pulse index of each counter; past the reconciled frames, the last offset goes on
+        (a frame received after the last decoded edge)."""
+        counters = np.asarray(counters, dtype=np.int64)
+        if not self.counters.size:
+            return counters
+        pos = np.clip(np.searchsorted(self.counters, counters), 0, self.counters.size - 1)
+        known = self.counters[pos] == counters
+        offset = np.where(known, self.pulses[pos] - counters, self.pulses[-1] - self.counters[-1])
+        return counters + offset
+
+    def apply(self, group, missing: list[int]) -> None:
+        """Rewrite a closed file's camera group: frame indices, their session times, the
+        marker rows' frame indices and the missing frames, all by pulse."""
+        n = len(group["session_time"])
+        index = self.pulse_of(group["frame_index"][:n])
+        group["frame_index"][:n] = index
+        group["session_time"][:n] = self.pulse_train.session_time(index)
+        if "markers" in group and "frame_index" in group["markers"]:
+            rows = group["markers/frame_index"]
+            rows[:] = self.pulse_of(rows[:])
+        dropped = group["dropped_frames"]
+        dropped.resize((len(missing),))
+        dropped[:] = np.asarray(missing, dtype=np.int64)
+        group.attrs["frame_index_from_witness"] = True
 
 
 class _Refit:
@@ -304,12 +366,16 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=default, allow_nan=True)
 
 
-def _store_after_close(path, sync: dict, acquisition: dict, refit: dict) -> None:
+def _store_after_close(
+    path, sync: dict, acquisition: dict, refit: dict, *, renumber: dict, missing: dict
+) -> None:
     import h5py
 
     with h5py.File(path, "r+") as f:
         f.attrs["acquisition_json"] = _json(acquisition)
         f["devices"].attrs["sync_result_json"] = _json(sync)
+        for name, fix in renumber.items():
+            fix.apply(f[f"cameras/{name}"], missing[name])
         for name, fit in refit.items():
             group = f[f"cameras/{name}"]
             camera_time = group["camera_time"][:]

@@ -260,7 +260,11 @@ class SimulatedDaq(_SimulatedDevice):
 
 
 class SimulatedCamera(_SimulatedDevice):
-    """Mono8 frames of one simulated view; indices are frame counters, dropped frames skipped."""
+    """Mono8 frames of one simulated view; indices are frame counters, dropped frames skipped.
+
+    The counter counts exposures: a missed trigger (``LabSetup.missed_triggers``) leaves no
+    gap in it, so every later frame's counter is one less than its pulse index (only the
+    exposure witness shows it), as with a real camera."""
 
     kind: ClassVar[str] = "sim.camera"
     rate_key: ClassVar[str] = "frame_rate_hz"
@@ -291,6 +295,9 @@ class SimulatedCamera(_SimulatedDevice):
         width, height = camera.size
         self._dropped = np.zeros(self.lab.n_frames(self.view), dtype=bool)
         self._dropped[self.lab.dropped_frames(self.view)] = True
+        self._missed = np.zeros(self.lab.n_frames(self.view), dtype=bool)
+        self._missed[self.lab.missed_triggers(self.view)] = True
+        self._absent = self._dropped | self._missed
         return StreamDescription(
             device=self.name,
             kind=StreamKind.FRAMES,
@@ -343,11 +350,11 @@ class SimulatedCamera(_SimulatedDevice):
                 raise self._ended("frames")
             exposed = self._exposed()
             candidates = np.arange(self.next_frame, exposed)
-            kept = candidates[~self._dropped[candidates]][: len(out)]
+            kept = candidates[~self._absent[candidates]][: len(out)]
             if len(kept):
                 break
             # nothing new, or everything exposed so far was dropped: counted with the next chunk
-            self._pending_dropped += len(candidates)
+            self._pending_dropped += int(np.count_nonzero(self._dropped[candidates]))
             self.next_frame = max(self.next_frame, exposed)
             now = monotonic()
             if now >= deadline or not self._wait(min(deadline - now, self._until_next(now))):
@@ -359,12 +366,13 @@ class SimulatedCamera(_SimulatedDevice):
         self._pending_dropped = 0
         lab.render_into(self.view, kept, out)
         times = lab.camera_time(lab.frame_time(self.view, kept))
-        consecutive = kept[-1] - kept[0] == len(kept) - 1
+        counters = lab.frame_counters(self.view, kept)
+        consecutive = counters[-1] - counters[0] == len(counters) - 1
         chunk = Chunk(
             count=len(kept),
-            first_index=int(kept[0]),
+            first_index=int(counters[0]),
             host_time_s=monotonic(),
-            indices=None if consecutive else kept.astype(np.int64),
+            indices=None if consecutive else counters,
             device_time_s=np.asarray(times, dtype=np.float64),
             dropped=dropped,
         )

@@ -76,6 +76,7 @@ class SimulatedLab:
         self._led_on = onsets[onsets + setup.led_on_s < self.duration_s]
         self._led_off = self._led_on + setup.led_on_s
         self._dropped = {name: self._drop_mask(name) for name in self.cameras}
+        self._missed = {name: self._missed_mask(name) for name in self.cameras}
         self._renderers: dict[str, FrameRenderer] = {}
         self._noise_cache: dict[int, np.ndarray] = {}
         self._noise_lock = threading.Lock()
@@ -283,6 +284,23 @@ class SimulatedLab:
         """Indices of frames exposed but never delivered."""
         return np.flatnonzero(self._dropped[self._camera(camera).name])
 
+    def missed_triggers(self, camera: str) -> np.ndarray:
+        """Indices of trigger pulses the camera ignored: never exposed, never counted."""
+        return np.flatnonzero(self._missed[self._camera(camera).name])
+
+    def frame_counters(self, camera: str, k: np.ndarray) -> np.ndarray:
+        """The camera's own frame counter of the exposures at pulses ``k``: it counts
+        exposures, so after a missed trigger it runs behind the pulse index."""
+        missed = self.missed_triggers(camera)
+        k = np.asarray(k, dtype=np.int64)
+        return k - np.searchsorted(missed, k, side="left")
+
+    def _missed_mask(self, camera: str) -> np.ndarray:
+        mask = np.zeros(self.n_frames(camera), dtype=bool)
+        explicit = [k for k in dict(self.setup.missed_triggers).get(camera, ()) if k < mask.size]
+        mask[explicit] = True
+        return mask
+
     def _drop_mask(self, camera: str) -> np.ndarray:
         n = self.n_frames(camera)
         rng = np.random.default_rng([self.seed, 55, CAMERA_IDS[camera]])
@@ -295,7 +313,12 @@ class SimulatedLab:
         first, period = self._frame_clock()
         k = np.floor((t - first) / period)
         since = t - (first + k * period)
-        return (k >= 0) & (k < self.n_frames(camera)) & (since < self.setup.exposure_s)
+        n = self.n_frames(camera)
+        active = (k >= 0) & (k < n) & (since < self.setup.exposure_s)
+        missed = self._missed[self._camera(camera).name]
+        if missed.any():
+            active[active] = ~missed[k[active].astype(np.int64)]
+        return active
 
     def _led_active(self, t: np.ndarray) -> np.ndarray:
         j = np.searchsorted(self._led_on, t, side="right") - 1

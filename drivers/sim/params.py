@@ -155,6 +155,9 @@ class LabSetup:
     camera_drift_ppm: float = 30.0  # camera clock runs fast by this much (both modes)
     # camera name → frame indices exposed but never delivered
     dropped_frames: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
+    # hardware sync: camera name → trigger pulses the camera ignored (never exposed: no witness
+    # edge, no frame, and its frame counter does not count them, as a real camera's does not)
+    missed_triggers: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
     drop_probability: float = 0.0  # each frame independently
     force_noise_N: float = 1.5  # white noise SD on each force channel (N)
     moment_noise_Nm: float = 0.3  # white noise SD on each moment channel (N·m)
@@ -237,18 +240,25 @@ class LabSetup:
         _check_range(own, "image_noise_dn", self.image_noise_dn, (0, 20), "DN")
         _check_range(own, "led_period_s", self.led_period_s, (0.2, 60), "s")
         _check_range(own, "led_on_s", self.led_on_s, (0.005, 0.5 * self.led_period_s), "s")
-        for camera, indices in dict(self.dropped_frames).items():
-            if camera not in ("sagittal", "posterior"):
-                raise InputError(
-                    f"unknown camera '{camera}'",
-                    subject="LabSetup.dropped_frames",
-                    remedy="Use sagittal or posterior.",
-                )
-            if any(not isinstance(k, int) or k < 0 for k in indices):
-                raise InputError(
-                    "frame indices must be non-negative integers",
-                    subject=f"LabSetup.dropped_frames[{camera}]",
-                )
+        for what in ("dropped_frames", "missed_triggers"):
+            for camera, indices in dict(getattr(self, what)).items():
+                if camera not in ("sagittal", "posterior"):
+                    raise InputError(
+                        f"unknown camera '{camera}'",
+                        subject=f"LabSetup.{what}",
+                        remedy="Use sagittal or posterior.",
+                    )
+                if any(not isinstance(k, int) or k < 0 for k in indices):
+                    raise InputError(
+                        "frame indices must be non-negative integers",
+                        subject=f"LabSetup.{what}[{camera}]",
+                    )
+        if dict(self.missed_triggers) and self.sync_mode != "hardware":
+            raise InputError(
+                "missed triggers need hardware sync (a free-running camera has no trigger)",
+                subject="LabSetup.missed_triggers",
+                remedy='Set sync_mode = "hardware" or remove missed_triggers.',
+            )
 
     @property
     def plate_names(self) -> tuple[str, ...]:
@@ -260,6 +270,7 @@ class LabSetup:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["dropped_frames"] = {k: list(v) for k, v in dict(self.dropped_frames).items()}
+        data["missed_triggers"] = {k: list(v) for k, v in dict(self.missed_triggers).items()}
         data["off_belt_s"] = [list(pair) for pair in self.off_belt_s]
         data["static_loads"] = [load.to_dict() for load in self.static_loads]
         return data
@@ -277,6 +288,7 @@ def noise_free(setup: LabSetup) -> LabSetup:
         stray_reflections_per_frame=0.0,
         drop_probability=0.0,
         dropped_frames={},
+        missed_triggers={},
     )
 
 
