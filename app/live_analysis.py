@@ -54,7 +54,7 @@ from app.marker_worker import (
     MarkerEngine,
     ProcessMarkerEngine,
 )
-from app.pipeline import AppendLog, DeviceStream
+from app.pipeline import AppendLog, DeviceStream, HardwareFrameClock
 from app.session_types import StanceResult
 from app.stance_video import VIDEO_WINDOW_PAD_S, CameraWindow, StanceVideoRequest
 
@@ -102,14 +102,21 @@ class TrackStore:
         self.add_batch([index], [time_s], xy[None], flags[None])
 
     def add_batch(
-        self, index: Sequence[int], time_s: Sequence[float], xy: np.ndarray, flags: np.ndarray
+        self,
+        index: Sequence[int],
+        time_s: Sequence[float],
+        xy: np.ndarray,
+        flags: np.ndarray,
+        times_of: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        """Frames in order (at most ``capacity``): one lock and one array write per field."""
+        """Frames in order (at most ``capacity``): one lock and one array write per field.
+        ``times_of`` (frame counters → session times) replaces ``time_s``, under the lock that
+        :meth:`retime` takes, so a batch timed as :meth:`retime` runs is never left behind."""
         n = len(index)
         with self.lock:
             slots = (self.count + np.arange(n)) % self.capacity
             self.index[slots] = index
-            self.time_s[slots] = time_s
+            self.time_s[slots] = time_s if times_of is None else times_of(np.asarray(index))
             self.xy[slots] = xy
             self.flags[slots] = flags
             self.count += n
@@ -122,6 +129,14 @@ class TrackStore:
             times = self.time_s[order]
             keep = order[(times >= t0) & (times <= t1)]
             return self.time_s[keep].copy(), self.xy[keep].copy(), self.flags[keep].copy()
+
+    def retime(self, from_index: int, times_of: Callable[[np.ndarray], np.ndarray]) -> None:
+        """New session times for the kept frames from counter ``from_index`` on (their pulse
+        was found after they were timed: a missed trigger)."""
+        with self.lock:
+            slots = np.flatnonzero(self.index >= from_index)
+            if slots.size:
+                self.time_s[slots] = times_of(self.index[slots])
 
     def newest_index(self) -> int | None:
         """The newest frame the tracker has finished (None before the first)."""
@@ -370,8 +385,14 @@ class CameraTracker(_Consumer):
     def _publish(
         self, indices: list[int], times: list[float], positions: np.ndarray, all_flags: np.ndarray
     ) -> None:
-        """Labelled frames into the track store and (when recording) the recorder."""
-        self.store.add_batch(indices, times, positions, all_flags)
+        """Labelled frames into the track store and (when recording) the recorder. After a
+        missed trigger (hardware sync) the frames are re-timed by the clock's latest counter →
+        pulse offset: the ring's times were set when they arrived, maybe before it was known."""
+        clock = getattr(self.stream, "clock", None)
+        retimed = isinstance(clock, HardwareFrameClock) and clock.pulse_offset != 0
+        self.store.add_batch(
+            indices, times, positions, all_flags, clock.times_of if retimed else None
+        )
         sink = self.marker_sink
         if sink is not None:
             quality = np.where(

@@ -176,7 +176,13 @@ class DaqClock(FrameClock):
 
 
 class HardwareFrameClock(FrameClock):
-    """Frame ``k`` ↔ DAQ pulse ``k``: exact, no estimate."""
+    """Frame ``k`` ↔ DAQ pulse ``k``: exact, no estimate.
+
+    ``k`` is the camera's frame counter, which counts exposures: after a missed trigger it runs
+    behind the pulse index. The live witness reconciliation then sets the counter → pulse
+    offset from the first counter it applies to (:meth:`set_pulse_offset`); frames timed
+    before it found the miss keep their time until the recording closes and the file is
+    corrected (``app.session_finish``)."""
 
     name = "hardware-trigger"
 
@@ -191,14 +197,35 @@ class HardwareFrameClock(FrameClock):
         self.samples_per_frame = samples_per_frame
         self.trigger_delay_s = trigger_delay_s
         self.first_sample = first_sample
+        # counter → pulse: from counter starts[i] on, pulse = counter + offsets[i]; one tuple,
+        # replaced whole (never mutated), so a reader on another thread sees old or new
+        self._table = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+    @property
+    def pulse_offset(self) -> int:
+        """Pulses the camera has missed so far, as far as the live reconciliation knows."""
+        return int(self._table[1][-1])
+
+    def set_pulse_offset(self, from_counter: int, offset: int) -> None:
+        """From frame counter ``from_counter`` on, the frame's pulse is counter + ``offset``."""
+        starts, offsets = self._table
+        if offset == offsets[-1] or from_counter <= starts[-1]:
+            return
+        self._table = (np.append(starts, from_counter), np.append(offsets, offset))
+
+    def pulse_of(self, frame_counter: np.ndarray) -> np.ndarray:
+        counters = np.asarray(frame_counter, dtype=np.int64)
+        starts, offsets = self._table
+        if offsets.size == 1:
+            return counters + offsets[0]
+        return counters + offsets[np.searchsorted(starts, counters, side="right") - 1]
 
     def times(self, chunk: Chunk) -> np.ndarray:
         return self.times_of(chunk.item_indices())
 
     def times_of(self, frame_index: np.ndarray) -> np.ndarray:
-        samples = (
-            self.first_sample + np.asarray(frame_index, dtype=np.int64) * self.samples_per_frame
-        )
+        """Session times of frames by their counter (their pulse's exposure start)."""
+        samples = self.first_sample + self.pulse_of(frame_index) * self.samples_per_frame
         return hardware_frame_time(samples, self.daq_rate_hz, self.trigger_delay_s)
 
     def to_dict(self) -> dict:

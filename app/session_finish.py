@@ -98,6 +98,40 @@ class _LiveReconciliation:
     missing: list[int] = field(default_factory=list)
     checked_at: float = -math.inf
     result: np.ndarray | None = None
+    base_offset: int | None = None  # pulse − counter of the first frame (see _Renumbering)
+
+
+def _follow_missed_triggers(
+    ctrl: SessionController, camera: str, rec: Reconciliation, *, counters, state
+) -> None:
+    """After a missed trigger the camera's counter runs behind the pulses: time the frames
+    from the counter the offset changed at by their pulse, and re-time the tracked ones."""
+    clock = ctrl.camera_streams[camera].clock
+    used = np.asarray(counters, dtype=np.int64)[: rec.frames_received]
+    if not used.size or not edges_agree(rec):
+        return
+    offsets = rec.frame_index + state.pulse - used
+    if state.base_offset is None:  # the first frames' offset is the configuration's (_Renumbering)
+        state.base_offset = int(offsets[0])
+    offsets = offsets - state.base_offset
+    newest = int(offsets[-1])
+    if newest == clock.pulse_offset:
+        return
+    changed = np.flatnonzero(offsets != newest)
+    start = int(used[changed[-1] + 1]) if changed.size else int(used[0])
+    clock.set_pulse_offset(start, newest)
+    tracker = ctrl.trackers.get(camera)
+    if tracker is not None:
+        tracker.store.retime(start, clock.times_of)
+    ctrl._banner(
+        f"missed-triggers-{camera}",
+        "warning",
+        f"camera '{camera}' ignored {newest} trigger pulse(s) (missed triggers); live video "
+        "metrics of the stances around each miss may be off by a frame, and the file is "
+        "corrected when the recording stops",
+        "Shorten the exposure or lower the frame rate so that the camera is ready for every "
+        "trigger; re-analyse the recording for exact video metrics.",
+    )
 
 
 def live_missing_frames(ctrl: SessionController, camera: str) -> np.ndarray | None:
@@ -132,6 +166,7 @@ def live_missing_frames(ctrl: SessionController, camera: str) -> np.ndarray | No
     rec = _reconcile_decoded(
         camera, pulses, int(limit), edges, counters, first_counter=state.exposures
     )
+    _follow_missed_triggers(ctrl, camera, rec, counters=counters, state=state)
     missing = rec.missing + state.pulse
     state.result = np.concatenate([np.asarray(state.missing, dtype=np.int64), missing])
     settle = rec.pulses_sent - math.ceil(LIVE_SETTLE_S * pulses.frame_rate_hz)
@@ -182,14 +217,16 @@ def finish_recording(ctrl: SessionController, recorder: Recorder, stop_s: float)
                 flags.append(f"{name}:reconciliation_failed")
                 missing_total[name] = sorted(counted)
             if rec is not None:
-                fix = _Renumbering.of(rec, stream.received.array())
-                lo = 0 if first is None else int(fix.pulse_of(np.array([first]))[0])
+                fix = _Renumbering.of(rec, stream.received.array()) if edges_agree(rec) else None
+                lo = first if first is not None else 0
+                if fix is not None and first is not None:
+                    lo = int(fix.pulse_of(np.array([first]))[0])
                 missing = [int(k) for k in rec.missing.tolist() if k >= lo]
                 entry = rec.to_dict()
                 entry["missing_in_recording"] = missing
                 sync["cameras"][name] = entry
                 flags.extend(f"{name}:{f}" for f in rec.flags)
-                if fix.needed:  # counted drops were counters: the witness names them all
+                if fix is not None and fix.needed:  # counted drops were counters: by pulse now
                     renumber[name] = fix
                     missing_total[name] = missing
                     notes.append(
@@ -291,6 +328,20 @@ def _offline_times(ctrl: SessionController, clock: SoftwareFrameClock):
         return None
 
 
+EDGE_AGREEMENT_FRAMES = 0.125  # median |witness − pulse time| that lets the witness renumber
+
+
+def edges_agree(rec: Reconciliation) -> bool:
+    """Do the witness edges sit on their pulses (median within EDGE_AGREEMENT_FRAMES of a
+    period)? Only then may they say which pulse a frame belongs to: a trigger delay the
+    configuration does not know puts every edge between two pulses, and the matching would
+    then move frames by one (sync-check measures that delay; the reconciliation flags it)."""
+    error = np.abs(np.asarray(rec.witness_time_s) - np.asarray(rec.session_time_s))
+    error = error[np.isfinite(error)]
+    period = 1.0 / rec.pulses.frame_rate_hz
+    return bool(error.size) and float(np.median(error)) <= EDGE_AGREEMENT_FRAMES * period
+
+
 @dataclass
 class _Renumbering:
     """Camera counters → pulse indices, from a reconciliation (hardware sync)."""
@@ -301,8 +352,14 @@ class _Renumbering:
 
     @classmethod
     def of(cls, rec: Reconciliation, counters: np.ndarray) -> _Renumbering:
+        """The mapping that undoes the misses. The first frame's offset is the baseline: a
+        constant offset from the start is a matter of configuration (a trigger delay the
+        configuration does not know shifts every edge toward the next pulse; sync-check
+        measures it), not a missed trigger, and is left as it is."""
         counters = np.asarray(counters, dtype=np.int64)[: len(rec.frame_index)]
-        return cls(counters, np.asarray(rec.frame_index, dtype=np.int64), rec.pulses)
+        offsets = np.asarray(rec.frame_index, dtype=np.int64) - counters
+        base = offsets[0] if offsets.size else 0
+        return cls(counters, counters + offsets - base, rec.pulses)
 
     @property
     def needed(self) -> bool:

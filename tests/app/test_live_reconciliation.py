@@ -50,7 +50,9 @@ def _session(seed: int):
     missing = np.ones(n, dtype=bool)
     missing[exposed_pulses[received]] = False
     assert missing.sum() > 60  # ~2 % of 5000 pulses
-    truth = SimpleNamespace(expected=expected, missing=np.flatnonzero(missing))
+    truth = SimpleNamespace(
+        expected=expected, missing=np.flatnonzero(missing), pulse_of_counter=exposed_pulses
+    )
     return counters[received], arrival[received], edges, truth
 
 
@@ -64,10 +66,14 @@ def _controller(clock: HardwareFrameClock):
     stream = SimpleNamespace(clock=clock, received=CounterRuns())
     witness = SimpleNamespace(samples_decoded=0, edges=np.empty(0))
     witness.edge_times = lambda camera: witness.edges
+    banners: dict[str, str] = {}
     ctrl = SimpleNamespace(
         camera_streams={"cam": stream},
         witness=witness,
         daq_stream=SimpleNamespace(rate_hz=RATE_HZ),
+        trackers={},
+        banners=banners,
+        _banner=lambda key, level, text, remedy="": banners.__setitem__(key, text),
     )
     return ctrl, stream, witness
 
@@ -89,12 +95,25 @@ def test_live_missing_frames_are_every_missing_frame_up_to_the_newest(seed, monk
         delivered = arrived
         witness.samples_decoded = int(now * RATE_HZ) - 20  # the DAQ's last read is 10 ms old
         witness.edges = edges[edges * RATE_HZ < witness.samples_decoded - 1]
-        live = live_missing_frames(ctrl, "cam")
+        # (timed as the call times it: by the offset the clock had before the call)
         newest = float(clock.times_of(np.array([counters[delivered - 1]]))[0])
+        live = live_missing_frames(ctrl, "cam")
         limit = min(witness.samples_decoded, math.floor(newest * RATE_HZ) + 3)
         np.testing.assert_array_equal(live, _missing_up_to(truth, limit))
     state = ctrl._live_reconciliation["cam"]
     assert len(state.missing) > 50  # most were settled on the way
+    # the clock followed the missed triggers: every change of its counter → pulse offset is
+    # right, and it is up to date at the newest frame whose exposure edge was decoded
+    starts, offsets = clock._table
+    assert len(starts) > 10
+    truth_offset = truth.pulse_of_counter - np.arange(truth.pulse_of_counter.size)
+    np.testing.assert_array_equal(offsets[1:], truth_offset[starts[1:]])
+    seen = counters[:delivered][
+        truth.expected[truth.pulse_of_counter[counters[:delivered]]] * RATE_HZ
+        < witness.samples_decoded - 2
+    ]
+    assert clock.pulse_of(seen[-1:])[0] == truth.pulse_of_counter[seen[-1]]
+    assert "missed triggers" in ctrl.banners["missed-triggers-cam"]
     newest_pulse = np.searchsorted(truth.expected, (limit - 2) / RATE_HZ, side="right")
     assert newest_pulse - state.pulse < (2.0 + 0.37 + 0.05) * 250
 

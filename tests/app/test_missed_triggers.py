@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from app import session_finish
 from app.session_controller import SessionController
 from drivers.config import parse_config
 
@@ -41,17 +42,26 @@ def recording(tmp_path_factory):
     }
     path = tmp_path_factory.mktemp("missed") / "missed.midstance.h5"
     controller = SessionController(parse_config(raw), pace="fast")
+    patch = pytest.MonkeyPatch()
+    # at pace fast seconds of session pass between two once-a-second reconciliations: every
+    # status call reconciles here, so that the test does not depend on the machine's speed
+    patch.setattr(session_finish, "LIVE_RECONCILE_INTERVAL_S", 0.0)
     controller.connect()
     try:
         assert controller.wait_for_session_time(1.0, timeout_s=120)
         controller.start_recording(path)
-        assert controller.wait_for_session_time(3.5, timeout_s=120)
+        while controller.status().elapsed_s < 3.5:  # a window polls the status like this
+            controller.wait_for_progress(0.2)
+        banners = [b.text for b in controller.status().banners]  # (reconciled once more)
         result = controller.stop_recording()
         lab = controller.shared["sim.lab"]
         brief = controller.last_recording
+        store = controller.trackers["posterior"].store
+        live = store.window(-np.inf, np.inf)[0], store.index.copy(), store.time_s.copy()
     finally:
         controller.close()
-    return result, lab, brief
+        patch.undo()
+    return result, lab, {**brief, "banners": banners, "live": live}
 
 
 def test_the_simulated_camera_counts_exposures_not_pulses(recording):
@@ -106,6 +116,21 @@ def test_the_frame_stored_at_a_pulse_index_is_that_pulse_s_image(recording):
             assert np.abs(stored - lab.frame("posterior", k)).mean() < 1.0
             # and not the neighbouring pulse's image (the runner moves in 4 ms)
             assert np.abs(stored - lab.frame("posterior", k - 1)).mean() > 1.0
+
+
+def test_live_frames_are_timed_by_pulse_once_the_witness_shows_the_miss(recording):
+    """The status's live reconciliation follows the camera's counter: frames after the misses
+    carry their pulse's time in the live tracks, and a banner says what happened."""
+    _, lab, brief = recording
+    _, counters, times = brief["live"]
+    kept = counters >= 0
+    pulses = lab.frame_counters("posterior", np.arange(2000))
+    pulse_of = {int(c): k for k, c in enumerate(pulses) if k not in MISSED}
+    late = counters[kept] > MISSED[1] + 50  # well after the second miss was reconciled
+    assert late.sum() > 100
+    expected = lab.frame_time("posterior", [pulse_of[int(c)] for c in counters[kept][late]])
+    np.testing.assert_allclose(times[kept][late], expected, rtol=0, atol=1e-9)
+    assert any("ignored 2 trigger pulse(s)" in text for text in brief["banners"])
 
 
 def test_the_summary_names_the_missing_frames_by_pulse(recording):
