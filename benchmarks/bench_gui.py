@@ -246,7 +246,8 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
     update and the paint of each view — the display's own cost, free of GIL contention.
     The trends (drawn once a second, not per tick) are timed per draw under "trends (per draw)".
     Each view is repainted whole (``viewport().repaint()``): the worst case of a tick. The
-    sagittal camera is sized as in a 1600x1000 window, the posterior one as in a 1200x750 one."""
+    sagittal camera is sized as in a 1600x1000 window, the posterior one as in a 1200x700 one
+    (the window's minimum)."""
     import numpy as np
 
     from app.qt.force_views import CopView, GrfView
@@ -260,9 +261,9 @@ def views_only(frames: int = 120) -> dict[str, tuple[float, float]]:
     lab = SimulatedLab(preset("healthy"), LabSetup(), seed=1, duration_s=20)
     cams = {v: LiveCameraView(v, v, DARK) for v in ("sagittal", "posterior")}
     grf, cop, trends = GrfView(DARK), CopView(DARK), TrendView(DARK)
-    # the sagittal view as at 1600x1000, the posterior one as at 1200x750 (a third of the image:
-    # a size where per-frame resampling once cost 26 ms)
-    for widget, size in ((cams["sagittal"], (480, 360)), (cams["posterior"], (364, 160)),
+    # the sagittal view as at 1600x1000 (as large as its freeze-frame), the posterior one as at
+    # 1200x700 (a third of the image: a size where per-frame resampling once cost 26 ms)
+    for widget, size in ((cams["sagittal"], (334, 250)), (cams["posterior"], (206, 154)),
                          (grf, (620, 260)), (cop, (620, 260)), (trends, (800, 300))):  # fmt: skip
         widget.resize(*size)
         widget.show()

@@ -19,7 +19,6 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
-    QGridLayout,
     QGroupBox,
     QMainWindow,
     QMessageBox,
@@ -47,6 +46,7 @@ from app.qt.references import load_lab_ranges
 from app.qt.session_bar import SessionBar
 from app.qt.theme import apply_theme, theme_named
 from app.qt.trend_views import TrendView
+from app.qt.video_grid import VideoGrid
 from app.qt.video_views import FreezeFrameView
 
 log = logging.getLogger("midstance.gui")
@@ -58,6 +58,10 @@ SUMMARY_LAST_N = 20
 WEIGH_SECONDS = 2.0
 DEFAULT_SIZE = (1600, 1000)
 MINIMUM_SIZE = (1200, 700)  # the window stays usable down to a 1280×720 or 1200×750 screen
+TOP_SIZES = (700, 900)  # video column : numbers and force, scaled to the window's width
+# the saved divider positions are restored only if saved by this layout: version 1 (before the
+# live views were as large as the freeze-frames) kept the video column 1000 px wide in 1600
+LAYOUT_VERSION = 2
 
 
 def attach_log_file() -> logging.Handler:
@@ -185,13 +189,8 @@ class MainWindow(QMainWindow):
 
     # -- building ----------------------------------------------------------------------------------
     def _build_layout(self) -> None:
-        video = QWidget()
-        grid = QGridLayout(video)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(4)
-        for row, view in enumerate(VIEWS):
-            grid.addWidget(self.live[view], row, 0)
-            grid.addWidget(self.freeze[view], row, 1)
+        # each camera live beside its freeze-frame, the two the same size (app/qt/video_grid.py)
+        self.video = VideoGrid({v: (self.live[v], self.freeze[v]) for v in VIEWS})
         # the GRF and the COP side by side: the GRF wants width, the plate seen from above is
         # long and narrow; stacked, each got a sliver of height on a 1200×750 screen
         self.force_row = QSplitter(Qt.Orientation.Horizontal)
@@ -207,9 +206,11 @@ class MainWindow(QMainWindow):
         self.right.addWidget(self.force_row)
         self.right.setSizes([300, 240])  # the numbers first: their range notes wrap to 2 lines
         self.top = QSplitter(Qt.Orientation.Horizontal)
-        self.top.addWidget(video)
+        self.top.addWidget(self.video)
         self.top.addWidget(self.right)
-        self.top.setSizes([1000, 620])
+        # the video column about as wide as its two 4:3 panes per row need at the default size
+        # (wider only adds margins around them); the numbers and the force get the rest
+        self.top.setSizes(list(TOP_SIZES))
         devices_box = QGroupBox("Devices")
         QVBoxLayout(devices_box).addWidget(self.devices)
         self.bottom = QSplitter(Qt.Orientation.Horizontal)
@@ -226,6 +227,8 @@ class MainWindow(QMainWindow):
         self.main = QSplitter(Qt.Orientation.Vertical)
         self.main.addWidget(self.top)
         self.main.addWidget(self.bottom)
+        for splitter in (self.top, self.main):  # a divider dragged too far never hides the video
+            splitter.setCollapsible(0, False)
         self.main.setSizes([600, 340])  # the trends' two rows of plots keep readable height
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -542,6 +545,8 @@ class MainWindow(QMainWindow):
             if frame is None or self.shown_frame.get(camera) == frame.index:
                 continue
             self.shown_frame[camera] = frame.index
+            height, width = frame.image.shape[:2]
+            self.video.set_frame_shape(view, width, height)  # re-lays only a new frame size
             widget.show_frame(
                 frame.image,
                 frame.markers,
@@ -658,6 +663,8 @@ class MainWindow(QMainWindow):
             if screen is not None and screen.height() >= MINIMUM_SIZE[1]:
                 height = min(height, screen.height())
             self.resize(width, height)
+        if self.settings.value("layout/version", 0, type=int) != LAYOUT_VERSION:
+            return  # an older layout's panel sizes: the defaults instead
         for name, splitter in self._splitters().items():
             state = self.settings.value(f"splitters/{name}")
             if isinstance(state, QByteArray):
@@ -665,6 +672,7 @@ class MainWindow(QMainWindow):
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("layout/version", LAYOUT_VERSION)
         for name, splitter in self._splitters().items():
             self.settings.setValue(f"splitters/{name}", splitter.saveState())
         self.settings.sync()

@@ -61,6 +61,7 @@ class CameraView(pg.GraphicsLayoutWidget):
         self.view = view
         self.title = title
         self.setMinimumSize(200, 150)
+        self.ci.setContentsMargins(0, 0, 0, 0)  # the image fills the pane, as the live view's does
         self.box = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.box.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")

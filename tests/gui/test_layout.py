@@ -5,11 +5,14 @@ widest numbers the cells can show and out-of-range notes on every cell."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QPoint, QPointF, QRectF
 from PySide6.QtWidgets import QAbstractButton, QLabel, QSizePolicy, QWidget
 
 from app.qt.big_numbers import BigNumbers
+from app.qt.main_window import LAYOUT_VERSION
 from app.qt.references import LabRange
 from app.qt.theme import DARK
+from app.qt.video_grid import pane_rects
 from app.session_controller import SessionController
 from protocols.loader import scan_library
 
@@ -91,3 +94,113 @@ def test_big_numbers_ask_for_the_height_their_wrapped_notes_need(qtbot):
     numbers.resize(330, 100)  # a narrow column: the notes wrap
     qtbot.waitUntil(lambda: numbers.minimumHeight() > wide, timeout=5_000)
     assert numbers.layout().heightForWidth(numbers.width()) == numbers.minimumHeight()
+
+
+def on_screen_image_rects(window) -> dict[str, tuple[QRectF, QRectF]]:
+    """Each view's (live, freeze-frame) image as drawn, in window pixels."""
+    rects = {}
+    for view, live in window.live.items():
+        live_rect = QRectF(live._target).translated(QPointF(live.mapTo(window, QPoint(0, 0))))
+        freeze = window.freeze[view]
+        scene_rect = freeze.image.sceneBoundingRect()  # scene = the view's viewport pixels
+        origin = QPointF(freeze.viewport().mapTo(window, QPoint(0, 0)))
+        rects[view] = (live_rect, scene_rect.translated(origin))
+    return rects
+
+
+# the other views' (width, height) in the layout before the live views were enlarged; the
+# numbers' height is what their text asks for (wider, their notes wrap less): checked apart
+BEFORE = {
+    (1600, 1000): {
+        "grf": (390, 223),
+        "cop": (214, 223),
+        "numbers": (608, 0),
+        "trends": (728, 286),
+    },
+    (1280, 800): {
+        "grf": (310, 156),
+        "cop": (171, 156),
+        "numbers": (485, 0),
+        "trends": (581, 214),
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("size", "least_width"),
+    [((1600, 1000), 320), ((1280, 800), 235)],
+    ids=["1600x1000", "1280x800"],
+)
+def test_each_live_view_is_as_large_as_its_freeze_frame_and_beside_it(
+    qtbot, make_window, sim_config, size, least_width
+):
+    # a 5:3 camera: the panes take the frame's aspect ratio, not a fixed 4:3
+    config = sim_config(duration_s=30.0, image_width=400, image_height=240)
+    window = make_window(SessionController(config, pace="fast"))
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=5_000)
+    window.connect_session()
+    qtbot.waitUntil(
+        lambda: (
+            all(v.shown_stance is not None for v in window.freeze.values())
+            and all(v.frames_shown > 0 for v in window.live.values())
+        ),
+        timeout=60_000,
+    )
+    window.timer.stop()
+    qtbot.wait(50)  # the panes' last re-layout (a posted event) is handled
+    for view, (live, freeze) in on_screen_image_rects(window).items():
+        # as large as the freeze-frame (before: a 200 px live view beside a 600 px one)
+        assert live.width() >= least_width, (view, live)
+        assert abs(live.width() - freeze.width()) <= 2 and abs(live.height() - freeze.height()) <= 2
+        assert live.width() / live.height() == pytest.approx(400 / 240, abs=0.02)
+        # beside it in the same row, the freeze-frame on the right, a spacing apart
+        assert abs(live.top() - freeze.top()) <= 2
+        assert 0 <= freeze.left() - live.right() <= 8, (view, live, freeze)
+    sagittal, posterior = (rects[0] for rects in on_screen_image_rects(window).values())
+    assert posterior.top() > sagittal.bottom()  # sagittal above posterior
+    # the force, COP, headline numbers and trends kept at least the room they had
+    for name, (width, height) in BEFORE[size].items():
+        view = getattr(window, name)
+        assert view.width() >= width and view.height() >= height, (name, view.size())
+    assert window.numbers.height() >= window.numbers.minimumHeight()
+
+
+def test_panel_sizes_saved_by_the_previous_layout_are_not_restored(
+    qtbot, make_window, sim_config, gui_settings
+):
+    first = make_window(SessionController(sim_config(), pace="fast"))
+    first.resize(1600, 1000)
+    qtbot.waitUntil(lambda: (first.width(), first.height()) == (1600, 1000), timeout=5_000)
+    default_main, default_top = first.main.sizes(), first.top.sizes()
+    first.main.setSizes([330, 460])  # video squeezed: the rows about the old 150 px views
+    first.close()
+    assert gui_settings.value("layout/version", type=int) == LAYOUT_VERSION
+    gui_settings.remove("layout/version")  # as the previous version saved it: no version
+    second = make_window(SessionController(sim_config(), pace="fast"))
+    second.resize(1600, 1000)  # (the offscreen screen is smaller: a restored geometry is clamped)
+    qtbot.waitUntil(lambda: (second.width(), second.height()) == (1600, 1000), timeout=5_000)
+    assert second.main.sizes() == default_main and second.top.sizes() == default_top
+    live = second.live["sagittal"]
+    assert live.width() >= 320 and live.height() >= 240
+    # the video can be made smaller by hand but never collapsed away
+    assert not second.top.isCollapsible(0) and not second.main.isCollapsible(0)
+
+
+def test_panes_keep_each_cameras_aspect_ratio_and_pair_up_centred():
+    # a 4:3 sagittal camera over a 16:9 posterior one, in a wide and in a narrow area
+    for width, height in ((900, 500), (500, 500)):
+        rows = pane_rects(width, height, [4 / 3, 16 / 9])
+        (sag_live, _), (post_live, _) = rows
+        for (live, freeze), aspect in zip(rows, (4 / 3, 16 / 9), strict=True):
+            assert live.size() == freeze.size()
+            assert live.width() / live.height() == pytest.approx(aspect, abs=0.01)
+            assert freeze.left() - live.right() - 1 == 4  # one spacing apart, side by side
+            assert abs(live.left() - (width - freeze.right() - 1)) <= 1  # the pair centred
+            assert live.top() >= 0 and freeze.right() < width
+        assert post_live.top() - sag_live.bottom() - 1 == 4 and post_live.bottom() < height
+    # wide: both rows take half the height each; narrow: the width limits them
+    wide = pane_rects(900, 500, [4 / 3, 4 / 3])
+    assert [live.height() for live, _ in wide] == [248, 248]
+    narrow = pane_rects(500, 500, [4 / 3, 4 / 3])
+    assert [live.width() for live, _ in narrow] == [248, 248]
