@@ -117,6 +117,8 @@ class SessionController(PlateActions, StatusReporting):
         self._listeners: list[Listener] = []
         self._banners: dict[str, Banner] = {}
         self._banner_lock = threading.Lock()
+        self._reconcile_lock = threading.Lock()  # the live witness reconciliation (session_status)
+        self._reconcile_failed: set[str] = set()
         self._lock = threading.RLock()
         self._progress = threading.Condition()
         self._zeroed_at: float | None = None
@@ -698,8 +700,10 @@ class SessionController(PlateActions, StatusReporting):
     # -- callbacks from worker threads -------------------------------------------------------
 
     def _on_progress(self, stream: DeviceStream) -> None:
-        if stream is self.daq_stream and self.recorder is not None:
-            self._check_recorder_behind()  # ~20 times a second, on the DAQ's producer thread
+        if stream is self.daq_stream:  # ~20 times a second, on the DAQ's producer thread
+            if self.recorder is not None:
+                self._check_recorder_behind()
+            self._follow_the_witness()
         with self._progress:
             self._progress.notify_all()
 

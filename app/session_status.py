@@ -4,7 +4,7 @@ callbacks from worker threads that raise banners. A mixin of
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
 import time
 
@@ -14,6 +14,8 @@ from app.session_types import Banner, DeviceStatus, SessionStatus
 # a device asked for data that delivers none for this long (wall clock) has gone silent: shown
 # on the devices panel; while a recording stops it is given up (a fault) so the file closes
 SILENT_AFTER_S = {"realtime": 2.0, "fast": 10.0}
+
+log = logging.getLogger(__name__)
 
 
 class StatusReporting:
@@ -72,19 +74,45 @@ class StatusReporting:
         """Frame indices each camera has not delivered so far (counter gaps, and in hardware sync
         the witness reconciliation up to the newest frame received)."""
         out: dict[str, list[int]] = {}
-        from app.session_finish import live_missing_frames
-
         for name in self.camera_streams:
             found = set()
             if self.witness is not None and name in self.witness_channels:
-                with contextlib.suppress(Exception):
-                    missing = live_missing_frames(self, name)
-                    if missing is not None:
-                        found.update(missing.tolist())
+                with self._reconcile_lock:
+                    missing = self._reconcile_live(name)
+                if missing is not None:
+                    found.update(missing.tolist())
             if self.recorder is not None:
                 found.update(self.recorder.dropped_frames().get(name, []))
             out[name] = sorted(found)
         return out
+
+    def _follow_the_witness(self) -> None:
+        """Hardware sync, on the DAQ's producer thread: reconcile each camera with its exposure
+        edges (at most once a second, :func:`app.session_finish.live_missing_frames`), so that
+        frames after a missed trigger are timed by their pulse whether or not anyone polls the
+        status (a headless script's live stances too). Skipped while a status call does it."""
+        if self.witness is None or not self._reconcile_lock.acquire(blocking=False):
+            return
+        try:
+            for name in self.camera_streams:
+                if name in self.witness_channels:
+                    self._reconcile_live(name)
+        finally:
+            self._reconcile_lock.release()
+
+    def _reconcile_live(self, camera: str):
+        """The live reconciliation of one camera (the caller holds ``_reconcile_lock``); a
+        failure is logged once per camera and leaves its frames as they were: the file's
+        reconciliation at the stop is the one of record."""
+        from app.session_finish import live_missing_frames
+
+        try:
+            return live_missing_frames(self, camera)
+        except Exception:
+            if camera not in self._reconcile_failed:
+                self._reconcile_failed.add(camera)
+                log.exception("the live reconciliation of camera '%s' failed", camera)
+            return None
 
     def _check_recorder_behind(self) -> bool:
         """True once the recorder has held acquisition up (real time); says so once."""
