@@ -111,6 +111,10 @@ def print_record(record: dict) -> None:
         for step, seconds in smoke["seconds"].items():
             print(f"  {step:<12} {seconds:5.1f} s")
         print(f"  session file: {smoke['session_bytes'] / mib:.0f} MiB")
+        print(
+            f"  stances: {smoke['stances_in_file']} in the file, "
+            f"{smoke['stances_with_fppa']} with live FPPA (worker processes)"
+        )
         print(f"  a lab DAQ here: {smoke['daq_refusal']}")
         print(f"  a lab camera here: {smoke['camera_refusal']}")
 

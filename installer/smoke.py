@@ -34,6 +34,8 @@ class SmokeResult:
     session_bytes: int = 0
     preview_files: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
+    stances_in_file: int = 0
+    stances_with_fppa: int = 0  # live video metrics: computed in the analysis worker processes
     daq_refusal: str = ""
     camera_refusal: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -200,19 +202,26 @@ def smoke_check(bundle_dir: Path, work_dir: Path, *, duration_s: float = 3.0) ->
         seconds=seconds,
     )
 
-    # A short simulated session recorded to a file, then read back by the bundle itself.
+    # A short simulated session recorded to a file in real time, as the window records: the
+    # marker tracking and force analysis run in worker processes, which a frozen program must
+    # be able to start (multiprocessing's forkserver or spawn re-enters the bundle's executable).
     session = work_dir / "x.midstance.h5"
-    _, seconds["record"] = run_bundle(
+    record_json, seconds["record"] = run_bundle(
         bundle_dir,
         [
             *("record", "--simulate", "--duration", f"{duration_s:g}", "--out", str(session)),
-            *("--pace", "fast", "--json"),
+            "--json",
         ],
         env,
         work_dir,
     )
     if not session.is_file():
         raise SmokeFailure(f"`midstance record` exited 0 but wrote no file at {session}")
+    recorded = json.loads(record_json)
+    result.stances_in_file = int(recorded["stances_in_file"])
+    result.stances_with_fppa = sum(
+        int(side["fppa_midstance_deg"]["n"]) for side in recorded["summary"].values()
+    )
     result.session_file = str(session)
     result.session_bytes = session.stat().st_size
     _, seconds["inspect"] = run_bundle(

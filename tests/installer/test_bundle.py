@@ -73,6 +73,11 @@ def test_bundle_builds_starts_offscreen_records_and_reports_its_version(
         assert "NI-DAQmx driver/runtime is not installed" in result.daq_refusal
         assert "cameras found: 0815-0000 (Emulation)" in result.camera_refusal
 
+    # It recorded in real time, as the window does: the frozen program started its marker
+    # tracking and force analysis worker processes, and they delivered stances with video metrics.
+    assert result.stances_in_file >= 4
+    assert result.stances_with_fppa >= 2
+
     # The session the bundle recorded, read here by the development h5py (an independent reader).
     with h5py.File(result.session_file, "r") as session:
         assert session.attrs["software_version"] == software_version()
