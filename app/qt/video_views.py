@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetricsF
 
 from app.qt.theme import (
     LABEL_POINT_SIZE,
@@ -147,9 +148,10 @@ class CameraView(pg.GraphicsLayoutWidget):
 
 
 def signed_hip_ankle_words(d_m: float) -> str:
-    """Hip–ankle distance as a clinician reads it (d = x_ankle − x_hip; positive: ankle ahead)."""
-    where = "ahead of" if d_m >= 0 else "behind"
-    return f"ankle {abs(d_m) * 100:.1f} cm {where} hip"
+    """What the hip–ankle distance's sign means (d = x_ankle − x_hip; positive: ankle ahead).
+    The size is the number it follows, not repeated: the label then fits one line of a
+    freeze-frame as large as the live view beside it (~330 px at 1600×1000)."""
+    return "ankle ahead of hip" if d_m >= 0 else "ankle behind hip"
 
 
 class FreezeFrameView(CameraView):
@@ -191,7 +193,9 @@ class FreezeFrameView(CameraView):
         time_s = stance.get("midstance_used_s") or stance.get("midstance_s")
         caption = f"Midstance · {SIDE_NAMES.get(side, 'unknown side')} stance {stance.get('index')}"
         if isinstance(time_s, (int, float)) and math.isfinite(time_s):
-            caption += f" · {time_s:.2f} s"
+            timed = f"{caption} · {time_s:.2f} s"
+            if self._fits_one_line(timed):  # else the time goes, rather than being cut off
+                caption = timed
         self.show_frame(image, markers, caption)
         self.caption.setColor(SIDE_COLOURS.get(side, "#ffffff"))
         if self.view == "sagittal":
@@ -250,11 +254,22 @@ class FreezeFrameView(CameraView):
         self.value.setText(f" {SIDE_NAMES.get(side, '')} FPPA {abs(angle):.1f}° {words} ")
         self._fit_value()
 
+    def _fits_one_line(self, caption: str) -> bool:
+        """Whether ``caption`` fits across the view (a freeze-frame is ~250 px wide at 1280×800)."""
+        text = self.caption.textItem
+        h, w = self._shape[:2] if self._shape else (480, 640)
+        left = 4.0 * min(self.width() / w, self.height() / h)  # its position, 4 image px in
+        width = QFontMetricsF(text.font()).horizontalAdvance(caption)
+        return left + width + 2.0 * text.document().documentMargin() <= self.width()
+
     def _fit_value(self) -> None:
         """Wrap the number's text when one line would run off the view (the text starts at
-        the image's left edge, which is inset when the view is wider than the image)."""
+        the image's left edge, which is inset when the view is wider than the image). The
+        inset is computed as the aspect-locked view box centres the image: the box's own
+        transform is only updated later, when a new frame size has just been set."""
         self.value.setTextWidth(-1)
-        left = self.image.sceneBoundingRect().left() if self._shape else 0.0
+        h, w = self._shape[:2] if self._shape else (480, 640)
+        left = (self.width() - w * min(self.width() / w, self.height() / h)) / 2.0
         room = max(120.0, self.width() - max(left, 0.0) - 12.0)
         if self.value.textItem.boundingRect().width() > room:
             self.value.setTextWidth(room)

@@ -101,6 +101,9 @@ def test_live_view_says_why_there_is_no_image(qtbot, lab):
 def test_sagittal_freeze_frame_brackets_hip_and_ankle_with_the_signed_distance(qtbot, lab):
     view = FreezeFrameView("sagittal", "Sagittal · midstance", DARK)
     qtbot.addWidget(view)
+    view.resize(334, 250)  # its size in a 1600×1000 window
+    view.show()
+    qtbot.waitExposed(view)
     stance = next(s for s in stance_dicts(lab) if s["side"] == "R")
     k = round((stance["midstance_knee_flexion_s"] - lab.frame_time("sagittal", 0)) * 250)
     markers = markers_of(lab, "sagittal", k)
@@ -111,7 +114,14 @@ def test_sagittal_freeze_frame_brackets_hip_and_ankle_with_the_signed_distance(q
         round(max(markers["hip"][0], markers["ankle"][0]), 6),
     }
     d_cm = stance["hip_ankle_midstance_m"] * 100
-    assert f"{d_cm:+.1f} cm" in view.value.textItem.toPlainText()
+    where = "ankle ahead of hip" if d_cm >= 0 else "ankle behind hip"
+    assert view.value.textItem.toPlainText().strip() == f"{d_cm:+.1f} cm · {where}"
+    assert view.value.textItem.textWidth() == -1  # one line, not wrapped over the runner
+    assert view.caption_text.endswith(f"stance {stance['index']} · {stance['midstance_s']:.2f} s")
+    view.resize(248, 186)  # as at 1280×800: the caption's time goes rather than being cut off
+    qtbot.waitUntil(lambda: view.width() == 248)
+    view.show_freeze(lab.frame("sagittal", k), markers, stance)
+    assert view.caption_text == f"Midstance · Right stance {stance['index']}"
     assert view.shown_stance == stance["index"]
 
 
