@@ -159,12 +159,14 @@ class BigNumbers(QWidget):
     def show_summary(
         self,
         summary: Mapping[str, Mapping[str, Mapping[str, float]]],
-        hints: Mapping[str, str] | None = None,
+        hints: Mapping[str | tuple[str, str], str] | None = None,
     ) -> None:
         """``summary`` is the controller's ``{"L": {metric: {"mean","sd","n"}}, "R": ...}``;
-        ``hints`` say why a metric has no value (e.g. VALR in BW/s needs the body mass)."""
+        ``hints`` say why a metric has no value, for both sides (key: the metric, e.g. VALR in
+        BW/s needs the body mass) or one (key: ``(side, metric)``)."""
         hints = hints or {}
         for (side, key), cell in self.cells.items():
             stats = summary.get(side, {}).get(key)
-            cell.show_value(stats, self.ranges.get(cell.spec.range_key), hints.get(key, ""))
+            hint = hints.get((side, key)) or hints.get(key, "")
+            cell.show_value(stats, self.ranges.get(cell.spec.range_key), hint)
         self.fit_height()

@@ -116,9 +116,10 @@ def format_age(seconds: float | None) -> str:
 
 
 class DevicesPanel(QWidget):
-    """A table of devices (state with the real reason, rate, items, dropped) and the sync line."""
+    """A table of devices (state, dropped, rate, items, the real reason) and the sync line.
+    Dropped comes right after the state: in a narrow panel it must not be the column cut off."""
 
-    COLUMNS = ("Device", "State", "Rate", "Items", "Dropped", "Reason")
+    COLUMNS = ("Device", "State", "Dropped", "Rate", "Items", "Reason")
 
     def __init__(self, theme: Theme, parent=None) -> None:
         super().__init__(parent)
@@ -164,9 +165,9 @@ class DevicesPanel(QWidget):
             cells = (
                 name,
                 state,
+                f"{d.dropped:,}",
                 f"{d.rate_hz:g} {unit}",
                 f"{d.items:,}",
-                f"{d.dropped:,}",
                 d.message,
             )
             for col, text in enumerate(cells):

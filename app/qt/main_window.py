@@ -62,6 +62,7 @@ TOP_SIZES = (700, 900)  # video column : numbers and force, scaled to the window
 # the saved divider positions are restored only if saved by this layout: version 1 (before the
 # live views were as large as the freeze-frames) kept the video column 1000 px wide in 1600
 LAYOUT_VERSION = 2
+FAR_LEG_FLAG = "far_leg_not_in_view"  # a stance of the leg the sagittal camera cannot see
 
 
 def attach_log_file() -> logging.Handler:
@@ -223,7 +224,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.procedure_panel)
         QVBoxLayout(procedure_box).addWidget(scroll)
         self.bottom.addWidget(procedure_box)
-        self.bottom.setSizes([800, 420, 520])
+        self.bottom.setSizes([800, 440, 500])
         self.main = QSplitter(Qt.Orientation.Vertical)
         self.main.addWidget(self.top)
         self.main.addWidget(self.bottom)
@@ -590,7 +591,9 @@ class MainWindow(QMainWindow):
         else:
             self.numbers.set_caption(f"Live · last {SUMMARY_LAST_N} steps")
         recent = last_usable(results, SUMMARY_LAST_N)
-        self.numbers.show_summary(summarise_stances(recent, SUMMARY_LAST_N), self._hints())
+        # (the hints from the latest stances, those the summary leaves out included)
+        hints = self._hints(results[-2 * SUMMARY_LAST_N :])
+        self.numbers.show_summary(summarise_stances(recent, SUMMARY_LAST_N), hints)
 
     def _show_saved_numbers(self, path: str) -> None:
         """After a stop: the numbers of the stances the saved file holds (what was recorded)."""
@@ -609,10 +612,18 @@ class MainWindow(QMainWindow):
         ]
         self.saved_summary = summarise_stances(results, SUMMARY_LAST_N)
         self.numbers.set_caption(f"Saved file · last {SUMMARY_LAST_N} steps")
-        self.numbers.show_summary(self.saved_summary, self._hints())
+        self.numbers.show_summary(self.saved_summary, self._hints(results))
 
-    def _hints(self) -> dict[str, str]:
-        return {} if self.bar.subject().get("body_mass_kg") else {"valr_BW_s": "enter body mass"}
+    def _hints(self, stances) -> dict[str | tuple[str, str], str]:
+        """Why a number has no value: per metric, or per (side, metric). A sagittal camera
+        sees the near leg only (analysis.video_metrics): the far side's hip–ankle is "—" by
+        design, and the cell says so rather than look like a failure."""
+        hints: dict[str | tuple[str, str], str] = {}
+        if not self.bar.subject().get("body_mass_kg"):
+            hints["valr_BW_s"] = "enter body mass"
+        for side in {s.side for s in stances if FAR_LEG_FLAG in s.flags}:  # (shown at n = 0)
+            hints[(side, "hip_ankle_midstance_m")] = "far leg: not in the sagittal view"
+        return hints
 
     # -- errors ------------------------------------------------------------------------------------
     def show_error(self, exc: BaseException) -> None:

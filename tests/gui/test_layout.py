@@ -9,6 +9,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF
 from PySide6.QtWidgets import QAbstractButton, QLabel, QSizePolicy, QWidget
 
 from app.qt.big_numbers import BigNumbers
+from app.qt.devices_panel import DevicesPanel
 from app.qt.main_window import LAYOUT_VERSION
 from app.qt.references import LabRange
 from app.qt.theme import DARK
@@ -164,6 +165,21 @@ def test_each_live_view_is_as_large_as_its_freeze_frame_and_beside_it(
         view = getattr(window, name)
         assert view.width() >= width and view.height() >= height, (name, view.size())
     assert window.numbers.height() >= window.numbers.minimumHeight()
+    # the devices panel shows each device's dropped count whole (it was the column cut off)
+    table = window.devices.table
+    dropped = DevicesPanel.COLUMNS.index("Dropped")
+    assert table.columnViewportPosition(dropped) >= 0
+    assert table.columnViewportPosition(dropped) + table.columnWidth(dropped) <= (
+        table.viewport().width()
+    )
+    # the simulated lab's sagittal camera films the runner's right side: the left hip-ankle
+    # has no value by design, and its cell says why instead of a bare "n = 0"
+    far = {r.side for r in window.stance_results if "far_leg_not_in_view" in r.flags}
+    assert far == {"L"}
+    left = window.numbers.cells[("L", "hip_ankle_midstance_m")]
+    assert left.number.text() == "—" and "far leg: not in the sagittal view" in left.detail.text()
+    right = window.numbers.cells[("R", "hip_ankle_midstance_m")]
+    assert right.n > 0 and "far leg" not in right.detail.text()
 
 
 def test_panel_sizes_saved_by_the_previous_layout_are_not_restored(
