@@ -39,6 +39,9 @@ NOT_RUNNING = "(choose a procedure)"
 OFF_BELT_S = 30.0
 
 
+BUTTONS_PER_ROW = 2
+
+
 class EntryDialog(QDialog):
     """Typed values of an entry step: numbers with their unit and allowed range, choices, text.
     The runner validates again on submit (and raises flags); the widgets only keep typing sane."""
@@ -117,6 +120,14 @@ class ProcedureRunPanel(QWidget):
         self.choice.addItem(NOT_RUNNING, "")
         for name, procedure in sorted(procedures.items()):
             self.choice.addItem(f"{procedure.title} ({procedure.audience})", name)
+        # the box may be narrower than the longest title (the panel shares the bottom row with
+        # the trends and the devices); its list opens wide enough to read every title whole
+        self.choice.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.choice.setMinimumContentsLength(14)
+        self.choice.view().setMinimumWidth(self.choice.view().sizeHintForColumn(0) + 24)
+        self.choice.setToolTip("The procedure to run")
         self.operator = QLineEdit()
         self.operator.setPlaceholderText("operator")
         self.operator.setMaximumWidth(140)
@@ -148,7 +159,8 @@ class ProcedureRunPanel(QWidget):
                 ("abort", "Abort"),
             )
         }
-        # compact: it sits beside the trends and the devices (the window's height is for video)
+        # compact: it sits beside the trends and the devices (the window's height is for video),
+        # two buttons a row so that it fits its column without scrolling sideways
         top = QHBoxLayout()
         top.addWidget(self.choice, 1)
         top.addWidget(self.operator)
@@ -158,7 +170,7 @@ class ProcedureRunPanel(QWidget):
         start.addWidget(self.timer_label, 1)
         buttons = QGridLayout()
         for i, button in enumerate(self.buttons.values()):
-            buttons.addWidget(button, i // 4, i % 4)
+            buttons.addWidget(button, i // BUTTONS_PER_ROW, i % BUTTONS_PER_ROW)
         for label in (self.step_title, self.step_text, self.detail):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
@@ -298,6 +310,13 @@ class ProcedureRunPanel(QWidget):
 
     # -- showing -----------------------------------------------------------------------------------
     def refresh(self, keep_detail: bool = False) -> None:
+        try:
+            self._refresh(keep_detail)
+        finally:  # no empty lines of step text above the buttons when no procedure runs
+            for label in (self.step_title, self.step_text):
+                label.setVisible(bool(label.text()))
+
+    def _refresh(self, keep_detail: bool) -> None:
         runner = self.runner
         allowed = {str(e) for e in runner.allowed_events()} if runner else set()
         allowed.discard("begin")

@@ -220,3 +220,21 @@ def test_panes_keep_each_cameras_aspect_ratio_and_pair_up_centred():
     assert [live.height() for live, _ in wide] == [248, 248]
     narrow = pane_rects(500, 500, [4 / 3, 4 / 3])
     assert [live.width() for live, _ in narrow] == [248, 248]
+
+
+def test_the_procedure_panel_fits_its_column_without_scrolling_sideways(
+    qtbot, make_window, sim_config
+):
+    """At the default size every procedure button is in view (before, the fourth button of
+    each row sat past the panel's right edge, behind a horizontal scroll bar)."""
+    procedures, _ = scan_library()
+    window = make_window(SessionController(sim_config(), pace="fast"), procedures=procedures)
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (1600, 1000), timeout=5_000)
+    panel = window.procedure_panel
+    for button in panel.buttons.values():
+        button.setVisible(True)  # every button a run can show, at once
+    qtbot.waitUntil(lambda: panel.parentWidget().width() > 0, timeout=5_000)
+    assert panel.minimumSizeHint().width() <= panel.parentWidget().width()
+    # (the scroll area lays the panel out to its viewport's width once the events are handled)
+    qtbot.waitUntil(lambda: panel.width() <= panel.parentWidget().width(), timeout=5_000)
