@@ -19,13 +19,17 @@ from analysis.errors import InputError
 class ResearchReference:
     metric: str
     value: float
-    label: str
+    label: str  # on the line: short enough for a trend plot on a 1280×800 screen
+    description: str  # the whole statement: the line's tooltip
 
 
 # SCIENCE.md §4: VALR > 66 BW/s was associated with injury in one prospective study (Davis 2016)
 RESEARCH_REFERENCES: tuple[ResearchReference, ...] = (
     ResearchReference(
-        "valr_BW_s", 66.0, "66 BW/s · Davis 2016 (research reference, not a diagnosis)"
+        "valr_BW_s",
+        66.0,
+        "research ref. 66 BW/s",
+        "66 BW/s: Davis 2016, one prospective study (research reference, not a diagnosis)",
     ),
 )
 

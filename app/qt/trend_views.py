@@ -111,6 +111,8 @@ class TrendView(pg.GraphicsLayoutWidget):
                         labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)],
                                    "color": theme.muted},
                     )  # fmt: skip
+                    line.setToolTip(ref.description)
+                    line.label.setToolTip(ref.description)
                     plot.addItem(line)
                     self.references.append(line)
         self.x_range: tuple[float, float] | None = None

@@ -165,6 +165,10 @@ def test_each_live_view_is_as_large_as_its_freeze_frame_and_beside_it(
         view = getattr(window, name)
         assert view.width() >= width and view.height() >= height, (name, view.size())
     assert window.numbers.height() >= window.numbers.minimumHeight()
+    # the research reference's label is whole on its trend plot (it was cut mid-word)
+    reference = window.trends.references[0]
+    plot_width = window.trends.plots["valr_BW_s"].getViewBox().width()
+    assert reference.label.boundingRect().width() < 0.9 * plot_width
     # the devices panel shows each device's dropped count whole (it was the column cut off)
     table = window.devices.table
     dropped = DevicesPanel.COLUMNS.index("Dropped")

@@ -318,8 +318,10 @@ def test_trends_put_one_point_per_stance_on_each_side(qtbot, lab):
         np.testing.assert_allclose(y, [s["fppa_midstance_deg"] for s in mine])
         _, cm = view.curves[(HIP_ANKLE.key, side)].getData()
         np.testing.assert_allclose(cm, [s["hip_ankle_midstance_m"] * 100 for s in mine])
-    label = view.references[0].label.textItem.toPlainText()
-    assert "66 BW/s" in label and "not a diagnosis" in label
+    line = view.references[0]
+    label = line.label.textItem.toPlainText()
+    assert "66 BW/s" in label and "research ref" in label
+    assert "Davis 2016" in line.toolTip() and "not a diagnosis" in line.label.toolTip()
     # the VALR plot's one scatter: VALR filled and VILR hollow, in each side's colour
     spots = view.points[VALR.key].points()
     valr = [(s["index"], s["valr_BW_s"]) for s in stances]
